@@ -1,0 +1,68 @@
+"""Per-layer allocation: from "prune this model 99%" to a spec tree, layer by layer.
+
+Three ways, combinable: one spec for every kernel (uniform, or ``GlobalUnstructured`` for one
+budget shared across layers), a function of the path and shape, and per-path overrides by glob
+pattern (``{"conv1/*": None, "fc2/kernel": Unstructured(0.9)}``). Biases and other rank-1 leaves
+are left alone unless an override names them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cadnn_jax._specs import Constraint
+from cadnn_jax._tree import named_leaves, nest_paths
+
+SpecFactory = Callable[[str, tuple[int, ...]], Constraint | None]
+
+
+def allocate(
+    params: Any,
+    default: Constraint | SpecFactory | None,
+    *,
+    overrides: Mapping[str, Constraint | None] | None = None,
+) -> dict[str, Any]:
+    """A spec tree (a prefix of ``params``) for every kernel of a model.
+
+    Args:
+      params: the parameter pytree.
+      default: the spec for every leaf of rank >= 2, or a function ``(path, shape) -> spec | None``
+        (called for every leaf, biases included), or None (only overrides apply).
+      overrides: ``{glob: spec | None}`` matched against leaf paths such as ``"conv1/kernel"``;
+        the first matching pattern wins over ``default``. Every pattern must match some leaf.
+
+    Returns:
+      A nested dict of specs (``None`` where a leaf is left alone), usable as ``constraints``.
+
+    Raises:
+      ValueError: an override pattern matches no parameter (the message lists the paths).
+      TypeError: ``default`` is neither a spec, a callable nor None.
+    """
+    if default is not None and not (isinstance(default, Constraint) or callable(default)):
+        raise TypeError(
+            f"allocate: default must be a constraint spec, a function (path, shape) -> spec, "
+            f"or None, got {default!r}."
+        )
+    overrides = dict(overrides or {})
+    leaves = named_leaves(params)
+    for pattern in overrides:
+        if not any(fnmatch.fnmatchcase(p, pattern) for p in leaves):
+            raise ValueError(
+                f"allocate: overrides pattern {pattern!r} matches no parameter; paths are "
+                f"{list(leaves)}."
+            )
+    table: dict[str, Constraint | None] = {}
+    for path, leaf in leaves.items():
+        shape = tuple(leaf.shape)
+        match = next((pat for pat in overrides if fnmatch.fnmatchcase(path, pat)), None)
+        if match is not None:
+            table[path] = overrides[match]
+        elif isinstance(default, Constraint):
+            table[path] = default if len(shape) >= 2 else None
+        elif default is not None:
+            table[path] = default(path, shape)
+        else:
+            table[path] = None
+    return nest_paths(table)

@@ -1,0 +1,307 @@
+"""Compression pipelines: ADMM (optionally progressive), and the magnitude baselines.
+
+Each pipeline takes a trained model, runs its epochs on the training data and returns the
+compressed model with its masks and a record of what happened. All three spend their epochs the
+same way (``prune_epochs`` then ``retrain_epochs``), so they can be compared at equal budgets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+from flax import nnx
+
+from cadnn_jax._admm import admm, admm_residuals, find_admm_state
+from cadnn_jax._gradual import gradual_magnitude_prune
+from cadnn_jax._masking import hard_prune, masked_retrain
+from cadnn_jax._project import constraint_table
+from cadnn_jax._specs import Constraint, Joint, Unstructured
+from cadnn_jax._train import evaluate, train
+from cadnn_jax._tree import named_leaves, nest_paths
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """How a pipeline spends its epochs.
+
+    Attributes:
+      prune_epochs: epochs of ADMM (split over the stages if progressive) or of gradual pruning.
+      retrain_epochs: epochs of masked retraining (fine-tuning) afterwards.
+      batch_size: minibatch size.
+      lr: Adam learning rate while pruning.
+      retrain_lr: peak learning rate of masked retraining (cosine decay to 0).
+      rho: initial ADMM penalty.
+      rho_growth: ADMM multi-rho factor per round (a round = one epoch).
+      rho_max: cap on rho.
+      stages: progressive sparsities before the final one, e.g. (0.9, 0.95, 0.98); () = one stage.
+      seed: shuffling seed.
+    """
+
+    prune_epochs: int = 4
+    retrain_epochs: int = 3
+    batch_size: int = 128
+    lr: float = 1e-3
+    retrain_lr: float = 1e-3
+    rho: float = 3e-3
+    rho_growth: float = 1.5
+    rho_max: float = 1.0
+    stages: tuple[float, ...] = ()
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("prune_epochs", "retrain_epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (1 if name == "batch_size" else 0):
+                raise ValueError(f"Schedule: {name} must be a non-negative integer, got {value!r}.")
+        for name in ("lr", "retrain_lr", "rho", "rho_max"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"Schedule: {name} must be > 0, got {getattr(self, name)!r}.")
+        if any(not 0 <= s < 1 for s in self.stages) or list(self.stages) != sorted(self.stages):
+            raise ValueError(
+                f"Schedule: stages must be rising sparsities in [0, 1), got {self.stages!r}."
+            )
+
+
+@dataclasses.dataclass
+class CompressResult:
+    """What a pipeline produced: the model is compressed in place; these are its records."""
+
+    masks: Any
+    accuracy_before_retrain: float | None
+    history: list[dict[str, Any]]
+
+
+def _params(model: nnx.Module) -> nnx.State:
+    return nnx.state(model, nnx.Param)
+
+
+def _steps_per_epoch(n: int, batch_size: int) -> int:
+    return max(1, n // batch_size)
+
+
+def _with_sparsity(spec: Constraint, sparsity: float) -> Constraint:
+    if isinstance(spec, Joint):
+        return spec
+    if any(f.name == "sparsity" for f in dataclasses.fields(spec)):
+        return dataclasses.replace(spec, sparsity=min(sparsity, spec.sparsity))
+    return spec
+
+
+def admm_compress(
+    model: nnx.Module,
+    constraints: Any,
+    data: tuple[np.ndarray, np.ndarray],
+    schedule: Schedule = Schedule(),
+    *,
+    val: tuple[np.ndarray, np.ndarray] | None = None,
+    progress: bool = True,
+    log: Callable[[dict[str, Any]], None] | None = None,
+) -> CompressResult:
+    """ADMM (progressive if ``schedule.stages``), hard pruning, then masked retraining.
+
+    Args:
+      model: a trained NNX model; it is compressed in place.
+      constraints: a spec tree, as for ``admm``.
+      data: ``(images, labels)`` to train on.
+      schedule: epochs and hyperparameters.
+      val: optional ``(images, labels)`` evaluated after each phase.
+      progress: show progress bars.
+      log: called with a record dict after each epoch and phase.
+
+    Returns:
+      A ``CompressResult``; the model's weights are exactly feasible when it returns.
+    """
+    table = constraint_table(constraints, _params(model))
+    images, labels = data
+    per_epoch = _steps_per_epoch(len(images), schedule.batch_size)
+    history: list[dict[str, Any]] = []
+
+    def record(entry: dict[str, Any]) -> None:
+        history.append(entry)
+        if log is not None:
+            log(entry)
+
+    stage_specs = [
+        nest_paths({p: _with_sparsity(s, stage) for p, s in table.items()})
+        for stage in schedule.stages
+    ]
+    stage_specs.append(nest_paths(dict(table)))
+    epochs = _split(schedule.prune_epochs, len(stage_specs))
+    masks, state = None, None
+    for i, (specs, n_epochs) in enumerate(zip(stage_specs, epochs, strict=True)):
+        if n_epochs == 0:
+            continue
+        tx_admm = admm(
+            _params(model),
+            specs,
+            rho=schedule.rho,
+            interval=per_epoch,
+            rho_growth=schedule.rho_growth,
+            rho_max=schedule.rho_max,
+            masks=masks,
+            warm_start=state,
+        )
+        tx = optax.chain(tx_admm, optax.adam(schedule.lr))
+        if masks is not None:
+            tx = masked_retrain(tx, masks)
+
+        def on_epoch(
+            epoch: int, metrics: dict[str, Any], optimizer: nnx.Optimizer, stage: int = i + 1
+        ) -> None:
+            res = admm_residuals(optimizer.opt_state)
+            record({"phase": f"admm stage {stage}", "epoch": epoch, **metrics, "residuals": res})
+
+        result = train(
+            model,
+            tx,
+            images,
+            labels,
+            epochs=n_epochs,
+            batch_size=schedule.batch_size,
+            seed=schedule.seed + 100 * i,
+            progress=progress,
+            on_epoch=on_epoch,
+        )
+        state = find_admm_state(result.optimizer.opt_state)
+        pruned, masks = hard_prune(_params(model), specs)
+        nnx.update(model, pruned)
+
+    if masks is None:
+        pruned, masks = hard_prune(_params(model), constraints)
+        nnx.update(model, pruned)
+    before = evaluate(model, *val) if val is not None else None
+    record({"phase": "hard prune", "val_accuracy": before})
+    _retrain(model, masks, data, schedule, progress, record)
+    # Quantized layers: retraining moved the survivors off their levels, so put them back on;
+    # 0 is a level, so the masks still hold.
+    if any(not s.prunes or isinstance(s, Joint) for s in table.values()):
+        pruned, _ = hard_prune(_params(model), constraints)
+        nnx.update(model, pruned)
+    return CompressResult(masks=masks, accuracy_before_retrain=before, history=history)
+
+
+def _retrain(
+    model: nnx.Module,
+    masks: Any,
+    data: tuple[np.ndarray, np.ndarray],
+    schedule: Schedule,
+    progress: bool,
+    record: Callable[[dict[str, Any]], None],
+) -> None:
+    if schedule.retrain_epochs == 0:
+        return
+    images, labels = data
+    steps = schedule.retrain_epochs * _steps_per_epoch(len(images), schedule.batch_size)
+    lr = optax.cosine_decay_schedule(schedule.retrain_lr, steps)
+    tx = masked_retrain(optax.adam(lr), masks)
+    train(
+        model,
+        tx,
+        images,
+        labels,
+        epochs=schedule.retrain_epochs,
+        batch_size=schedule.batch_size,
+        seed=schedule.seed + 7,
+        progress=progress,
+        on_epoch=lambda e, m, o: record({"phase": "retrain", "epoch": e, **m}),
+    )
+
+
+def magnitude_compress(
+    model: nnx.Module,
+    sparsity: Any,
+    data: tuple[np.ndarray, np.ndarray],
+    schedule: Schedule = Schedule(),
+    *,
+    gradual: bool = True,
+    progress: bool = True,
+    log: Callable[[dict[str, Any]], None] | None = None,
+) -> CompressResult:
+    """Magnitude pruning baselines at the same epoch budget as ``admm_compress``.
+
+    Gradual (Zhu & Gupta): the cubic schedule runs over ``prune_epochs`` (reaching the final
+    sparsity at 3/4 of them, as the paper leaves time to recover), then ``retrain_epochs`` of
+    masked fine-tuning. One-shot (``gradual=False``): prune at once, then fine-tune for
+    ``prune_epochs + retrain_epochs``.
+
+    Args:
+      model: a trained NNX model; pruned in place.
+      sparsity: a float or a prefix tree of floats (None = leave alone), as for
+        ``gradual_magnitude_prune``.
+      data: ``(images, labels)``.
+      schedule: epochs and learning rates (the rho fields are unused).
+      gradual: gradual (default) or one-shot.
+      progress: show progress bars.
+      log: called with a record dict after each epoch.
+
+    Returns:
+      A ``CompressResult``.
+    """
+    history: list[dict[str, Any]] = []
+
+    def record(entry: dict[str, Any]) -> None:
+        history.append(entry)
+        if log is not None:
+            log(entry)
+
+    images, labels = data
+    specs = _sparsity_specs(sparsity, Unstructured)
+    if not gradual:
+        pruned, masks = hard_prune(_params(model), specs)
+        nnx.update(model, pruned)
+        total = dataclasses.replace(
+            schedule, retrain_epochs=schedule.prune_epochs + schedule.retrain_epochs
+        )
+        _retrain(model, masks, data, total, progress, record)
+        return CompressResult(masks=masks, accuracy_before_retrain=None, history=history)
+
+    per_epoch = _steps_per_epoch(len(images), schedule.batch_size)
+    end = max(1, int(0.75 * schedule.prune_epochs * per_epoch))
+    tx = optax.chain(
+        optax.adam(schedule.lr),
+        gradual_magnitude_prune(
+            _params(model), sparsity, begin_step=0, end_step=end, frequency=max(1, per_epoch // 4)
+        ),
+    )
+    train(
+        model,
+        tx,
+        images,
+        labels,
+        epochs=schedule.prune_epochs,
+        batch_size=schedule.batch_size,
+        seed=schedule.seed,
+        progress=progress,
+        on_epoch=lambda e, m, o: record({"phase": "gradual prune", "epoch": e, **m}),
+    )
+    pruned, masks = hard_prune(_params(model), specs)
+    nnx.update(model, pruned)
+    _retrain(model, masks, data, schedule, progress, record)
+    return CompressResult(masks=masks, accuracy_before_retrain=None, history=history)
+
+
+def _sparsity_specs(sparsity: Any, kind: type) -> Any:
+    return jax.tree.map(lambda s: kind(s), sparsity, is_leaf=lambda x: isinstance(x, float))
+
+
+def _split(total: int, parts: int) -> list[int]:
+    base, extra = divmod(total, parts)
+    return [base + (1 if i >= parts - extra else 0) for i in range(parts)]
+
+
+def sparsity_of(model_or_params: Any, paths: Sequence[str] | None = None) -> dict[str, float]:
+    """Fraction of zeros per leaf (all leaves, or ``paths``)."""
+    params = (
+        _params(model_or_params) if isinstance(model_or_params, nnx.Module) else model_or_params
+    )
+    leaves = named_leaves(params)
+    return {
+        p: float(np.mean(np.asarray(w) == 0))
+        for p, w in leaves.items()
+        if paths is None or p in paths
+    }

@@ -1,0 +1,235 @@
+"""ADMM transform: the math on problems with known answers, jit behaviour, and its errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import cadnn_jax as cj
+
+
+def _quadratic_params(seed: int = 0):
+    key_a, key_b = jax.random.split(jax.random.key(seed))
+    target = {"w": jax.random.normal(key_a, (8, 8)), "b": jax.random.normal(key_b, (8,))}
+    params = {"w": jnp.zeros((8, 8)), "b": jnp.zeros((8,))}
+    return target, params
+
+
+def _run(tx, params, grad_fn, steps):
+    state = tx.init(params)
+
+    @jax.jit
+    def step(params, state):
+        updates, state = tx.update(grad_fn(params), state, params)
+        return optax.apply_updates(params, updates), state
+
+    for _ in range(steps):
+        params, state = step(params, state)
+    return params, state
+
+
+def test_admm_solves_a_constrained_quadratic():
+    # min 0.5 ||W - A||^2 s.t. at most 16 nonzeros: the answer is the top-16 of A.
+    target, params = _quadratic_params()
+    constraints = {"w": cj.Unstructured(0.75), "b": None}
+    tx = optax.chain(
+        # rho_max keeps SGD stable: the step size 0.05 times the curvature 1 + rho stays < 2.
+        cj.admm(params, constraints, rho=0.5, interval=20, rho_growth=1.2, rho_max=5.0),
+        optax.sgd(0.05),
+    )
+
+    def grad_fn(p):
+        return jax.tree.map(lambda x, t: x - t, p, target)
+
+    params, state = _run(tx, params, grad_fn, 400)
+    admm_state = state[0]
+    expected = cj.projection_topk(target["w"], 16)
+    np.testing.assert_array_equal(admm_state.z["w"] != 0, expected != 0)
+    np.testing.assert_allclose(admm_state.z["w"], expected, atol=1e-2)
+    assert float(admm_state.primal["w"]) < 1e-2
+    np.testing.assert_allclose(params["b"], target["b"], atol=1e-4)  # unconstrained leaf
+
+
+def test_init_is_projection_and_zero_dual():
+    target, _ = _quadratic_params(1)
+    params = {"w": target["w"], "b": target["b"]}
+    state = cj.admm(params, {"w": cj.Filters(0.5)}).init(params)
+    np.testing.assert_array_equal(state.z["w"], cj.projection_filters(params["w"], 4))
+    np.testing.assert_array_equal(state.u["w"], 0.0)
+    assert set(state.z) == {"w"}
+
+
+def test_penalty_gradient_and_round_timing():
+    target, _ = _quadratic_params(2)
+    params = {"w": target["w"], "b": target["b"]}
+    rho = 0.3
+    tx = cj.admm(params, {"w": cj.Unstructured(0.5)}, rho=rho, interval=3)
+    state = tx.init(params)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    updates, state = tx.update(zeros, state, params)
+    # With zero gradients the update is exactly the penalty's gradient rho (W - Z + U).
+    expected = rho * (params["w"] - cj.projection_topk(params["w"], 32))
+    np.testing.assert_allclose(updates["w"], expected, rtol=1e-6)
+    np.testing.assert_array_equal(updates["b"], 0.0)
+    z0 = state.z["w"]
+    moved = {"w": params["w"] * 2.0, "b": params["b"]}
+    _, state = tx.update(zeros, state, moved)
+    assert int(state.rounds) == 0
+    np.testing.assert_array_equal(state.z["w"], z0)
+    _, state = tx.update(zeros, state, moved)  # third step: a round
+    assert int(state.rounds) == 1
+    z1 = cj.projection_topk(moved["w"] + 0.0, 32)
+    np.testing.assert_allclose(state.z["w"], z1, rtol=1e-6)
+    np.testing.assert_allclose(state.u["w"], moved["w"] - z1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(state.dual["w"], jnp.linalg.norm(z1 - z0), rtol=1e-5)
+
+
+def test_multi_rho_growth_is_capped_and_dual_is_rescaled():
+    target, _ = _quadratic_params(3)
+    params = {"w": target["w"], "b": target["b"]}
+    tx = cj.admm(
+        params, {"w": cj.Unstructured(0.5)}, rho=0.1, interval=1, rho_growth=2.0, rho_max=0.5
+    )
+    state = tx.init(params)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    _, state = tx.update(zeros, state, params)
+    # First round: U = W - P(W); rho doubles, so the scaled dual y / rho halves.
+    np.testing.assert_allclose(
+        state.u["w"], (params["w"] - cj.projection_topk(params["w"], 32)) / 2, rtol=1e-6
+    )
+    scales = [float(state.rho_scale["w"])]
+    for _ in range(3):
+        _, state = tx.update(zeros, state, params)
+        scales.append(float(state.rho_scale["w"]))
+    np.testing.assert_allclose(scales, [2.0, 4.0, 5.0, 5.0], rtol=1e-6)  # 0.1 * 5 = rho_max
+
+
+def test_rho_schedule_per_leaf():
+    target, _ = _quadratic_params(4)
+    params = {"w": target["w"], "v": target["w"] + 1}
+    sched = optax.linear_schedule(0.0 + 1e-3, 1.0, 10)
+    tx = cj.admm(params, cj.Unstructured(0.5), rho={"w": sched, "v": 2.0}, interval=100)
+    state = tx.init(params)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    updates, _ = tx.update(zeros, state, params)
+    # The schedule evaluates in float32: its 1e-3 differs from Python's in the 5th digit.
+    np.testing.assert_allclose(updates["w"], 1e-3 * (params["w"] - state.z["w"]), rtol=1e-4)
+    np.testing.assert_allclose(updates["v"], 2.0 * (params["v"] - state.z["v"]), rtol=1e-6)
+
+
+def test_second_update_does_not_recompile():
+    target, params = _quadratic_params(5)
+    tx = cj.admm(params, {"w": cj.NOfM(2, 4)}, interval=2)
+    traces = []
+
+    @jax.jit
+    def step(grads, state, params):
+        traces.append(1)
+        return tx.update(grads, state, params)
+
+    state = tx.init(params)
+    for _ in range(5):  # crosses two rounds
+        _, state = step(target, state, params)
+    assert len(traces) == 1
+
+
+def test_works_in_an_nnx_training_loop():
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.fc1 = nnx.Linear(16, 32, rngs=rngs)
+            self.fc2 = nnx.Linear(32, 4, rngs=rngs)
+
+        def __call__(self, x):
+            return self.fc2(jax.nn.relu(self.fc1(x)))
+
+    model = Net(nnx.Rngs(0))
+    params = nnx.state(model, nnx.Param)
+    constraints = {"fc1": {"kernel": cj.BalancedRows(0.75)}, "fc2": {"kernel": cj.Blocks(0.5)}}
+    tx = optax.chain(cj.admm_prune(params, constraints, interval=5, rho=0.1), optax.adam(1e-2))
+    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    x = jax.random.normal(jax.random.key(1), (64, 16))
+    y = jax.random.randint(jax.random.key(2), (64,), 0, 4)
+
+    @nnx.jit
+    def step(model, optimizer):
+        def loss_fn(m):
+            return optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean()
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    for _ in range(20):
+        step(model, optimizer)
+    res = cj.admm_residuals(optimizer.opt_state)
+    assert set(res) == {"fc1/kernel", "fc2/kernel"}
+    assert all(np.isfinite(r["primal"]) and np.isfinite(r["dual"]) for r in res.values())
+    pruned, masks = cj.hard_prune(nnx.state(model, nnx.Param), constraints)
+    kernel = np.asarray(pruned["fc1"]["kernel"][...])
+    assert ((kernel != 0).sum(axis=0) == 4).all()  # 16 inputs at 75% sparsity: 4 per row
+
+
+def test_admm_quantize_joint_keeps_zeros_and_levels():
+    target, _ = _quadratic_params(6)
+    params = {"w": target["w"], "b": target["b"]}
+    tx = cj.admm_quantize(params, {"w": cj.UniformLevels(3)}, prune={"w": cj.Unstructured(0.75)})
+    z = tx.init(params).z["w"]
+    assert int((z != 0).sum()) <= 16
+    values = np.unique(np.abs(np.asarray(z)))
+    scale = values[values > 0].min()
+    np.testing.assert_allclose(values / scale, np.round(values / scale), atol=1e-5)
+    assert values.max() / scale <= 3 + 1e-5  # 3 bits: levels -3..3
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda p: cj.admm(None, cj.Unstructured(0.5)), "params must be a pytree"),
+        (lambda p: cj.admm(p, {"conv9": cj.Unstructured(0.5)}), "no parameter at 'conv9'"),
+        (
+            lambda p: cj.admm(p, {"w": cj.Patterns.from_kernels([jnp.ones((3, 3, 2, 2))])}),
+            r"3x3 conv kernels.*\(8, 8\)",
+        ),
+        (lambda p: cj.admm(p, {"w": cj.NOfM(2, 3)}), "multiple of m"),
+        (lambda p: cj.admm(p, {"w": "unstructured"}), "expected a constraint spec"),
+        (lambda p: cj.admm(p, cj.Unstructured(0.5), interval=0), "interval must be"),
+        (
+            lambda p: cj.admm(p, cj.Unstructured(0.5), rho=-1.0),
+            r"rho\['b'\] must be a positive float",
+        ),
+        (lambda p: cj.admm(p, cj.Unstructured(0.5), rho_growth=0.5), "rho_growth must be"),
+        (lambda p: cj.admm_prune(p, {"w": cj.UniformLevels(4)}), "use admm_quantize"),
+        (lambda p: cj.admm(p, None), "no parameter is constrained"),
+    ],
+)
+def test_bad_arguments_name_what_is_wrong(make, match):
+    _, params = _quadratic_params()
+    with pytest.raises((ValueError, TypeError), match=match):
+        make(params)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: cj.Unstructured(1.0), r"sparsity must be in \[0, 1\).*1.0"),
+        (lambda: cj.Filters(-0.1), r"sparsity must be in \[0, 1\)"),
+        (lambda: cj.NOfM(n=4, m=2), "n must be <= m"),
+        (lambda: cj.UniformLevels(bits=0), "bits must be an integer >= 2"),
+        (lambda: cj.PowerOfTwoLevels(bits=1), "bits must be an integer >= 2"),
+        (lambda: cj.Blocks(0.5, size=0), "size must be an integer >= 1"),
+        (lambda: cj.Patterns(patterns=(((1, 1, 1), (1, 1, 1)),)), "3x3 masks"),
+        (lambda: cj.Patterns(patterns=(((1, 1, 0), (0, 0, 0), (0, 1, 1)),)), "centre"),
+    ],
+)
+def test_bad_specs_name_what_is_wrong(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+def test_update_without_params_is_a_clear_error():
+    _, params = _quadratic_params()
+    tx = cj.admm(params, {"w": cj.Unstructured(0.5)})
+    with pytest.raises(ValueError, match="needs the current parameters"):
+        tx.update(params, tx.init(params))
