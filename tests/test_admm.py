@@ -233,3 +233,24 @@ def test_update_without_params_is_a_clear_error():
     tx = cj.admm(params, {"w": cj.Unstructured(0.5)})
     with pytest.raises(ValueError, match="needs the current parameters"):
         tx.update(params, tx.init(params))
+
+
+def test_residual_balancing_moves_rho_toward_balance():
+    target, _ = _quadratic_params(7)
+    params = {"w": target["w"], "b": target["b"]}
+    tx = cj.admm(
+        params,
+        {"w": cj.Unstructured(0.9)},
+        rho=0.01,
+        interval=1,
+        rho_max=100.0,
+        balance_residuals=True,
+    )
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    # W infeasible and U = 0: Z = P(W) does not move (dual 0), primal > 0: rho doubles.
+    _, state = tx.update(zeros, tx.init(params), params)
+    assert float(state.rho_scale["w"]) == 2.0
+    # W jumps to a different feasible point: primal 0, Z moves (dual > 0): rho halves.
+    feasible = {"w": cj.projection_topk(-target["w"][::-1], 6), "b": target["b"]}
+    _, state = tx.update(zeros, tx.init(params), feasible)
+    assert float(state.rho_scale["w"]) == 0.5

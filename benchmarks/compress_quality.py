@@ -1,0 +1,262 @@
+"""Compression quality on LeNet-5 / Fashion-MNIST: ADMM against magnitude pruning.
+
+For each seed: one dense model is trained (and cached), then every method starts from a copy of
+it: ADMM and gradual magnitude pruning (cubic schedule) at equal epochs, at each unstructured
+sparsity; one structured run (4x1 blocks); joint pruning + quantization. Settings are chosen on
+the validation split held out of the training set; the test set is only reported.
+
+Prints one JSON line per run and writes everything (with the command, machine, versions and git
+SHA) to ``benchmarks/results/compress_quality-<tag>.json``. Runs already in that file are
+skipped, so an interrupted sweep resumes.
+
+    .venv/bin/python benchmarks/compress_quality.py --seeds 0 --tag main
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+from flax import nnx
+
+import cadnn_jax as cj
+import models
+from cadnn_jax._checkpoint import load_model, save_model
+from cadnn_jax._compress import Schedule, admm_compress, magnitude_compress
+from cadnn_jax._fashion_mnist import load_fashion_mnist, train_val_split
+from cadnn_jax._storage import storage_report
+from cadnn_jax._train import evaluate, train
+
+RESULTS = pathlib.Path(__file__).parent / "results"
+# Extreme rates first: that is where ADMM and magnitude pruning differ.
+RATES = (0.995, 0.9971, 0.99, 0.98, 0.95)
+
+
+def _git_sha() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _write(path: pathlib.Path, data: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
+def _runs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The sweep: one dict per run (name, method, spec kind, rate, bits)."""
+    runs = []
+    for rate in args.rates:
+        runs.append(
+            {"name": f"admm-{rate}", "method": "admm", "kind": "unstructured", "rate": rate}
+        )
+        runs.append(
+            {"name": f"gradual-{rate}", "method": "gradual", "kind": "unstructured", "rate": rate}
+        )
+    extra = [
+        {
+            "name": f"admm-joint-{args.joint_rate}-{args.joint_bits}bit",
+            "method": "admm",
+            "kind": "unstructured",
+            "rate": args.joint_rate,
+            "bits": args.joint_bits,
+        },
+        {
+            "name": f"admm-blocks4-{args.block_rate}",
+            "method": "admm",
+            "kind": "blocks",
+            "rate": args.block_rate,
+        },
+    ]
+    runs[4:4] = extra  # after the two most extreme rates
+    return [r for r in runs if not args.only or any(o in r["name"] for o in args.only)]
+
+
+def _constraints(run: dict[str, Any], params: Any) -> Any:
+    rate = run["rate"]
+    spec: cj.Constraint = (
+        cj.Blocks(rate, size=4) if run["kind"] == "blocks" else cj.Unstructured(rate)
+    )
+    if run.get("bits"):
+        spec = cj.Joint(spec, cj.UniformLevels(run["bits"]))
+    return cj.allocate(params, spec)
+
+
+def _dense(seed: int, args: argparse.Namespace, data: dict[str, Any]) -> pathlib.Path:
+    path = pathlib.Path(args.cache) / f"lenet5-dense-seed{seed}-e{args.dense_epochs}"
+    if path.exists():
+        return path
+    model = models.get_model("lenet5", rngs=nnx.Rngs(seed))
+    train(
+        model,
+        optax.adam(1e-3),
+        *data["train"],
+        epochs=args.dense_epochs,
+        batch_size=128,
+        seed=seed,
+        progress=args.progress,
+        checkpoint=str(path) + "-ckpt",
+    )
+    acc = {"val": evaluate(model, *data["val"]), "test": evaluate(model, *data["test"])}
+    save_model(path, model, {"model": "lenet5", "accuracy": acc, "epochs": args.dense_epochs})
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default: 0)")
+    p.add_argument("--rates", type=float, nargs="+", default=list(RATES), help="sparsities")
+    p.add_argument("--dense-epochs", type=int, default=8, help="dense training epochs")
+    p.add_argument("--prune-epochs", type=int, default=4, help="ADMM / gradual epochs")
+    p.add_argument("--retrain-epochs", type=int, default=3, help="masked retraining epochs")
+    p.add_argument("--rho", type=float, default=3e-3, help="initial ADMM rho")
+    p.add_argument("--rho-growth", type=float, default=1.5, help="ADMM rho growth per epoch")
+    p.add_argument(
+        "--stages",
+        type=int,
+        default=0,
+        help="progressive ADMM: this many earlier stages before the final rate "
+        "(each halving the density gap), 0 = one stage",
+    )
+    p.add_argument("--block-rate", type=float, default=0.95, help="4x1 block run sparsity")
+    p.add_argument("--joint-rate", type=float, default=0.9971, help="joint run sparsity")
+    p.add_argument("--joint-bits", type=int, default=3, help="joint run bits")
+    p.add_argument("--only", nargs="*", default=[], help="run only names containing these")
+    p.add_argument("--tag", default="latest", help="results file suffix")
+    p.add_argument("--cache", default="runs/bench-cache", help="where dense models are cached")
+    p.add_argument("--progress", action="store_true", help="progress bars")
+    args = p.parse_args(argv)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(args.cache).mkdir(parents=True, exist_ok=True)
+    out_path = RESULTS / f"compress_quality-{args.tag}.json"
+    doc = json.loads(out_path.read_text()) if out_path.exists() else {"runs": []}
+    doc.update(
+        {
+            "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+            "machine": {
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+                "processor": platform.processor(),
+            },
+            "versions": {"jax": jax.__version__, "python": platform.python_version()},
+            "git_sha": _git_sha(),
+            "settings": {k: v for k, v in vars(args).items() if k not in ("only", "progress")},
+        }
+    )
+    done = {(r["name"], r["seed"]) for r in doc["runs"]}
+
+    images, labels = load_fashion_mnist("train")
+    train_set, val_set = train_val_split(images, labels, 5000, seed=0)
+    data = {"train": train_set, "val": val_set, "test": load_fashion_mnist("test")}
+
+    for seed in args.seeds:
+        dense_path = _dense(seed, args, data)
+        _, meta = load_model(dense_path)
+        if ("dense", seed) not in done:
+            entry = {
+                "name": "dense",
+                "seed": seed,
+                "method": "dense",
+                "rate": 0.0,
+                "epochs": args.dense_epochs,
+                "accuracy": meta["accuracy"],
+            }
+            doc["runs"].append(entry)
+            print(json.dumps(entry), flush=True)
+            _write(out_path, doc)
+        for run in _runs(args):
+            if (run["name"], seed) in done:
+                continue
+            model, _ = load_model(dense_path)
+            params = nnx.state(model, nnx.Param)
+            stages = tuple(
+                1 - (1 - run["rate"]) * 2 ** (args.stages - i) for i in range(args.stages)
+            )
+            schedule = Schedule(
+                prune_epochs=args.prune_epochs,
+                retrain_epochs=args.retrain_epochs,
+                rho=args.rho,
+                rho_growth=args.rho_growth,
+                stages=stages if run["method"] == "admm" else (),
+                seed=seed,
+            )
+            t0 = time.perf_counter()
+            if run["method"] == "admm":
+                result = admm_compress(
+                    model,
+                    _constraints(run, params),
+                    data["train"],
+                    schedule,
+                    val=data["val"],
+                    progress=args.progress,
+                )
+            else:
+                result = magnitude_compress(
+                    model,
+                    _rate_tree(params, run["rate"]),
+                    data["train"],
+                    schedule,
+                    gradual=run["method"] == "gradual",
+                    progress=args.progress,
+                )
+            params = nnx.state(model, nnx.Param)
+            storage = storage_report(params, value_bits=run.get("bits") or 32)
+            entry = {
+                **run,
+                "seed": seed,
+                "epochs": args.prune_epochs + args.retrain_epochs,
+                "schedule": dataclasses.asdict(schedule),
+                "accuracy": {
+                    "val": evaluate(model, *data["val"]),
+                    "test": evaluate(model, *data["test"]),
+                },
+                "accuracy_before_retrain_val": result.accuracy_before_retrain,
+                "storage": storage.to_dict(),
+                "seconds": time.perf_counter() - t0,
+            }
+            doc["runs"].append(entry)
+            print(json.dumps({k: v for k, v in entry.items() if k != "storage"}), flush=True)
+            _write(out_path, doc)
+    print(json.dumps({"summary": summarize(doc)}), flush=True)
+
+
+def _rate_tree(params: Any, rate: float) -> Any:
+    """Every kernel at ``rate``, biases left alone (the same layers ADMM prunes)."""
+    return jax.tree.map(
+        lambda s: None if s is None else s.sparsity,
+        cj.allocate(params, cj.Unstructured(rate)),
+        is_leaf=lambda x: x is None or isinstance(x, cj.Constraint),
+    )
+
+
+def summarize(doc: dict[str, Any]) -> dict[str, Any]:
+    """Mean and spread of test accuracy per run name over seeds."""
+    by_name: dict[str, list[float]] = {}
+    for r in doc["runs"]:
+        by_name.setdefault(r["name"], []).append(r["accuracy"]["test"])
+    return {
+        name: {"mean": float(np.mean(v)), "std": float(np.std(v)), "n": len(v)}
+        for name, v in by_name.items()
+    }
+
+
+if __name__ == "__main__":
+    main()

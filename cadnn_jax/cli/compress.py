@@ -1,0 +1,409 @@
+"""``cadnn compress``: pretrain (or load), ADMM-compress, hard-prune, retrain, evaluate, report.
+
+Writes into ``--out``: ``dense/`` and ``compressed/`` model checkpoints and ``report.json``
+(accuracy dense vs compressed, per-layer sparsity, compression rate, storage bytes). Pretraining
+checkpoints every epoch, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import pathlib
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import optax
+from flax import nnx
+
+import models
+from cadnn_jax import _specs
+from cadnn_jax._allocation import allocate
+from cadnn_jax._checkpoint import load_model, save_model
+from cadnn_jax._compress import Schedule, admm_compress, magnitude_compress
+from cadnn_jax._fashion_mnist import load_fashion_mnist, train_val_split
+from cadnn_jax._storage import storage_report
+from cadnn_jax._train import evaluate, train
+from cadnn_jax._tree import named_leaves, path_str
+
+CONSTRAINTS = {
+    "unstructured": "top-k magnitudes per layer",
+    "global": "top-k magnitudes across all pruned layers (one budget)",
+    "filters": "whole output channels",
+    "channels": "whole input channels",
+    "balanced": "every output channel keeps the same number of inputs",
+    "blocks": "groups of --block-size output channels share kept inputs (sparse-kernel friendly)",
+    "nm": "N of every M consecutive inputs (--n-of-m, e.g. 2:4)",
+    "patterns": "3x3 kernels follow a 4-tap pattern library (PatDNN); other layers unstructured",
+}
+METHODS = ("admm", "gradual", "oneshot")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "compress",
+        help="compress a model on Fashion-MNIST and write a checkpoint and a JSON report",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", default="lenet5", help=f"model to compress: {sorted(models.MODELS)}")
+    p.add_argument(
+        "--method",
+        default="admm",
+        choices=METHODS,
+        help="admm, or a magnitude-pruning baseline at the same epoch budget",
+    )
+    p.add_argument(
+        "--constraint",
+        default="unstructured",
+        choices=sorted(CONSTRAINTS),
+        help="; ".join(f"{k}: {v}" for k, v in CONSTRAINTS.items()),
+    )
+    p.add_argument(
+        "--sparsity",
+        type=float,
+        default=0.98,
+        help="fraction of weights set to zero in each pruned layer, in [0, 1)",
+    )
+    p.add_argument(
+        "--block-size", type=int, default=4, help="rows per block for --constraint blocks"
+    )
+    p.add_argument("--n-of-m", default="2:4", help="N:M for --constraint nm")
+    p.add_argument("--num-patterns", type=int, default=8, help="pattern library size (patterns)")
+    p.add_argument(
+        "--bits",
+        type=int,
+        default=None,
+        help="also quantize the surviving weights to this many bits (joint ADMM)",
+    )
+    p.add_argument(
+        "--levels",
+        default="uniform",
+        choices=("uniform", "pow2"),
+        help="quantization levels for --bits: uniform or powers of two",
+    )
+    p.add_argument(
+        "--keep-dense",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave parameters matching this path glob dense (repeatable), e.g. 'conv1/*'",
+    )
+    p.add_argument("--pretrain-epochs", type=int, default=4, help="dense training epochs")
+    p.add_argument("--prune-epochs", type=int, default=3, help="ADMM / gradual pruning epochs")
+    p.add_argument("--retrain-epochs", type=int, default=2, help="masked retraining epochs")
+    p.add_argument(
+        "--stages",
+        default="",
+        help="progressive ADMM: comma-separated rising sparsities before the final "
+        "one, e.g. 0.9,0.95",
+    )
+    p.add_argument("--rho", type=float, default=Schedule.rho, help="initial ADMM penalty")
+    p.add_argument(
+        "--rho-growth",
+        type=float,
+        default=Schedule.rho_growth,
+        help="ADMM penalty growth per epoch (multi-rho)",
+    )
+    p.add_argument("--lr", type=float, default=Schedule.lr, help="Adam learning rate")
+    p.add_argument(
+        "--retrain-lr",
+        type=float,
+        default=Schedule.retrain_lr,
+        help="masked retraining peak learning rate (cosine decay)",
+    )
+    p.add_argument("--batch-size", type=int, default=Schedule.batch_size, help="minibatch size")
+    p.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and split")
+    p.add_argument(
+        "--val-size",
+        type=int,
+        default=5000,
+        help="training images held out for validation (choose settings on these)",
+    )
+    p.add_argument(
+        "--train-limit",
+        type=int,
+        default=None,
+        help="use only the first N training images (quick runs)",
+    )
+    p.add_argument(
+        "--init",
+        default=None,
+        metavar="DIR",
+        help="start from this model checkpoint (e.g. a previous run's dense/) "
+        "instead of pretraining",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="Fashion-MNIST IDX directory (default: the Debian package's)",
+    )
+    p.add_argument("--out", default=None, help="output directory (default: runs/<model>)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(run=run)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.model not in models.MODELS:
+        raise ValueError(f"--model: unknown model {args.model!r}; known: {sorted(models.MODELS)}.")
+    for name in ("pretrain_epochs", "prune_epochs", "retrain_epochs"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}.")
+    if not 0 <= args.sparsity < 1:
+        raise ValueError(f"--sparsity must be in [0, 1), got {args.sparsity}.")
+    if args.train_limit is not None and args.train_limit <= args.val_size:
+        raise ValueError(
+            f"--train-limit ({args.train_limit}) must exceed --val-size ({args.val_size})."
+        )
+
+
+def parse_n_of_m(text: str) -> tuple[int, int]:
+    """``"2:4"`` -> ``(2, 4)``."""
+    try:
+        n, m = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise ValueError(f"--n-of-m must look like N:M (e.g. 2:4), got {text!r}.") from None
+    return n, m
+
+
+def parse_stages(text: str) -> tuple[float, ...]:
+    """``"0.9,0.95"`` -> ``(0.9, 0.95)``."""
+    if not text.strip():
+        return ()
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--stages must be comma-separated floats, got {text!r}.") from None
+
+
+def build_spec(args: argparse.Namespace, params: Any) -> Callable[[str, tuple[int, ...]], Any]:
+    """The flags as a function ``(path, shape) -> spec | None`` for ``allocate``."""
+    kind, s = args.constraint, args.sparsity
+    simple = {
+        "unstructured": _specs.Unstructured,
+        "global": _specs.GlobalUnstructured,
+        "filters": _specs.Filters,
+        "channels": _specs.InputChannels,
+        "balanced": _specs.BalancedRows,
+    }
+    if kind in simple:
+        one = simple[kind](s)
+
+        def base(path: str, shape: tuple[int, ...]) -> _specs.Constraint | None:
+            return one if len(shape) >= 2 else None
+
+    elif kind == "blocks":
+        blocks = _specs.Blocks(s, size=args.block_size)
+
+        def base(path: str, shape: tuple[int, ...]) -> _specs.Constraint | None:
+            return blocks if len(shape) >= 2 else None
+
+    elif kind == "nm":
+        n, m = parse_n_of_m(args.n_of_m)
+        nm = _specs.NOfM(n, m)
+
+        def base(path: str, shape: tuple[int, ...]) -> _specs.Constraint | None:
+            # Layers whose input axis is not a multiple of M (a 1-channel first conv) stay dense.
+            return nm if len(shape) >= 2 and shape[-2] % m == 0 else None
+
+    else:  # patterns
+        kernels = [
+            w for w in named_leaves(params).values() if w.ndim == 4 and w.shape[:2] == (3, 3)
+        ]
+        if not kernels:
+            raise ValueError(f"--constraint patterns: {args.model} has no 3x3 convolutions.")
+        pat = _specs.Patterns.from_kernels(kernels, num_patterns=args.num_patterns)
+        rest = _specs.Unstructured(s)
+
+        def base(path: str, shape: tuple[int, ...]) -> _specs.Constraint | None:
+            if len(shape) < 2:
+                return None
+            return pat if len(shape) == 4 and shape[:2] == (3, 3) else rest
+
+    if args.bits is None:
+        return base
+    level_kind = _specs.UniformLevels if args.levels == "uniform" else _specs.PowerOfTwoLevels
+    levels = level_kind(args.bits)
+
+    def joint(path: str, shape: tuple[int, ...]) -> _specs.Constraint | None:
+        inner = base(path, shape)
+        return _specs.Joint(inner, levels) if inner is not None else None
+
+    return joint
+
+
+def _write_json(path: pathlib.Path, data: dict[str, Any]) -> None:
+    # Write next to the target and rename: a crash never leaves half a report.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    _check_args(args)
+    stages = parse_stages(args.stages)
+    schedule = Schedule(
+        prune_epochs=args.prune_epochs,
+        retrain_epochs=args.retrain_epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        retrain_lr=args.retrain_lr,
+        rho=args.rho,
+        rho_growth=args.rho_growth,
+        stages=stages,
+        seed=args.seed,
+    )
+    out = pathlib.Path(args.out or f"runs/{args.model}")
+    out.mkdir(parents=True, exist_ok=True)
+    progress = not args.no_progress
+    t0 = time.perf_counter()
+
+    images, labels = load_fashion_mnist("train", args.data_dir)
+    if args.train_limit is not None:
+        images, labels = images[: args.train_limit], labels[: args.train_limit]
+    (tr_x, tr_y), (va_x, va_y) = train_val_split(images, labels, args.val_size, seed=args.seed)
+    te_x, te_y = load_fashion_mnist("test", args.data_dir)
+
+    if args.init:
+        model, _ = load_model(args.init)
+    else:
+        model = models.get_model(args.model, rngs=nnx.Rngs(args.seed), num_classes=10)
+        if args.pretrain_epochs:
+            _log(f"pretraining {args.model} for {args.pretrain_epochs} epochs")
+            train(
+                model,
+                optax.adam(args.lr),
+                tr_x,
+                tr_y,
+                epochs=args.pretrain_epochs,
+                batch_size=args.batch_size,
+                seed=args.seed,
+                progress=progress,
+                checkpoint=str(out / "pretrain-checkpoint"),
+            )
+    t_pre = time.perf_counter()
+    dense = {"val": evaluate(model, va_x, va_y), "test": evaluate(model, te_x, te_y)}
+    save_model(out / "dense", model, {"model": args.model, "accuracy": dense})
+    _log(f"dense accuracy: val {dense['val']:.4f}, test {dense['test']:.4f}")
+
+    params = nnx.state(model, nnx.Param)
+    overrides = dict.fromkeys(args.keep_dense)
+    constraints = allocate(params, build_spec(args, params), overrides=overrides)
+    history: list[dict[str, Any]] = []
+    if args.method == "admm":
+        _log(f"ADMM {args.constraint} at sparsity {args.sparsity}")
+        result = admm_compress(
+            model,
+            constraints,
+            (tr_x, tr_y),
+            schedule,
+            val=(va_x, va_y),
+            progress=progress,
+            log=history.append,
+        )
+    else:
+        if args.constraint not in ("unstructured", "global") or args.bits is not None:
+            raise ValueError(
+                f"--method {args.method}: the magnitude baselines prune unstructured weights "
+                f"without quantization; got --constraint {args.constraint}, --bits {args.bits}."
+            )
+        sparsity = jax.tree.map(
+            lambda s: s.sparsity, constraints, is_leaf=lambda x: isinstance(x, _specs.Constraint)
+        )
+        result = magnitude_compress(
+            model,
+            sparsity,
+            (tr_x, tr_y),
+            schedule,
+            gradual=args.method == "gradual",
+            progress=progress,
+            log=history.append,
+        )
+    t_comp = time.perf_counter()
+    compressed = {"val": evaluate(model, va_x, va_y), "test": evaluate(model, te_x, te_y)}
+    _log(f"compressed accuracy: val {compressed['val']:.4f}, test {compressed['test']:.4f}")
+
+    params = nnx.state(model, nnx.Param)
+    value_bits = args.bits if args.bits is not None else 32
+    storage = storage_report(params, value_bits=value_bits)
+    layer_sparsity = {
+        p: float((w == 0).mean()) for p, w in named_leaves(params).items() if w.ndim >= 2
+    }
+    report = {
+        "model": args.model,
+        "method": args.method,
+        "constraint": args.constraint,
+        "sparsity_target": args.sparsity,
+        "bits": args.bits,
+        "levels": args.levels if args.bits else None,
+        "constraints": {p: repr(s) for p, s in _flat_specs(constraints).items()},
+        "schedule": dataclasses.asdict(schedule),
+        "pretrain_epochs": 0 if args.init else args.pretrain_epochs,
+        "accuracy": {
+            "dense": dense,
+            "compressed": compressed,
+            "before_retrain_val": result.accuracy_before_retrain,
+        },
+        "layer_sparsity": layer_sparsity,
+        "storage": storage.to_dict(),
+        "history": history,
+        "seconds": {
+            "pretrain": t_pre - t0,
+            "compress": t_comp - t_pre,
+            "total": time.perf_counter() - t0,
+        },
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "versions": {"jax": jax.__version__},
+        "train_images": len(tr_x),
+        "seed": args.seed,
+    }
+    save_model(
+        out / "compressed",
+        model,
+        {
+            "model": args.model,
+            "accuracy": compressed,
+            "constraints": report["constraints"],
+            "bits": args.bits,
+        },
+    )
+    _write_json(out / "report.json", report)
+    _log(f"wrote {out / 'report.json'} and {out / 'compressed'}")
+    print(_summary(report))
+    return report
+
+
+def _flat_specs(constraints: Any) -> dict[str, Any]:
+    flat = jax.tree_util.tree_flatten_with_path(
+        constraints, is_leaf=lambda x: isinstance(x, _specs.Constraint) or x is None
+    )[0]
+    return {path_str(p): s for p, s in flat if s is not None}
+
+
+def _summary(report: dict[str, Any]) -> str:
+    acc = report["accuracy"]
+    st = report["storage"]
+    lines = [
+        f"model {report['model']}: {report['method']} {report['constraint']} "
+        f"sparsity {report['sparsity_target']}"
+        + (f", {report['bits']}-bit {report['levels']} levels" if report["bits"] else ""),
+        f"  test accuracy  dense {acc['dense']['test']:.4f}  compressed "
+        f"{acc['compressed']['test']:.4f}",
+        f"  weights kept {st['nonzeros']} of {st['size']} ({st['pruning_rate']:.1f}x fewer)",
+        f"  storage vs fp32 dense (indices counted): {st['compression_rate']:.1f}x smaller, "
+        f"{st['huffman_compression_rate']:.1f}x with Huffman coding; "
+        f"{st['huffman_compression_rate_with_others']:.1f}x counting dense biases",
+    ]
+    return "\n".join(lines)
+
+
+def _log(message: str) -> None:
+    print(f"[cadnn] {message}", flush=True)

@@ -1,0 +1,93 @@
+"""`cadnn compress` end to end on a small synthetic Fashion-MNIST, and its errors."""
+
+import gzip
+import json
+import re
+import struct
+
+import numpy as np
+import pytest
+
+from cadnn_jax.cli.main import main
+
+
+def _write_idx(path, array, magic):
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape))
+        f.write(array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 700), ("t10k", 200)):
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 60, (n, 28, 28))
+        images[np.arange(n), labels * 2 + 4, 8:20] = 250  # learnable
+        _write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", images, 0x803)
+        _write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", labels, 0x801)
+    return tmp_path
+
+
+def _argv(data_dir, out, *extra):
+    return [
+        "compress",
+        "--model",
+        "small_cnn",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--val-size",
+        "100",
+        "--pretrain-epochs",
+        "2",
+        "--prune-epochs",
+        "1",
+        "--retrain-epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_compress_end_to_end_writes_report_and_checkpoints(data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    main(_argv(data_dir, out, "--sparsity", "0.9", "--bits", "4"))
+    report = json.loads((out / "report.json").read_text())
+    assert (out / "dense").is_dir() and (out / "compressed").is_dir()
+    assert report["accuracy"]["dense"]["test"] > 0.3  # above chance (0.1) on the signal
+    for path, s in report["layer_sparsity"].items():
+        assert s >= 0.899, path
+    assert report["storage"]["pruning_rate"] > 9
+    assert "compressed" in capsys.readouterr().out
+    # A second run starts from the first run's dense checkpoint.
+    main(_argv(data_dir, tmp_path / "again", "--init", str(out / "dense"), "--method", "gradual"))
+    again = json.loads((tmp_path / "again" / "report.json").read_text())
+    assert again["pretrain_epochs"] == 0 and again["method"] == "gradual"
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--sparsity", "1.5"], r"--sparsity must be in \[0, 1\), got 1.5"),
+        (["--model", "resnet9000"], "unknown model 'resnet9000'"),
+        (["--constraint", "nm", "--n-of-m", "2-4"], "--n-of-m must look like N:M"),
+        (["--stages", "0.5,x"], "--stages must be comma-separated"),
+        (["--method", "gradual", "--constraint", "blocks"], "magnitude baselines prune"),
+        (["--keep-dense", "conv9/*"], "matches no parameter"),
+    ],
+)
+def test_bad_flags_give_clear_errors(data_dir, tmp_path, capsys, extra, match):
+    with pytest.raises(SystemExit) as exc:
+        main(_argv(data_dir, tmp_path / "bad", *extra))
+    assert exc.value.code == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+def test_missing_dataset_says_which_package(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(_argv(tmp_path / "nowhere", tmp_path / "out"))
+    assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err

@@ -1,0 +1,104 @@
+"""Compression pipelines on a small CNN: feasible results, progressive stages, baselines."""
+
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import cadnn_jax as cj
+import models
+from cadnn_jax._compress import Schedule, admm_compress, magnitude_compress
+from cadnn_jax._train import train
+
+
+def _data(n=512, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.int32)
+    images = rng.normal(0, 0.3, (n, 28, 28, 1)).astype(np.float32)
+    images[np.arange(n), labels * 2 + 4, 10:18, 0] += 1.5  # a learnable class signal
+    return images, labels
+
+
+def _model():
+    model = models.get_model("small_cnn", rngs=nnx.Rngs(0))
+    train(model, optax.adam(3e-3), *_data(), epochs=2, batch_size=64, progress=False)
+    return model
+
+
+def _kernels(model):
+    return {
+        p: np.asarray(w)
+        for p, w in cj._tree.named_leaves(nnx.state(model, nnx.Param)).items()
+        if w.ndim >= 2
+    }
+
+
+def test_progressive_admm_is_feasible_and_never_revives():
+    model = _model()
+    constraints = cj.allocate(nnx.state(model, nnx.Param), cj.Unstructured(0.9))
+    schedule = Schedule(prune_epochs=3, retrain_epochs=1, batch_size=64, stages=(0.5, 0.75))
+    stage_masks = []
+
+    def log(entry):
+        if entry.get("phase", "").startswith("admm stage") and entry.get("epoch") is not None:
+            stage_masks.append({p: w == 0 for p, w in _kernels(model).items()})
+
+    result = admm_compress(
+        model, constraints, _data(), schedule, val=_data(128, 1), progress=False, log=log
+    )
+    final = _kernels(model)
+    for path, w in final.items():
+        assert (w != 0).sum() == max(1, round(0.1 * w.size)), path
+        np.testing.assert_array_equal(np.asarray(cj._tree.named_leaves(result.masks)[path]), w != 0)
+    phases = [e["phase"] for e in result.history]
+    assert {"admm stage 1", "admm stage 2", "admm stage 3", "hard prune", "retrain"} <= set(phases)
+    # Stages 2 and 3 train under the previous stage's masks: a zero stays zero, and each
+    # stage starts from at least the previous stage's rate.
+    assert len(stage_masks) == 3
+    _, second, third = stage_masks
+    for path, w in final.items():
+        assert second[path].mean() >= 0.5 - 1e-9 and third[path].mean() >= 0.75 - 1e-9
+        assert (third[path][second[path]]).all() and (w[third[path]] == 0).all()
+    assert all("residuals" in e for e in result.history if e["phase"].startswith("admm"))
+
+
+def test_joint_pruning_and_quantization_ends_on_levels():
+    model = _model()
+    spec = cj.Joint(cj.Unstructured(0.8), cj.UniformLevels(3))
+    constraints = cj.allocate(nnx.state(model, nnx.Param), spec)
+    admm_compress(
+        model,
+        constraints,
+        _data(),
+        Schedule(prune_epochs=1, retrain_epochs=1, batch_size=64),
+        progress=False,
+    )
+    for path, w in _kernels(model).items():
+        values = np.unique(np.abs(w[w != 0]))
+        assert len(values) <= 3, path  # 3 bits: magnitudes {1, 2, 3} * scale
+        assert (w != 0).sum() <= round(0.2 * w.size)
+
+
+@pytest.mark.parametrize("gradual", [True, False])
+def test_magnitude_baselines_reach_the_rate(gradual):
+    model = _model()
+    params = nnx.state(model, nnx.Param)
+    sparsity = {p.split("/")[0]: {"kernel": 0.9} for p in _kernels(model)}
+    magnitude_compress(
+        model,
+        sparsity,
+        _data(),
+        Schedule(prune_epochs=2, retrain_epochs=1, batch_size=64),
+        gradual=gradual,
+        progress=False,
+    )
+    del params
+    for path, w in _kernels(model).items():
+        assert (w != 0).sum() == max(1, round(0.1 * w.size)), path
+
+
+def test_schedule_validates():
+    with pytest.raises(ValueError, match="stages must be rising"):
+        Schedule(stages=(0.9, 0.5))
+    with pytest.raises(ValueError, match="prune_epochs must be"):
+        Schedule(prune_epochs=-1)
