@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import pathlib
@@ -191,18 +192,13 @@ def build_spec(args: argparse.Namespace, params: Any) -> Callable[[str, tuple[in
         "filters": _specs.Filters,
         "channels": _specs.InputChannels,
         "balanced": _specs.BalancedRows,
+        "blocks": functools.partial(_specs.Blocks, size=args.block_size),
     }
     if kind in simple:
         one = simple[kind](s)
 
         def base(path: str, shape: tuple[int, ...]) -> _specs.Constraint | None:
             return one if len(shape) >= 2 else None
-
-    elif kind == "blocks":
-        blocks = _specs.Blocks(s, size=args.block_size)
-
-        def base(path: str, shape: tuple[int, ...]) -> _specs.Constraint | None:
-            return blocks if len(shape) >= 2 else None
 
     elif kind == "nm":
         n, m = parse_n_of_m(args.n_of_m)
