@@ -1,0 +1,223 @@
+"""Helpers shared by the passes: reading linalg IR and evaluating its constant parts in numpy.
+
+The input-phase IR that `iree-compile --compile-to=input` makes from JAX has one
+`linalg.generic` per StableHLO op: broadcasts of per-channel vectors, elementwise arithmetic with
+a one-op body, and small generics computing BN scales from constants (`rsqrt(var + eps) * g`).
+`evaluate_constant` interprets exactly that kind of generic; anything else is "not constant".
+"""
+
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+from iree.compiler import ir
+from iree.compiler.dialects import arith
+
+_MAP = re.compile(r"affine_map<\(([^)]*)\) -> \(([^)]*)\)>")
+_DIM = re.compile(r"d(\d+)")
+
+_BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "arith.addf": np.add,
+    "arith.subf": np.subtract,
+    "arith.mulf": np.multiply,
+    "arith.divf": np.divide,
+    "arith.maximumf": np.maximum,
+    "arith.minimumf": np.minimum,
+}
+_UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "arith.negf": np.negative,
+    "math.rsqrt": lambda x: 1 / np.sqrt(x),
+    "math.sqrt": np.sqrt,
+    "math.exp": np.exp,
+    "math.absf": np.abs,
+}
+_PURE_DIALECTS = ("arith.", "math.", "tensor.", "linalg.")
+
+
+def functions(module: ir.Module) -> Iterator[ir.Operation]:
+    """The module's function ops (`util.func` or `func.func`)."""
+    for op in module.body.operations:
+        if op.operation.name in ("util.func", "func.func"):
+            yield op.operation
+
+
+def body_ops(function: ir.Operation) -> list[ir.Operation]:
+    """The ops of a function's single block, in order."""
+    return [op.operation for op in function.regions[0].blocks[0].operations]
+
+
+def defining_op(value: ir.Value) -> ir.Operation | None:
+    """The op producing `value`, or `None` for a block argument."""
+    owner = value.owner
+    return None if isinstance(owner, ir.Block) else owner.operation
+
+
+def users(value: ir.Value) -> list[ir.Operation]:
+    """The ops using `value` (one entry per use)."""
+    return [use.owner.operation for use in value.uses]
+
+
+def single_user(value: ir.Value) -> ir.Operation | None:
+    """The only op using `value`, or `None` if it has zero or several uses."""
+    found = users(value)
+    return found[0] if len(found) == 1 else None
+
+
+def affine_maps(op: ir.Operation) -> list[tuple[int, list[int]]] | None:
+    """A generic's indexing maps as (number of loop dims, result dim positions), or `None` if a
+    map has a result that is not a plain dimension."""
+    maps = []
+    for attr in op.attributes["indexing_maps"]:
+        match = _MAP.fullmatch(str(attr))
+        if match is None:
+            return None
+        dims = [d.strip() for d in match.group(1).split(",") if d.strip()]
+        results = [r.strip() for r in match.group(2).split(",") if r.strip()]
+        if any(_DIM.fullmatch(r) is None for r in results):
+            return None
+        maps.append((len(dims), [int(r[1:]) for r in results]))
+    return maps
+
+
+def is_parallel(op: ir.Operation) -> bool:
+    """Whether a generic's loops are all parallel."""
+    return all("parallel" in str(a) for a in op.attributes["iterator_types"])
+
+
+def inputs(op: ir.Operation) -> list[ir.Value]:
+    """A structured linalg op's `ins` operands."""
+    return list(op.opview.inputs)
+
+
+def outputs(op: ir.Operation) -> list[ir.Value]:
+    """A structured linalg op's `outs` operands."""
+    return list(op.opview.outputs)
+
+
+def shape(value: ir.Value) -> tuple[int, ...]:
+    """A ranked tensor value's static shape."""
+    return tuple(ir.RankedTensorType(value.type).shape)
+
+
+def constant_array(op: ir.Operation) -> np.ndarray | None:
+    """The value of an `arith.constant` as numpy, or `None` for any other op."""
+    if op.name != "arith.constant":
+        return None
+    attr = op.attributes["value"]
+    if isinstance(attr, ir.DenseElementsAttr):
+        if attr.is_splat:
+            splat = attr.get_splat_value()
+            return np.full(shape(op.results[0]), float(ir.FloatAttr(splat).value), np.float32)
+        return np.array(attr)
+    if isinstance(attr, ir.FloatAttr):
+        return np.asarray(attr.value, np.float32)
+    return None
+
+
+def evaluate_constant(value: ir.Value) -> np.ndarray | None:
+    """Evaluates `value` in numpy if it depends only on constants through elementwise generics.
+
+    Returns:
+      The value as a float32 array of its full shape, or `None` if it is not such a constant.
+    """
+    op = defining_op(value)
+    if op is None:
+        return None
+    if op.name == "arith.constant":
+        return constant_array(op)
+    if op.name != "linalg.generic" or not is_parallel(op) or len(op.results) != 1:
+        return None
+    maps = affine_maps(op)
+    out_shape = shape(op.results[0])
+    if maps is None or maps[-1][1] != list(range(len(out_shape))):
+        return None
+    args = []
+    for operand, (_, dims) in zip(inputs(op), maps, strict=False):
+        array = evaluate_constant(operand)
+        if array is None or dims != sorted(dims):
+            return None
+        expanded = array.reshape([out_shape[d] if d in dims else 1 for d in range(len(out_shape))])
+        args.append(np.broadcast_to(expanded, out_shape))
+    block = op.regions[0].blocks[0]
+    result = interpret_body(block, args)
+    return None if result is None else np.asarray(result, np.float32)
+
+
+def interpret_body(block: ir.Block, args: list[np.ndarray]) -> np.ndarray | None:
+    """Interprets an elementwise generic body on arrays bound to its input block arguments.
+
+    Values defined outside the body must be constants. Returns `None` for any unknown op.
+    """
+    env: dict[ir.Value, np.ndarray] = dict(zip(block.arguments, args, strict=False))
+
+    def lookup(v: ir.Value) -> np.ndarray | None:
+        if v in env:
+            return env[v]
+        return evaluate_constant(v)
+
+    for body_op in block.operations:
+        op = body_op.operation
+        operands = [lookup(v) for v in op.operands]
+        if any(o is None for o in operands):
+            return None
+        if op.name == "linalg.yield":
+            return operands[0]
+        if op.name in _BINARY and len(operands) == 2:
+            env[op.results[0]] = _BINARY[op.name](operands[0], operands[1])
+        elif op.name in _UNARY and len(operands) == 1:
+            env[op.results[0]] = _UNARY[op.name](operands[0])
+        elif op.name == "arith.constant":
+            env[op.results[0]] = constant_array(op)
+        else:
+            return None
+    return None
+
+
+def new_constant(array: np.ndarray, ip: ir.InsertionPoint) -> ir.Value:
+    """Creates an `arith.constant` holding `array` (float32) at `ip`."""
+    array = np.ascontiguousarray(array, np.float32)
+    tensor_type = ir.RankedTensorType.get(list(array.shape), ir.F32Type.get())
+    attr = ir.DenseElementsAttr.get(array, type=tensor_type)
+    return arith.ConstantOp(tensor_type, attr, ip=ip).result
+
+
+def erase_dead_ops(function: ir.Operation) -> int:
+    """Erases side-effect-free ops (arith, math, tensor, linalg on tensors) whose results are
+    unused, until none is left; returns how many were erased."""
+    erased = 0
+    changed = True
+    while changed:
+        changed = False
+        for op in reversed(body_ops(function)):
+            if (
+                op.name.startswith(_PURE_DIALECTS)
+                and len(op.results) > 0
+                and all(len(users(r)) == 0 for r in op.results)
+            ):
+                op.erase()
+                erased += 1
+                changed = True
+    return erased
+
+
+def run_pass_main(pass_fn: Callable[[ir.Module], int], description: str) -> None:
+    """The `python -m lowering.passes.<name> in.mlir -o out.mlir` entry point of a pass."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "input", type=Path, help="input-phase MLIR (iree-compile --compile-to=input)"
+    )
+    parser.add_argument("-o", "--output", type=Path, help="output file; stdout if omitted")
+    args = parser.parse_args()
+    with ir.Context():
+        module = ir.Module.parse(args.input.read_text())
+        changed = pass_fn(module)
+        text = str(module)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text)
+    print(f"{pass_fn.__name__}: {changed} site(s) rewritten", file=sys.stderr)

@@ -1,0 +1,83 @@
+"""fold_batch_norm: before/expected IR, and numerics and dispatch counts on the test nets."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from iree.compiler import ir
+
+from lowering.compiler import compile_module, compile_to_input
+from lowering.dispatches import count_dispatches
+from lowering.passes.fold_batch_norm import fold_batch_norm
+from lowering.runtime import run_in_process
+from tests.lowering.conftest import ATOL, RTOL
+from tests.lowering.nets import NETS
+
+IR = Path(__file__).parent / "ir"
+BEFORE = (IR / "fold_batch_norm.before.mlir").read_text()
+EXPECTED = (IR / "fold_batch_norm.expected.mlir").read_text()
+
+
+def _without_comments(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.startswith("//")).strip()
+
+
+def _fold(text: str) -> tuple[str, int]:
+    with ir.Context():
+        module = ir.Module.parse(text)
+        folded = fold_batch_norm(module)
+        assert module.operation.verify()
+        return _without_comments(str(module)), folded
+
+
+def test_before_expected() -> None:
+    after, folded = _fold(BEFORE)
+    assert folded == 1
+    assert after == _without_comments(EXPECTED)
+
+
+def test_second_run_changes_nothing_more() -> None:
+    after, _ = _fold(EXPECTED)
+    assert after == _without_comments(EXPECTED)
+
+
+def test_command_line(tmp_path) -> None:
+    (tmp_path / "in.mlir").write_text(BEFORE)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lowering.passes.fold_batch_norm",
+            str(tmp_path / "in.mlir"),
+            "-o",
+            str(tmp_path / "out.mlir"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    assert _without_comments((tmp_path / "out.mlir").read_text()) == _without_comments(EXPECTED)
+
+
+# Producers folded: LeNet's two convs and two dense layers (bias + ReLU each); the ResNet block's
+# two convs (the second chain stops at the residual add); the MobileNet block's depthwise and
+# pointwise convs (BN + ReLU6 each).
+FOLDED = {"lenet5": 4, "resnet_block": 2, "mobilenet_block": 2}
+
+
+@pytest.mark.parametrize("net", sorted(NETS))
+def test_numerics_and_dispatch_count(net: str, tmp_path) -> None:
+    fn, x = NETS[net]()
+    linalg = compile_to_input(fn, example_args=(x,))
+    folded_text, folded = _fold(linalg)
+    assert folded == FOLDED[net]
+    assert folded_text.count("linalg.generic") < linalg.count("linalg.generic")
+    # IREE already fuses each producer with its elementwise epilogue, so the count is unchanged.
+    assert count_dispatches(folded_text) == count_dispatches(linalg)
+    module = compile_module(
+        fn, "host", tmp_path / "m.vmfb", example_args=(x,), passes=[fold_batch_norm]
+    )
+    (y,) = run_in_process(module.path, [x])
+    np.testing.assert_allclose(y, jax.jit(fn)(x), rtol=RTOL, atol=ATOL)
