@@ -38,6 +38,7 @@ from cadnn_jax._compress import Schedule, admm_compress, magnitude_compress
 from cadnn_jax._fashion_mnist import load_fashion_mnist, train_val_split
 from cadnn_jax._storage import storage_report
 from cadnn_jax._train import evaluate, train
+from cadnn_jax._tree import nest_paths
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 # Extreme rates first: that is where ADMM and magnitude pruning differ.
@@ -89,14 +90,18 @@ def _runs(args: argparse.Namespace) -> list[dict[str, Any]]:
     return [r for r in runs if not args.only or any(o in r["name"] for o in args.only)]
 
 
-def _constraints(run: dict[str, Any], params: Any) -> Any:
-    rate = run["rate"]
-    spec: cj.Constraint = (
-        cj.Blocks(rate, size=4) if run["kind"] == "blocks" else cj.Unstructured(rate)
-    )
-    if run.get("bits"):
-        spec = cj.Joint(spec, cj.UniformLevels(run["bits"]))
-    return cj.allocate(params, spec)
+def _constraints(run: dict[str, Any], rates: dict[str, float]) -> Any:
+    def spec(path: str, shape: tuple[int, ...]) -> cj.Constraint | None:
+        if path not in rates:
+            return None
+        s: cj.Constraint = (
+            cj.Blocks(rates[path], size=4)
+            if run["kind"] == "blocks"
+            else cj.Unstructured(rates[path])
+        )
+        return cj.Joint(s, cj.UniformLevels(run["bits"])) if run.get("bits") else s
+
+    return spec
 
 
 def _dense(seed: int, args: argparse.Namespace, data: dict[str, Any]) -> pathlib.Path:
@@ -126,12 +131,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dense-epochs", type=int, default=8, help="dense training epochs")
     p.add_argument("--prune-epochs", type=int, default=4, help="ADMM / gradual epochs")
     p.add_argument("--retrain-epochs", type=int, default=3, help="masked retraining epochs")
-    p.add_argument("--rho", type=float, default=3e-3, help="initial ADMM rho")
+    p.add_argument("--rho", type=float, default=1e-2, help="initial ADMM rho")
     p.add_argument("--rho-growth", type=float, default=1.5, help="ADMM rho growth per epoch")
     p.add_argument(
         "--stages",
         type=int,
-        default=0,
+        default=2,
         help="progressive ADMM: this many earlier stages before the final rate "
         "(each halving the density gap), 0 = one stage",
     )
@@ -187,6 +192,9 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             model, _ = load_model(dense_path)
             params = nnx.state(model, nnx.Param)
+            # Every method prunes to the same per-layer rates: those one global magnitude
+            # threshold gives the dense model (uniform rates starve the small layers).
+            rates = cj.global_magnitude_rates(params, run["rate"])
             stages = tuple(
                 1 - (1 - run["rate"]) * 2 ** (args.stages - i) for i in range(args.stages)
             )
@@ -202,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
             if run["method"] == "admm":
                 result = admm_compress(
                     model,
-                    _constraints(run, params),
+                    cj.allocate(params, _constraints(run, rates)),
                     data["train"],
                     schedule,
                     val=data["val"],
@@ -211,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 result = magnitude_compress(
                     model,
-                    _rate_tree(params, run["rate"]),
+                    nest_paths(rates),
                     data["train"],
                     schedule,
                     gradual=run["method"] == "gradual",
@@ -229,6 +237,7 @@ def main(argv: list[str] | None = None) -> None:
                     "test": evaluate(model, *data["test"]),
                 },
                 "accuracy_before_retrain_val": result.accuracy_before_retrain,
+                "layer_rates": rates,
                 "storage": storage.to_dict(),
                 "seconds": time.perf_counter() - t0,
             }
@@ -236,15 +245,6 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps({k: v for k, v in entry.items() if k != "storage"}), flush=True)
             _write(out_path, doc)
     print(json.dumps({"summary": summarize(doc)}), flush=True)
-
-
-def _rate_tree(params: Any, rate: float) -> Any:
-    """Every kernel at ``rate``, biases left alone (the same layers ADMM prunes)."""
-    return jax.tree.map(
-        lambda s: None if s is None else s.sparsity,
-        cj.allocate(params, cj.Unstructured(rate)),
-        is_leaf=lambda x: x is None or isinstance(x, cj.Constraint),
-    )
 
 
 def summarize(doc: dict[str, Any]) -> dict[str, Any]:

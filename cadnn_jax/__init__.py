@@ -12,6 +12,7 @@ from cadnn_jax._admm import admm_quantize as admm_quantize
 from cadnn_jax._admm import admm_residuals as admm_residuals
 from cadnn_jax._admm import find_admm_state as find_admm_state
 from cadnn_jax._allocation import allocate as allocate
+from cadnn_jax._allocation import global_magnitude_rates as global_magnitude_rates
 from cadnn_jax._checkpoint import load_model as load_model
 from cadnn_jax._checkpoint import save_model as save_model
 from cadnn_jax._fashion_mnist import load_fashion_mnist as load_fashion_mnist
@@ -85,6 +86,7 @@ __all__ = [
     "cubic_sparsity",
     "evaluate",
     "find_admm_state",
+    "global_magnitude_rates",
     "gradual_magnitude_prune",
     "hard_prune",
     "keep_masked",

@@ -10,11 +10,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import os
 import pathlib
 import platform
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +30,7 @@ from cadnn_jax._fashion_mnist import load_fashion_mnist, train_val_split
 from cadnn_jax._storage import storage_report
 from cadnn_jax._train import evaluate, train
 from cadnn_jax._tree import named_leaves, path_str
+from cadnn_jax.cli._files import write_json
 
 CONSTRAINTS = {
     "unstructured": "top-k magnitudes per layer",
@@ -234,15 +233,6 @@ def build_spec(args: argparse.Namespace, params: Any) -> Callable[[str, tuple[in
     return joint
 
 
-def _write_json(path: pathlib.Path, data: dict[str, Any]) -> None:
-    # Write next to the target and rename: a crash never leaves half a report.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     _check_args(args)
     stages = parse_stages(args.stages)
@@ -371,7 +361,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "bits": args.bits,
         },
     )
-    _write_json(out / "report.json", report)
+    write_json(out / "report.json", report)
     _log(f"wrote {out / 'report.json'} and {out / 'compressed'}")
     print(_summary(report))
     return report

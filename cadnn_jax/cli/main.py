@@ -6,7 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from cadnn_jax.cli import compress
+import lowering
+from cadnn_jax.cli import bench, compile, compress, run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     compress.add_parser(sub)
+    compile.add_parser(sub)
+    run.add_parser(sub)
+    bench.add_parser(sub)
     return parser
 
 
@@ -27,7 +31,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError, TypeError) as e:
+    except (
+        ValueError,
+        FileNotFoundError,
+        TypeError,
+        lowering.CompileError,
+        lowering.RunError,
+        lowering.ToolNotFoundError,
+    ) as e:
         # Bad input is the user's to fix: say what, without a traceback.
         print(f"cadnn {args.command}: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -1,0 +1,120 @@
+"""``cadnn bench``: latency of a compiled module, optionally next to ``jax.jit`` of its checkpoint.
+
+Runs ``iree-benchmark-module`` on the host for each requested device (``local-sync`` = one
+thread, ``local-task`` = all cores) and, with ``--checkpoint``, times ``jax.jit`` of the same
+model on the same inputs. Engines are interleaved round by round (A B C A B C ...) because these
+machines are shared and noisy; ratios come from one run. Prints JSON (and writes it with --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import platform
+import statistics
+import time
+from typing import Any
+
+import jax
+import numpy as np
+
+import lowering
+from cadnn_jax._checkpoint import load_model
+from cadnn_jax.cli._files import write_json
+from cadnn_jax.cli.compile import forward_fn
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="latency of a compiled host module (and of jax.jit on the same model)",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("module", help="a host .vmfb written by `cadnn compile`")
+    p.add_argument(
+        "--devices", default="local-sync,local-task", help="comma-separated IREE host devices"
+    )
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="also time jax.jit of this model checkpoint on the same inputs",
+    )
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    p.add_argument(
+        "--repetitions", type=int, default=5, help="iree-benchmark-module repetitions per round"
+    )
+    p.add_argument("--out", default=None, help="also write the JSON here")
+    p.set_defaults(run=run)
+
+
+def _time_jax(fn: Any, x: np.ndarray, repetitions: int) -> list[float]:
+    samples = []
+    for _ in range(repetitions):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(x))
+        samples.append((time.perf_counter() - t0) * 1e3)
+    return samples
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    module = pathlib.Path(args.module)
+    if not module.is_file():
+        raise FileNotFoundError(f"module: no file at {str(module)!r}; run `cadnn compile` first.")
+    if args.rounds < 1 or args.repetitions < 1:
+        raise ValueError(
+            f"--rounds and --repetitions must be >= 1, got {args.rounds}, {args.repetitions}."
+        )
+    devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+    signature = lowering.read_signature(module)
+    rng = np.random.default_rng(0)
+    inputs = [rng.random(t.shape, dtype=np.float32).astype(t.dtype) for t in signature.inputs]
+    fn = None
+    if args.checkpoint:
+        model, _ = load_model(args.checkpoint)
+        fn = forward_fn(model)
+        _time_jax(fn, inputs[0], 3)  # compile and warm up
+    samples: dict[str, list[float]] = {f"iree-{d}": [] for d in devices}
+    errors: dict[str, str] = {}
+    if fn is not None:
+        samples["jax.jit"] = []
+    for _ in range(args.rounds):
+        for d in devices:
+            result = lowering.benchmark_module(
+                module, inputs, "host", device=d, repetitions=args.repetitions
+            )
+            if result.ok:
+                samples[f"iree-{d}"].extend(result.samples_ms)
+            else:
+                errors[f"iree-{d}"] = result.error or "unknown error"
+        if fn is not None:
+            samples["jax.jit"].extend(_time_jax(fn, inputs[0], args.repetitions))
+    summary = {
+        name: {
+            "median_ms": statistics.median(v),
+            "p10_ms": float(np.percentile(v, 10)),
+            "p90_ms": float(np.percentile(v, 90)),
+            "samples": len(v),
+        }
+        for name, v in samples.items()
+        if v
+    }
+    if "jax.jit" in summary:
+        base = summary["jax.jit"]["median_ms"]
+        for entry in summary.values():
+            entry["ratio_to_jax"] = entry["median_ms"] / base
+    report = {
+        "module": str(module),
+        "inputs": [f"{t}" for t in signature.inputs],
+        "engines": summary,
+        "errors": errors,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "versions": {"jax": jax.__version__},
+    }
+    for name, entry in summary.items():
+        ratio = f", {entry['ratio_to_jax']:.2f}x jax.jit" if "ratio_to_jax" in entry else ""
+        print(f"[cadnn] {name}: median {entry['median_ms']:.3f} ms{ratio}", flush=True)
+    if args.out:
+        write_json(pathlib.Path(args.out), report)
+    return report

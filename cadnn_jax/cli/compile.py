@@ -1,0 +1,183 @@
+"""``cadnn compile``: a model checkpoint -> one IREE module (.vmfb) per target, checked against JAX.
+
+The model's forward pass is jitted with its weights baked in as constants, exported to
+StableHLO and compiled by ``lowering`` for each requested target (host CPU, arm64, Vulkan).
+With ``--check N`` each target also runs N test images (arm64 under qemu, Vulkan on lavapipe)
+and the outputs are compared with JAX's. Writes ``<out>/<target>.vmfb`` and ``<out>/compile.json``
+with the flags used, compile times, module sizes and the check results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx
+
+import lowering
+from cadnn_jax._checkpoint import load_model
+from cadnn_jax._fashion_mnist import load_fashion_mnist
+from cadnn_jax.cli._files import write_json
+
+DEFAULT_TARGETS = "host,arm64-a76,vulkan-valhall"
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "compile",
+        help="compile a model checkpoint to IREE modules for host, arm64 and Vulkan",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "checkpoint",
+        help="a model directory written by `cadnn compress` (e.g. runs/demo/compressed)",
+    )
+    p.add_argument(
+        "--targets",
+        default=DEFAULT_TARGETS,
+        help=f"comma-separated target names; known: {', '.join(lowering.TARGETS)}",
+    )
+    p.add_argument("--out", default=None, help="output directory (default: <checkpoint>-iree)")
+    p.add_argument("--batch", type=int, default=1, help="batch size the modules are built for")
+    p.add_argument(
+        "--input-shape", default="28,28,1", help="one input's shape, H,W,C (NHWC without the batch)"
+    )
+    p.add_argument(
+        "--check",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run N Fashion-MNIST test images on every target and compare with "
+        "JAX (0 = no check)",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-4,
+        help="--check fails if max |IREE - JAX| exceeds this times max(1, max |JAX|)",
+    )
+    p.add_argument("--no-fold-bn", action="store_true", help="skip the batch-norm folding pass")
+    p.add_argument("--data-dir", default=None, help="Fashion-MNIST directory for --check")
+    p.set_defaults(run=run)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"28,28,1"`` -> ``(28, 28, 1)``."""
+    try:
+        shape = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"--input-shape must be comma-separated integers, got {text!r}.") from None
+    if not shape or min(shape) < 1:
+        raise ValueError(f"--input-shape must be positive integers, got {text!r}.")
+    return shape
+
+
+def parse_targets(text: str) -> list[str]:
+    """Comma-separated names, each checked against ``lowering.TARGETS``."""
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    for name in names:
+        lowering.get_target(name)  # raises with the list of known names
+    if not names:
+        raise ValueError("--targets: give at least one target name.")
+    return names
+
+
+def forward_fn(model: nnx.Module) -> Callable[[jax.Array], jax.Array]:
+    """The model's inference function with its weights closed over (exported as constants)."""
+    graphdef, state = nnx.split(model)
+
+    def forward(x: jax.Array) -> jax.Array:
+        return nnx.merge(graphdef, state)(x)
+
+    return jax.jit(forward)
+
+
+def _compile_all(
+    fn: Callable[[jax.Array], jax.Array],
+    x: np.ndarray,
+    targets: list[str],
+    out: pathlib.Path,
+    suffix: str,
+    passes: list[Any],
+) -> dict[str, lowering.CompiledModule]:
+    modules = {}
+    for name in targets:
+        t0 = time.perf_counter()
+        modules[name] = lowering.compile_module(
+            fn, name, out / f"{name}{suffix}.vmfb", example_args=(x,), passes=passes
+        )
+        print(
+            f"[cadnn] compiled {name}{suffix}: {modules[name].size_bytes / 1e6:.2f} MB in "
+            f"{time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
+    return modules
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    targets = parse_targets(args.targets)
+    shape = parse_shape(args.input_shape)
+    if args.batch < 1 or args.check < 0:
+        raise ValueError(f"--batch must be >= 1 and --check >= 0, got {args.batch}, {args.check}.")
+    model, meta = load_model(args.checkpoint)
+    out = pathlib.Path(args.out or f"{str(args.checkpoint).rstrip('/')}-iree")
+    out.mkdir(parents=True, exist_ok=True)
+    fn = forward_fn(model)
+    passes = [] if args.no_fold_bn else [lowering.passes.fold_batch_norm]
+    x = np.zeros((args.batch, *shape), np.float32)
+    modules = _compile_all(fn, x, targets, out, "", passes)
+    report: dict[str, Any] = {
+        "checkpoint": str(args.checkpoint),
+        "model": meta.get("model"),
+        "batch": args.batch,
+        "input_shape": list(shape),
+        "targets": {
+            name: {
+                "path": str(m.path),
+                "flags": list(m.flags),
+                "compile_seconds": m.compile_seconds,
+                "size_bytes": m.size_bytes,
+            }
+            for name, m in modules.items()
+        },
+    }
+    if args.check:
+        images, labels = load_fashion_mnist("test", args.data_dir)
+        xs, ys = images[: args.check], labels[: args.check]
+        reference = np.asarray(fn(xs))
+        checks = _compile_all(fn, xs, targets, out, f"-check{args.check}", passes)
+        for name, module in checks.items():
+            (got,) = lowering.run_module(module.path, [xs], name)
+            err = float(np.max(np.abs(got - reference)))
+            report["targets"][name]["check"] = {
+                "images": int(args.check),
+                "max_abs_error_vs_jax": err,
+                "argmax_agrees_with_jax": float(np.mean(got.argmax(1) == reference.argmax(1))),
+                "accuracy": float(np.mean(got.argmax(1) == ys)),
+            }
+            print(
+                f"[cadnn] {name}: max |IREE - JAX| = {err:.2e} on {args.check} images, "
+                f"accuracy {report['targets'][name]['check']['accuracy']:.4f}",
+                flush=True,
+            )
+    write_json(out / "compile.json", report)
+    print(f"[cadnn] wrote {out / 'compile.json'}")
+    if args.check:
+        bound = args.tolerance * max(1.0, float(np.abs(reference).max()))
+        bad = {
+            n: t["check"]["max_abs_error_vs_jax"]
+            for n, t in report["targets"].items()
+            if not t["check"]["max_abs_error_vs_jax"] <= bound
+        }
+        if bad:
+            raise ValueError(
+                f"--check: outputs differ from JAX by more than {bound:.2e} on {sorted(bad)} "
+                f"(max errors {bad}); see {out / 'compile.json'}."
+            )
+    return report

@@ -1,0 +1,95 @@
+"""`cadnn compile / run / bench` end to end on a small checkpoint, and their errors."""
+
+import json
+import re
+
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+import models
+from cadnn_jax import save_model, train
+from cadnn_jax.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    model = models.get_model("small_cnn", rngs=nnx.Rngs(0))
+    rng = np.random.default_rng(0)
+    x = rng.random((128, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, 128).astype(np.int32)
+    train(model, optax.adam(1e-3), x, y, epochs=1, batch_size=64, progress=False)
+    path = tmp_path_factory.mktemp("ckpt") / "model"
+    save_model(path, model, {"model": "small_cnn"})
+    return path
+
+
+def test_compile_run_bench_on_host(checkpoint, tmp_path):
+    out = tmp_path / "iree"
+    main(["compile", str(checkpoint), "--targets", "host", "--out", str(out)])
+    report = json.loads((out / "compile.json").read_text())
+    assert report["targets"]["host"]["size_bytes"] > 0
+    x = np.random.default_rng(1).random((1, 28, 28, 1), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    main(
+        [
+            "run",
+            str(out / "host.vmfb"),
+            "--input",
+            str(tmp_path / "x.npy"),
+            "--output",
+            str(tmp_path / "y.npy"),
+        ]
+    )
+    from cadnn_jax import load_model
+    from cadnn_jax.cli.compile import forward_fn
+
+    model, _ = load_model(checkpoint)
+    expected = np.asarray(forward_fn(model)(x))
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), expected, rtol=1e-4, atol=1e-5)
+    main(
+        [
+            "bench",
+            str(out / "host.vmfb"),
+            "--devices",
+            "local-sync",
+            "--rounds",
+            "1",
+            "--repetitions",
+            "2",
+            "--checkpoint",
+            str(checkpoint),
+            "--out",
+            str(tmp_path / "b.json"),
+        ]
+    )
+    bench = json.loads((tmp_path / "b.json").read_text())
+    assert bench["engines"]["iree-local-sync"]["median_ms"] > 0
+    assert bench["engines"]["jax.jit"]["ratio_to_jax"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["compile", "{ckpt}", "--targets", "gpu9"], "unknown target 'gpu9'; known targets"),
+        (["compile", "{ckpt}", "--input-shape", "28,x"], "--input-shape must be"),
+        (["compile", "/nonexistent/model"], "/nonexistent/model"),
+        (["run", "/nonexistent.vmfb", "--input", "x.npy"], "no file at '/nonexistent.vmfb'"),
+        (["bench", "/nonexistent.vmfb"], "no file at '/nonexistent.vmfb'"),
+    ],
+)
+def test_errors_are_clear(checkpoint, capsys, argv, match):
+    with pytest.raises(SystemExit) as exc:
+        main([a.replace("{ckpt}", str(checkpoint)) for a in argv])
+    assert exc.value.code == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+def test_run_with_a_wrongly_shaped_input(checkpoint, tmp_path, capsys):
+    out = tmp_path / "iree"
+    main(["compile", str(checkpoint), "--targets", "host", "--out", str(out)])
+    np.save(tmp_path / "bad.npy", np.zeros((2, 28, 28, 1), np.float32))
+    with pytest.raises(SystemExit):
+        main(["run", str(out / "host.vmfb"), "--input", str(tmp_path / "bad.npy")])
+    assert "inputs do not match the module" in capsys.readouterr().err
