@@ -11,7 +11,7 @@ from cadnn_jax._compress import Schedule, admm_compress, magnitude_compress
 from cadnn_jax._train import train
 
 
-def _data(n=512, seed=0):
+def _data(n=320, seed=0):
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n).astype(np.int32)
     images = rng.normal(0, 0.3, (n, 28, 28, 1)).astype(np.float32)
