@@ -36,7 +36,8 @@ __all__ = [
     "default_reproducer_dir",
 ]
 
-ModulePass = Callable[[ir.Module], None]
+# A pass rewrites in place; what it returns (our passes: the number of sites) is ignored.
+ModulePass = Callable[[ir.Module], object]
 """A pass that rewrites a parsed module in place."""
 
 

@@ -1,0 +1,241 @@
+"""Sparse convolution kernels against IREE dense, as time ratios measured in one run.
+
+Two layers on channel-major (NCHW) 56x56 maps, the layout the sparse kernels keep between
+layers, with random weights pruned to 50/20/10/5% density:
+- a 1x1 convolution 256 -> 256, `relu(W[256, 256] @ x[256, 3136] + b)`, pruned unstructured
+  (padded ELL), to balanced rows (every output channel keeps the same number of inputs) and to
+  4x1 blocks (groups of 4 output channels sharing their inputs);
+- a 3x3 convolution 64 -> 64, stride 1, SAME padding, + bias + ReLU, pruned unstructured, to
+  balanced rows, and to 4-of-9 kernel patterns with whole kernels removed (PatDNN).
+Dense is the same function compiled by IREE without our pass; the sparse modules are compiled
+with `lowering.passes.sparse_dispatch` (threshold raised above 1 so that the 50% layers go
+sparse too). Each round times every module once on `local-sync` (one
+thread) and once on `local-task` (thread pool), interleaved so machine noise hits all alike;
+the ideal ratio is the density. Targets (issue 5): balanced <= 0.16 and 4x1 blocks <= 0.12 of
+dense at 10%, one thread.
+
+Prints one JSON line per (structure, density) and writes all of them, with the machine,
+versions and git SHA, to `benchmarks/results/sparse_kernels-<date>.json`. A failed compile or
+run is recorded, not raised.
+
+    .venv/bin/python benchmarks/sparse_kernels.py --rounds 7
+"""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(ROOT)
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import datetime  # noqa: E402
+import functools  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks._context import run_context  # noqa: E402
+from lowering.benchmark import benchmark_module  # noqa: E402
+from lowering.compiler import CompiledModule, CompileError, compile_module  # noqa: E402
+from lowering.export import channels_first_input  # noqa: E402
+from lowering.passes._sparse_formats import choose_layout, layout_for_taps  # noqa: E402
+from lowering.passes.sparse_dispatch import sparse_dispatch  # noqa: E402
+
+DENSITIES = (0.5, 0.2, 0.1, 0.05)
+DEVICES = ("local-sync", "local-task")
+PATTERNS = np.array(
+    # 4-tap 3x3 patterns with the centre, as PatDNN's library (one per kernel).
+    [
+        [[0, 1, 0], [1, 1, 0], [0, 1, 0]],
+        [[0, 1, 0], [0, 1, 1], [0, 1, 0]],
+        [[0, 0, 0], [1, 1, 1], [0, 1, 0]],
+        [[0, 1, 0], [1, 1, 1], [0, 0, 0]],
+    ],
+    bool,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """One benchmarked layer: its weights' shape, input, the structures it is pruned to."""
+
+    name: str
+    weight_shape: tuple[int, ...]  # [M, K] or [M, C, kh, kw]
+    input_shape: tuple[int, ...]
+    structures: tuple[str, ...]
+
+    def function(self, w: np.ndarray, b: np.ndarray) -> Callable[[jax.Array], jax.Array]:
+        """`relu(layer(x) + b)` with `w` baked in, on a channel-major input."""
+        if w.ndim == 2:
+
+            def matmul(x: jax.Array) -> jax.Array:
+                return jax.nn.relu(jnp.dot(w, x) + b[:, None])
+
+            return matmul
+        filters = jnp.asarray(w.transpose(2, 3, 1, 0))
+
+        def conv(x: jax.Array) -> jax.Array:
+            y = jax.lax.conv_general_dilated(
+                x, filters, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+            )
+            return jax.nn.relu(y + b)
+
+        return channels_first_input(conv)
+
+
+LAYERS = (
+    # A 1x1 convolution on a channel-major map is W @ x[K, H*W].
+    Layer(
+        "conv1x1_256_56x56", (256, 256), (256, 56 * 56), ("unstructured", "balanced", "blocks4x1")
+    ),
+    Layer(
+        "conv3x3_64_56x56",
+        (64, 64, 3, 3),
+        (1, 64, 56, 56),
+        ("unstructured", "balanced", "patterns"),
+    ),
+)
+
+
+def _mask(structure: str, shape: tuple[int, ...], density: float, rng: np.random.Generator):
+    """A nonzero pattern of `shape` ([M, ...]) with `density` of the entries (rounded per row,
+    block or kernel)."""
+    m, k = shape[0], int(np.prod(shape[1:]))
+    if structure == "unstructured":
+        return rng.random(shape) < density
+    if structure == "patterns":
+        # A 4-of-9 pattern per kernel, and whole kernels removed (connectivity pruning) for
+        # densities below 4/9.
+        kernels = PATTERNS[rng.integers(0, len(PATTERNS), shape[:2])]
+        return kernels & (rng.random(shape[:2]) < density * 9 / 4)[:, :, None, None]
+    rows = m if structure == "balanced" else m // 4
+    keep = round(density * k)
+    order = np.argsort(rng.random((rows, k)), axis=1)
+    mask = np.zeros((rows, k), bool)
+    np.put_along_axis(mask, order[:, :keep], True, axis=1)
+    mask = mask if structure == "balanced" else np.repeat(mask, 4, axis=0)
+    return mask.reshape(shape)
+
+
+def _summary(samples: list[float]) -> dict[str, Any]:
+    if not samples:
+        return {"median_ms": None, "spread": None}
+    median = statistics.median(samples)
+    return {"median_ms": median, "spread": (max(samples) - min(samples)) / median}
+
+
+def _format(w: np.ndarray) -> dict[str, Any]:
+    """The format the pass will choose, its slots per row and padding waste."""
+    if w.ndim == 2:
+        layout = choose_layout(w)
+        return {"format": layout.kind, "slots": layout.slots, "padding_waste": layout.padding_waste}
+    slots = sum(layout.slots for _, layout in layout_for_taps(w))
+    waste = 1 - np.count_nonzero(w) / (w.shape[0] * slots) if slots else 0.0
+    return {"format": "taps", "slots": slots, "padding_waste": waste}
+
+
+def measure(layer: Layer, rounds: int, workdir: Path) -> list[dict[str, Any]]:
+    """Compiles the dense and sparse modules of `layer`, then times them in interleaved
+    rounds; failures are recorded in each record's `errors`."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal(layer.weight_shape).astype(np.float32)
+    b = rng.standard_normal(layer.weight_shape[0]).astype(np.float32)
+    x = rng.standard_normal(layer.input_shape).astype(np.float32)
+    forced = functools.partial(sparse_dispatch, threshold=1.01)
+    modules: dict[str, CompiledModule | None] = {}
+    records: dict[str, dict[str, Any]] = {}
+    modules["dense"] = compile_module(
+        layer.function(w, b), "host", workdir / f"{layer.name}-dense.vmfb", example_args=(x,)
+    )
+    for structure in layer.structures:
+        for density in DENSITIES:
+            key = f"{layer.name}-{structure}-{density}"
+            pruned = w * _mask(structure, w.shape, density, rng)
+            records[key] = {
+                "layer": layer.name,
+                "structure": structure,
+                "density": float(np.count_nonzero(pruned) / pruned.size),
+                **_format(pruned),
+                "errors": [],
+            }
+            try:
+                module = compile_module(
+                    layer.function(pruned, b),
+                    "host",
+                    workdir / f"{key}.vmfb",
+                    example_args=(x,),
+                    passes=[forced],
+                )
+                records[key]["compile_s"] = module.compile_seconds
+                modules[key] = module
+            except CompileError as e:
+                records[key]["errors"].append(f"compile: {e.diagnostics[:2000]}")
+                modules[key] = None
+    samples: dict[tuple[str, str], list[float]] = {(k, d): [] for k in modules for d in DEVICES}
+    errors: dict[str, list[str]] = {key: [] for key in modules}
+    for _ in range(rounds):
+        for key, module in modules.items():
+            if module is None:
+                continue
+            for device in DEVICES:
+                result = benchmark_module(module.path, [x], device=device, repetitions=1)
+                if result.ok:
+                    samples[key, device].extend(result.samples_ms)
+                else:
+                    errors[key].append(f"{device}: {result.error}")
+    dense = {d: _summary(samples["dense", d]) for d in DEVICES}
+    out = []
+    for key, record in records.items():
+        record["errors"] += errors[key]
+        for device in DEVICES:
+            stats = _summary(samples[key, device])
+            tag = device.replace("-", "_")
+            record[f"{tag}_median_ms"] = stats["median_ms"]
+            record[f"{tag}_spread"] = stats["spread"]
+            record[f"dense_{tag}_median_ms"] = dense[device]["median_ms"]
+            record[f"dense_{tag}_spread"] = dense[device]["spread"]
+            record[f"{tag}_over_dense"] = (
+                stats["median_ms"] / dense[device]["median_ms"]
+                if stats["median_ms"] and dense[device]["median_ms"]
+                else None
+            )
+        record["samples_ms"] = {d: samples[key, d] for d in DEVICES}
+        record["dense_samples_ms"] = {d: samples["dense", d] for d in DEVICES}
+        out.append(record)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default 7)")
+    parser.add_argument("--out", type=Path, default=None, help="results file (JSON)")
+    names = [layer.name for layer in LAYERS]
+    parser.add_argument("--layers", nargs="+", choices=names, default=names)
+    args = parser.parse_args(argv)
+    date = datetime.date.today().isoformat()
+    out = args.out or ROOT / "benchmarks" / "results" / f"sparse_kernels-{date}.json"
+    context = {"benchmark": "sparse_kernels", "rounds": args.rounds, **run_context()}
+    records = []
+    layers = [layer for layer in LAYERS if layer.name in args.layers]
+    with tempfile.TemporaryDirectory(prefix="cadnn-bench-sparse-") as tmp:
+        for layer in layers:
+            for record in measure(layer, args.rounds, Path(tmp)):
+                record = {**record, **context}
+                skip = ("samples_ms", "dense_samples_ms")
+                print(json.dumps({k: v for k, v in record.items() if k not in skip}), flush=True)
+                records.append(record)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(records, indent=1) + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

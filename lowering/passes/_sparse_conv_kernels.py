@@ -1,0 +1,262 @@
+"""MLIR text of the sparse kernel of a KxK convolution (stride 1 or more), without im2col.
+
+The kernel reads shifted contiguous runs of a channel-major input. The (already padded) input
+`x[1, Hp, Wp, C]` becomes `X[C, s*s, L]`: for stride `s` its `s*s` phase planes
+`X[c, py*s + px] = x[0, py::s, px::s, c]`, each `Hs x Ws` (`Hs = ceil(Hp / s)`) flattened, with
+a few zeros after them. The output is computed on the grid `p' = oy * Ws + ox` for `ox` in
+`[0, Ws)`, so that input pixel `(oy*s + dy, ox*s + dx)` is element
+`p' + (dy // s) * Ws + dx // s` of phase plane `(dy % s) * s + dx % s`: the offset is a
+constant per tap and the load is contiguous along `p'`. The `Ws - Wo` columns beyond the
+output's width are computed and sliced away (2 of 58 for a padded 3x3 layer on 56x56).
+
+The body unrolls, tap by tap, that tap's nonzeros of the output row: a `tensor.extract` of the
+channel from the tap's column table, then of `X[c, phase, p' + offset]`. Bias and activation are
+fused; the dispatch is wrapped in `flow.dispatch.workgroups` like the 1x1 kernels
+(`lowering.passes._sparse_kernels`).
+"""
+
+import numpy as np
+
+from lowering.passes._sparse_formats import SparseLayout
+from lowering.passes._sparse_kernels import (
+    Activation,
+    CpuTiles,
+    KernelFunction,
+    activate,
+    binding_type,
+    tensor_type,
+)
+
+__all__ = ["conv_kernel_function"]
+
+Taps = list[tuple[tuple[int, int], SparseLayout]]
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _pad(source: str, result: str, shape: tuple[int, ...], high: tuple[int, ...]) -> list[str]:
+    """A `tensor.pad` of `source` with zeros after each dim.
+
+    The zero is defined inside the pad's region: the function is inlined op by op, and only
+    top-level operands are remapped, so a region must not use values from outside it.
+    """
+    out = tuple(d + h for d, h in zip(shape, high, strict=True))
+    indices = ", ".join(f"%i{d}: index" for d in range(len(shape)))
+    zeros = ", ".join("0" for _ in shape)
+    highs = ", ".join(str(h) for h in high)
+    return [
+        f"{result} = tensor.pad {source} low[{zeros}] high[{highs}] {{",
+        f"^bb0({indices}):",
+        f"{result}_zero = arith.constant 0.000000e+00 : f32",
+        f"tensor.yield {result}_zero : f32",
+        f"}} : {tensor_type(shape)} to {tensor_type(out)}",
+    ]
+
+
+def _input_glue(
+    shape: tuple[int, ...], stride: int, tail: int
+) -> tuple[list[str], str, tuple[int, int, int]]:
+    """Ops turning `%x[1, Hp, Wp, C]` into `X[C, s*s, L]`; returns them, the name of their
+    result and its shape."""
+    _, hp, wp, c = shape
+    s = stride
+    hs, ws = _ceil_div(hp, s), _ceil_div(wp, s)
+    chw = (c, hp, wp)
+    lines = [
+        f"%x_hwc = tensor.collapse_shape %x [[0, 1], [2], [3]] : {tensor_type(shape)} into "
+        f"{tensor_type((hp, wp, c))}",
+        f"%x_chw_init = tensor.empty() : {tensor_type(chw)}",
+        f"%x_chw = linalg.transpose ins(%x_hwc : {tensor_type((hp, wp, c))}) "
+        f"outs(%x_chw_init : {tensor_type(chw)}) permutation = [2, 0, 1]",
+    ]
+    source = "%x_chw"
+    if (hs * s, ws * s) != (hp, wp):
+        lines += _pad(source, "%x_even", chw, (0, hs * s - hp, ws * s - wp))
+        source = "%x_even"
+    split = (c, hs, s, ws, s)
+    phases = (c, s, s, hs, ws)
+    lines += [
+        f"%x_split = tensor.expand_shape {source} [[0], [1, 2], [3, 4]] output_shape "
+        f"{list(split)} : {tensor_type((c, hs * s, ws * s))} into {tensor_type(split)}",
+        f"%x_phases_init = tensor.empty() : {tensor_type(phases)}",
+        f"%x_phases = linalg.transpose ins(%x_split : {tensor_type(split)}) "
+        f"outs(%x_phases_init : {tensor_type(phases)}) permutation = [0, 2, 4, 1, 3]",
+        f"%x_flat = tensor.collapse_shape %x_phases [[0], [1, 2], [3, 4]] : "
+        f"{tensor_type(phases)} into {tensor_type((c, s * s, hs * ws))}",
+    ]
+    if not tail:
+        return lines, "%x_flat", (c, s * s, hs * ws)
+    # Zeros after the last plane keep the reads of the columns beyond the output in bounds.
+    lines += _pad("%x_flat", "%xc", (c, s * s, hs * ws), (0, 0, tail))
+    return lines, "%xc", (c, s * s, hs * ws + tail)
+
+
+def _body(
+    taps: Taps,
+    offsets: list[tuple[int, int]],
+    x_shape: tuple[int, int, int],
+    m: int,
+    j: int,
+    activation: Activation,
+) -> list[str]:
+    lines = ["^bb0(%bias_m: f32, %out: f32):", "%m = linalg.index 0 : index"]
+    lines.append("%p = linalg.index 1 : index")
+    acc = "%bias_m"
+    slot = 0
+    for t, ((_, layout), (phase, offset)) in enumerate(zip(taps, offsets, strict=True)):
+        lines.append(f"%q{t} = arith.addi %p, %off{offset} : index")
+        for _ in range(layout.slots):
+            lines += [
+                f"%c{slot} = tensor.extract %C[%m, %j{slot}] : {tensor_type((m, j), 'i32')}",
+                f"%k{slot} = arith.index_cast %c{slot} : i32 to index",
+                f"%v{slot} = tensor.extract %V[%m, %j{slot}] : {tensor_type((m, j))}",
+                f"%x{slot} = tensor.extract %X[%k{slot}, %ph{phase}, %q{t}] : "
+                f"{tensor_type(x_shape)}",
+                f"%t{slot} = arith.mulf %v{slot}, %x{slot} : f32",
+                f"%s{slot} = arith.addf {acc}, %t{slot} : f32",
+            ]
+            acc = f"%s{slot}"
+            slot += 1
+    result = activate(acc, activation, lines, "")
+    return [*lines, f"linalg.yield {result} : f32"]
+
+
+def conv_kernel_function(
+    name: str,
+    taps: Taps,
+    rows: int,
+    kernel: tuple[int, int],
+    bias: np.ndarray,
+    input_shape: tuple[int, ...],
+    *,
+    stride: int = 1,
+    output_layout: str = "nhwc",
+    activation: Activation = None,
+    tiles: CpuTiles | None = None,
+) -> KernelFunction:
+    """Generates `y = act(conv(x, W, stride) + bias)` for a KxK convolution as a sparse kernel.
+
+    Args:
+      name: the function's symbol.
+      taps: the tables of each kernel tap with nonzeros (`_sparse_formats.layout_for_taps`).
+      rows: `M`, the output channels.
+      kernel: `(kh, kw)`.
+      bias: float32 `[M]`.
+      input_shape: `[1, Hp, Wp, C]`, the input with its padding already applied (a VALID
+        convolution, as JAX's input IR has it after `tensor.pad`).
+      stride: the convolution's stride in both directions.
+      output_layout: `"nhwc"` (`[1, Ho, Wo, M]`) or `"nchw"` (`[1, M, Ho, Wo]`).
+      activation: `None`, `"relu"` or `"relu6"`.
+      tiles: the CPU tile configuration; `None` leaves the choice to IREE.
+
+    Returns:
+      The function's text and the constants to bind to its arguments after `x`.
+
+    Raises:
+      ValueError: a batch other than 1, or an output layout other than NHWC / NCHW.
+    """
+    if input_shape[0] != 1:
+        raise ValueError(f"input_shape must have batch 1, got {input_shape}")
+    if output_layout not in ("nhwc", "nchw"):
+        raise ValueError(f"output_layout must be 'nhwc' or 'nchw', got {output_layout!r}")
+    m, (kh, kw), s = rows, kernel, stride
+    _, hp, wp, _ = input_shape
+    ho, wo = (hp - kh) // s + 1, (wp - kw) // s + 1
+    ws = _ceil_div(wp, s)
+    p = ho * ws
+    in_lines, x, x_shape = _input_glue(tuple(input_shape), s, (kw - 1) // s)
+    offsets = [((dy % s) * s + dx % s, (dy // s) * ws + dx // s) for (dy, dx), _ in taps]
+    j = sum(layout.slots for _, layout in taps)
+    tables: list[tuple[str, np.ndarray, str]] = []
+    if j:
+        col = np.concatenate([layout.col for _, layout in taps], axis=1).astype(np.int32)
+        val = np.concatenate([layout.val[:, 0] for _, layout in taps], axis=1)
+        tables = [("C", col, "i32"), ("V", val.astype(np.float32), "f32")]
+    tables.append(("Bias", np.asarray(bias, np.float32).reshape(m), "f32"))
+
+    out_binding = binding_type((m, p), "f32", "writeonly")
+    types = ", ".join([tensor_type(x_shape), *(tensor_type(a.shape, e) for _, a, e in tables)])
+    operands = ", ".join([x, *(f"%{n.lower()}" for n, _, _ in tables)])
+    captures = ", ".join(
+        [
+            f"%X_in: {binding_type(x_shape, 'f32', 'readonly')}",
+            *(f"%{n}_in: {binding_type(a.shape, e, 'readonly')}" for n, a, e in tables),
+            f"%Y_out: {out_binding}",
+        ]
+    )
+    dispatch = [
+        f"%Y = flow.dispatch.workgroups({operands}) : ({types}) -> {tensor_type((m, p))} =",
+        f"({captures}) {{",
+    ]
+    for n, shape, e in [("X", x_shape, "f32"), *((n, a.shape, e) for n, a, e in tables)]:
+        dispatch.append(
+            f"%{n} = iree_tensor_ext.dispatch.tensor.load %{n}_in, offsets = "
+            f"[{', '.join('0' for _ in shape)}], sizes = [{', '.join(str(d) for d in shape)}], "
+            f"strides = [{', '.join('1' for _ in shape)}] : {binding_type(shape, e, 'readonly')}"
+            f" -> {tensor_type(shape, e)}"
+        )
+    dispatch += [f"%j{i} = arith.constant {i} : index" for i in range(j)]
+    dispatch += [f"%ph{i} = arith.constant {i} : index" for i in sorted({ph for ph, _ in offsets})]
+    dispatch += [f"%off{o} = arith.constant {o} : index" for o in sorted({o for _, o in offsets})]
+    if activation is not None:
+        dispatch.append("%zero = arith.constant 0.000000e+00 : f32")
+    if activation == "relu6":
+        dispatch.append("%six = arith.constant 6.000000e+00 : f32")
+    tile = "" if tiles is None else f", compilation_info = {tiles.attribute()}"
+    result = tensor_type((m, p))
+    dispatch += [
+        f"%init = tensor.empty() : {result}",
+        "%result = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0)>, "
+        'affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]'
+        f"{tile}}} ins(%Bias : {tensor_type((m,))}) outs(%init : {result}) {{",
+        *_body(taps, offsets, x_shape, m, j, activation),
+        f"}} -> {result}",
+        f"iree_tensor_ext.dispatch.tensor.store %result, %Y_out, offsets = [0, 0], "
+        f"sizes = [{m}, {p}], strides = [1, 1] : {result} -> {out_binding}",
+        "flow.return",
+        "} count() -> (index, index, index) {",
+        "%wx, %wy, %wz = iree_tensor_ext.dispatch.workgroup_count_from_slice()",
+        "flow.return %wx, %wy, %wz : index, index, index",
+        "}",
+    ]
+    grid, valid = (m, ho, ws), (m, ho, wo)
+    out_lines = [
+        f"%y_grid = tensor.expand_shape %Y [[0], [1, 2]] output_shape {list(grid)} : "
+        f"{result} into {tensor_type(grid)}",
+        f"%y_valid = tensor.extract_slice %y_grid[0, 0, 0] [{m}, {ho}, {wo}] [1, 1, 1] : "
+        f"{tensor_type(grid)} to {tensor_type(valid)}",
+    ]
+    if output_layout == "nchw":
+        out_shape: tuple[int, ...] = (1, m, ho, wo)
+        out_lines.append(
+            f"%y = tensor.expand_shape %y_valid [[0, 1], [2], [3]] output_shape "
+            f"{list(out_shape)} : {tensor_type(valid)} into {tensor_type(out_shape)}"
+        )
+    else:
+        out_shape = (1, ho, wo, m)
+        out_lines += [
+            f"%y_hwc_init = tensor.empty() : {tensor_type((ho, wo, m))}",
+            f"%y_hwc = linalg.transpose ins(%y_valid : {tensor_type(valid)}) "
+            f"outs(%y_hwc_init : {tensor_type((ho, wo, m))}) permutation = [1, 2, 0]",
+            f"%y = tensor.expand_shape %y_hwc [[0, 1], [2], [3]] output_shape "
+            f"{list(out_shape)} : {tensor_type((ho, wo, m))} into {tensor_type(out_shape)}",
+        ]
+    args = ", ".join(
+        [
+            f"%x: {tensor_type(tuple(input_shape))}",
+            *(f"%{n.lower()}: {tensor_type(a.shape, e)}" for n, a, e in tables),
+        ]
+    )
+    lines = [
+        "module {",
+        f"util.func private @{name}({args}) -> {tensor_type(out_shape)} {{",
+        *in_lines,
+        *dispatch,
+        *out_lines,
+        f"util.return %y : {tensor_type(out_shape)}",
+        "}",
+        "}",
+    ]
+    return KernelFunction("\n".join(lines), tuple(a for _, a, _ in tables))

@@ -1,0 +1,457 @@
+"""MLIR text of the sparse kernel for one layer, as a private `util.func` to be inlined.
+
+The kernel is the shape `../shared/DESIGN.md` records as the one IREE vectorizes: one
+all-parallel `linalg.generic` over (output row or row block, pixel), activations channel-major
+(`X[K, P]`, pixels contiguous), the nonzeros of a row unrolled in the body as a `tensor.extract`
+of the column from an index table followed by a contiguous `tensor.extract` of `X[col, p]`, a
+per-row bias, the activation fused, and a `compilation_info` tile on CPU. It sits in an explicit
+`flow.dispatch.workgroups`, because IREE's dispatch formation would otherwise collapse its two
+dimensions into one and turn the index arithmetic into gathers (correct, 5x slower).
+
+The function takes and returns the layer's own layout (NHWC or NCHW feature maps, `[N, K]`
+rows, `[K, N]` columns, or a vector); the reshapes and transposes to and from channel-major are
+in the function, outside the dispatch, where IREE fuses them with neighbouring elementwise work
+and cancels a transpose that meets its inverse (a chain of sparse layers on NCHW maps has none
+left between its kernels). Row formats write `Y[M, P]`; a block format writes `[M/g, g, P]`,
+row `r` of every block with one strided store, which is `Y[M, P]` without a copy.
+"""
+
+import dataclasses
+from typing import Literal
+
+import numpy as np
+
+from lowering.passes._sparse_formats import SparseLayout
+
+__all__ = [
+    "DEFAULT_TILES",
+    "Activation",
+    "CpuTiles",
+    "KernelFunction",
+    "Layout",
+    "activate",
+    "binding_type",
+    "kernel_function",
+    "tensor_type",
+]
+
+Activation = Literal["relu", "relu6"] | None
+Layout = Literal["nhwc", "nchw", "rows", "cols", "vector"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuTiles:
+    """The `compilation_info` tile sizes of the kernel on CPU, over (row block, pixel).
+
+    Attributes:
+      distribution: the workgroup tile; each workgroup computes this many row blocks and
+        pixels.
+      vector: the innermost tile, for a one-row kernel; its pixel size is the length of the
+        vectors the loads and multiply-adds run at (8 AVX2 registers of 8 lanes here).
+    """
+
+    distribution: tuple[int, int] = (8, 448)
+    vector: tuple[int, int] = (1, 64)
+
+    def for_block(self, g: int) -> "CpuTiles":
+        """The tiles of a kernel computing `g` rows at once: the pixel tile is divided by `g`
+        (at least 8), so the accumulators stay as many as a one-row kernel has.
+
+        A 4-row block with 64 pixels would hold 32 AVX2 registers of accumulators, twice the
+        register file, and ran 3x slower than with 16 pixels.
+        """
+        v0, v1 = self.vector
+        return dataclasses.replace(self, vector=(v0, max(8, v1 // g)))
+
+    def attribute(self) -> str:
+        """The `#iree_codegen.compilation_info` attribute, as MLIR text."""
+        d0, d1 = self.distribution
+        v0, v1 = self.vector
+        return (
+            "#iree_codegen.compilation_info<lowering_config = #iree_cpu.lowering_config<"
+            f"distribution = [{d0}, {d1}], vector_common_parallel = [{v0}, {v1}]>, "
+            "translation_info = #iree_codegen.translation_info<"
+            "pipeline = #iree_cpu.pipeline<DoubleTilingExpert>>>"
+        )
+
+
+DEFAULT_TILES = CpuTiles()
+"""Measured on this machine (AVX2, 16 vector registers): 64-pixel vectors for row formats,
+16 for 4-row blocks, workgroups of 8 rows (or blocks) by 448 pixels."""
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelFunction:
+    """A generated kernel and the constants its arguments after the first must be bound to.
+
+    Attributes:
+      text: a module holding one `util.func private`, taking the layer's input `x` and then
+        one argument per entry of `constants`, returning the layer's output.
+      constants: the tables and bias, in argument order (int32 column tables, float32 rest).
+    """
+
+    text: str
+    constants: tuple[np.ndarray, ...]
+
+
+def tensor_type(shape: tuple[int, ...], element: str = "f32") -> str:
+    """`tensor<AxBxf32>` for `shape` and `element`."""
+    return "tensor<" + "x".join(str(d) for d in shape) + f"x{element}>"
+
+
+def binding_type(shape: tuple[int, ...], element: str, access: str) -> str:
+    """The type of a dispatch argument bound to such a tensor, `access` being `readonly` or
+    `writeonly`."""
+    return f"!iree_tensor_ext.dispatch.tensor<{access}:{tensor_type(shape, element)}>"
+
+
+def activate(value: str, activation: Activation, lines: list[str], tag: str) -> str:
+    """Appends the ops applying `activation` to `value` (uses `%zero`, `%six`); returns the
+    name of the result. `tag` keeps the names unique."""
+    if activation is None:
+        return value
+    lines.append(f"%relu{tag} = arith.maximumf {value}, %zero : f32")
+    if activation == "relu":
+        return f"%relu{tag}"
+    lines.append(f"%relu6{tag} = arith.minimumf %relu{tag}, %six : f32")
+    return f"%relu6{tag}"
+
+
+def _row_body(layout: SparseLayout, k: int, p: int, activation: Activation) -> list[str]:
+    """Body of the row-format generic: one output row `m`, all its slots unrolled."""
+    m, j = layout.rows, layout.slots
+    lines = ["^bb0(%bias_m: f32, %out: f32):", "%m = linalg.index 0 : index"]
+    lines.append("%p = linalg.index 1 : index")
+    acc = "%bias_m"
+    for s in range(j):
+        lines += [
+            f"%c{s} = tensor.extract %C[%m, %j{s}] : {tensor_type((m, j), 'i32')}",
+            f"%k{s} = arith.index_cast %c{s} : i32 to index",
+            f"%v{s} = tensor.extract %V[%m, %j{s}] : {tensor_type((m, j))}",
+            f"%x{s} = tensor.extract %X[%k{s}, %p] : {tensor_type((k, p))}",
+            f"%t{s} = arith.mulf %v{s}, %x{s} : f32",
+            f"%s{s} = arith.addf {acc}, %t{s} : f32",
+        ]
+        acc = f"%s{s}"
+    result = activate(acc, activation, lines, "")
+    return [*lines, f"linalg.yield {result} : f32"]
+
+
+def _block_body(layout: SparseLayout, k: int, p: int, activation: Activation) -> list[str]:
+    """Body of the block generic: `g` rows of block `b`, each activation loaded once."""
+    g, j = layout.block, layout.slots
+    blocks = layout.rows // g
+    args = ", ".join(f"%out{r}: f32" for r in range(g))
+    lines = [f"^bb0({args}):", "%b = linalg.index 0 : index", "%p = linalg.index 1 : index"]
+    acc = []
+    for r in range(g):
+        lines.append(f"%bias{r} = tensor.extract %Bias[%b, %r{r}] : {tensor_type((blocks, g))}")
+        acc.append(f"%bias{r}")
+    for s in range(j):
+        lines += [
+            f"%c{s} = tensor.extract %C[%b, %j{s}] : {tensor_type((blocks, j), 'i32')}",
+            f"%k{s} = arith.index_cast %c{s} : i32 to index",
+            f"%x{s} = tensor.extract %X[%k{s}, %p] : {tensor_type((k, p))}",
+        ]
+        for r in range(g):
+            lines += [
+                f"%v{s}_{r} = tensor.extract %V[%b, %r{r}, %j{s}] : {tensor_type((blocks, g, j))}",
+                f"%t{s}_{r} = arith.mulf %v{s}_{r}, %x{s} : f32",
+                f"%s{s}_{r} = arith.addf {acc[r]}, %t{s}_{r} : f32",
+            ]
+            acc[r] = f"%s{s}_{r}"
+    results = [activate(a, activation, lines, f"{r}") for r, a in enumerate(acc)]
+    return [*lines, f"linalg.yield {', '.join(results)} : {', '.join(['f32'] * g)}"]
+
+
+def _input_glue(
+    layout: Layout, shape: tuple[int, ...], stride: int
+) -> tuple[list[str], str, int, tuple[int, int, int]]:
+    """Ops turning the argument `%x` into channel-major `[K, P]`.
+
+    Returns:
+      The ops, the name of their `[K, P]` result, `K`, and the output's (batch, height,
+      width), whose product is `P` (the columns of a matrix count as its batch).
+    """
+    if layout == "cols":
+        k, n = shape
+        return [], "%x", k, (n, 1, 1)
+    if layout == "vector":
+        (k,) = shape
+        return (
+            [
+                f"%xc = tensor.expand_shape %x [[0, 1]] output_shape [{k}, 1] : "
+                f"{tensor_type(shape)} into {tensor_type((k, 1))}"
+            ],
+            "%xc",
+            k,
+            (1, 1, 1),
+        )
+    if layout == "rows":
+        n, k = shape
+        xt = tensor_type((k, n))
+        return (
+            [
+                f"%xc_init = tensor.empty() : {xt}",
+                f"%xc = linalg.transpose ins(%x : {tensor_type(shape)}) outs(%xc_init : {xt}) "
+                "permutation = [1, 0]",
+            ],
+            "%xc",
+            k,
+            (n, 1, 1),
+        )
+    lines = []
+    source = "%x"
+    if stride > 1:
+        # A strided 1x1 convolution reads every stride-th pixel: slice them out first.
+        if layout == "nhwc":
+            n, h, w, k = shape
+            sub = (n, -(-h // stride), -(-w // stride), k)
+            steps = f"[1, {stride}, {stride}, 1]"
+        else:
+            n, k, h, w = shape
+            sub = (n, k, -(-h // stride), -(-w // stride))
+            steps = f"[1, 1, {stride}, {stride}]"
+        sizes = ", ".join(str(d) for d in sub)
+        lines.append(
+            f"%x_sub = tensor.extract_slice %x[0, 0, 0, 0] [{sizes}] {steps} : "
+            f"{tensor_type(shape)} to {tensor_type(sub)}"
+        )
+        source, shape = "%x_sub", sub
+    if layout == "nchw":
+        n, k, h, w = shape
+        if n != 1:
+            raise ValueError(f"an NCHW feature map must have batch 1, got shape {shape}")
+        lines.append(
+            f"%xc = tensor.collapse_shape {source} [[0, 1], [2, 3]] : {tensor_type(shape)} into "
+            f"{tensor_type((k, h * w))}"
+        )
+        return lines, "%xc", k, (n, h, w)
+    n, h, w, k = shape
+    p = n * h * w
+    lines += [
+        f"%x_rows = tensor.collapse_shape {source} [[0, 1, 2], [3]] : {tensor_type(shape)} into "
+        f"{tensor_type((p, k))}",
+        f"%xc_init = tensor.empty() : {tensor_type((k, p))}",
+        f"%xc = linalg.transpose ins(%x_rows : {tensor_type((p, k))}) outs(%xc_init : "
+        f"{tensor_type((k, p))}) permutation = [1, 0]",
+    ]
+    return lines, "%xc", k, (n, h, w)
+
+
+def _output_glue(
+    layout: Layout, m: int, spatial: tuple[int, int, int]
+) -> tuple[list[str], str, tuple[int, ...]]:
+    """Ops turning the kernel's `%Y[M, P]` into the function's result.
+
+    Returns:
+      The ops, the name of the result and its shape.
+    """
+    n, h, w = spatial
+    p = n * h * w
+    if layout == "cols":
+        return [], "%Y", (m, p)
+    if layout == "vector":
+        return (
+            [
+                f"%y = tensor.collapse_shape %Y [[0, 1]] : {tensor_type((m, 1))} into "
+                f"{tensor_type((m,))}"
+            ],
+            "%y",
+            (m,),
+        )
+    if layout == "nchw":
+        if n != 1:
+            raise ValueError(f"an NCHW feature map must have batch 1, got batch {n}")
+        out = (n, m, h, w)
+        return (
+            [
+                f"%y = tensor.expand_shape %Y [[0, 1], [2, 3]] output_shape {list(out)} : "
+                f"{tensor_type((m, p))} into {tensor_type(out)}"
+            ],
+            "%y",
+            out,
+        )
+    lines = [
+        f"%y_init = tensor.empty() : {tensor_type((p, m))}",
+        f"%y_rows = linalg.transpose ins(%Y : {tensor_type((m, p))}) outs(%y_init : "
+        f"{tensor_type((p, m))}) permutation = [1, 0]",
+    ]
+    if layout == "rows":
+        return lines, "%y_rows", (p, m)
+    out = (n, h, w, m)
+    return (
+        [
+            *lines,
+            f"%y = tensor.expand_shape %y_rows [[0, 1, 2], [3]] output_shape {list(out)} : "
+            f"{tensor_type((p, m))} into {tensor_type(out)}",
+        ],
+        "%y",
+        out,
+    )
+
+
+def _dispatch(
+    x: str,
+    layout: SparseLayout,
+    tables: list[tuple[str, np.ndarray, str]],
+    k: int,
+    p: int,
+    activation: Activation,
+    tiles: CpuTiles | None,
+) -> list[str]:
+    """The `flow.dispatch.workgroups` computing `%Y[M, P]` from `%X[K, P]` and the tables."""
+    m, g, j = layout.rows, layout.block, layout.slots
+    blocks = m // g
+    row_format = g == 1
+    kernel_out = (m, p) if row_format else (blocks, g, p)
+    out_binding = binding_type(kernel_out, "f32", "writeonly")
+    types = ", ".join([tensor_type((k, p)), *(tensor_type(a.shape, e) for _, a, e in tables)])
+    operands = ", ".join([x, *(f"%{n.lower()}" for n, _, _ in tables)])
+    captures = ", ".join(
+        [
+            f"%X_in: {binding_type((k, p), 'f32', 'readonly')}",
+            *(f"%{n}_in: {binding_type(a.shape, e, 'readonly')}" for n, a, e in tables),
+            f"%Y_out: {out_binding}",
+        ]
+    )
+    lines = [
+        f"{'%Y' if row_format else '%Y_kernel'} = flow.dispatch.workgroups({operands}) : "
+        f"({types}) -> "
+        f"{tensor_type(kernel_out)} =",
+        f"({captures}) {{",
+    ]
+    for n, shape, e in [("X", (k, p), "f32"), *((n, a.shape, e) for n, a, e in tables)]:
+        zeros = ", ".join("0" for _ in shape)
+        ones = ", ".join("1" for _ in shape)
+        sizes = ", ".join(str(d) for d in shape)
+        lines.append(
+            f"%{n} = iree_tensor_ext.dispatch.tensor.load %{n}_in, offsets = [{zeros}], "
+            f"sizes = [{sizes}], strides = [{ones}] : {binding_type(shape, e, 'readonly')} -> "
+            f"{tensor_type(shape, e)}"
+        )
+    lines += [f"%j{s} = arith.constant {s} : index" for s in range(j)]
+    if not row_format:
+        lines += [f"%r{r} = arith.constant {r} : index" for r in range(g)]
+    if activation is not None:
+        lines.append("%zero = arith.constant 0.000000e+00 : f32")
+    if activation == "relu6":
+        lines.append("%six = arith.constant 6.000000e+00 : f32")
+    tile = "" if tiles is None else f", compilation_info = {tiles.for_block(g).attribute()}"
+    parallel = 'iterator_types = ["parallel", "parallel"]'
+    result_type = tensor_type((blocks, p))
+    lines.append(f"%init = tensor.empty() : {result_type}")
+    if row_format:
+        lines += [
+            "%result = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0)>, "
+            f"affine_map<(d0, d1) -> (d0, d1)>], {parallel}{tile}}} "
+            f"ins(%Bias : {tensor_type((m,))}) outs(%init : {result_type}) {{",
+            *_row_body(layout, k, p, activation),
+            f"}} -> {result_type}",
+            f"iree_tensor_ext.dispatch.tensor.store %result, %Y_out, offsets = [0, 0], "
+            f"sizes = [{m}, {p}], strides = [1, 1] : {result_type} -> {out_binding}",
+        ]
+    else:
+        maps = ", ".join(["affine_map<(d0, d1) -> (d0, d1)>"] * g)
+        inits = ", ".join(["%init"] * g)
+        init_types = ", ".join([result_type] * g)
+        lines += [
+            f"%result:{g} = linalg.generic {{indexing_maps = [{maps}], {parallel}{tile}}} "
+            f"outs({inits} : {init_types}) {{",
+            *_block_body(layout, k, p, activation),
+            f"}} -> ({init_types})",
+        ]
+        # Row r of every block goes to [b, r, :], so that [M/g, g, P] is [M, P] in the
+        # original channel order without a copy.
+        lines += [
+            f"iree_tensor_ext.dispatch.tensor.store %result#{r}, %Y_out, offsets = [0, {r}, 0], "
+            f"sizes = [{blocks}, 1, {p}], strides = [1, 1, 1] : {result_type} -> {out_binding}"
+            for r in range(g)
+        ]
+    lines += [
+        "flow.return",
+        "} count() -> (index, index, index) {",
+        "%wx, %wy, %wz = iree_tensor_ext.dispatch.workgroup_count_from_slice()",
+        "flow.return %wx, %wy, %wz : index, index, index",
+        "}",
+    ]
+    if not row_format:
+        lines.append(
+            f"%Y = tensor.collapse_shape %Y_kernel [[0, 1], [2]] : {tensor_type(kernel_out)} into "
+            f"{tensor_type((m, p))}"
+        )
+    return lines
+
+
+def kernel_function(
+    name: str,
+    layout: SparseLayout,
+    bias: np.ndarray,
+    input_shape: tuple[int, ...],
+    *,
+    input_layout: Layout = "nhwc",
+    output_layout: Layout | None = None,
+    stride: int = 1,
+    activation: Activation = None,
+    tiles: CpuTiles | None = DEFAULT_TILES,
+) -> KernelFunction:
+    """Generates `y = act(x @ W^T + bias)` for one layer as a sparse kernel.
+
+    Args:
+      name: the function's symbol, unique in the module it is inlined into.
+      layout: the weight tables of `W[M, K]` (`lowering.passes._sparse_formats`).
+      bias: float32 `[M]`, added before the activation.
+      input_shape: the shape of `x`: `[N, H, W, K]` (`"nhwc"`), `[1, K, H, W]` (`"nchw"`),
+        `[N, K]` (`"rows"`), `[K, N]` (`"cols"`, where `y` is `act(W @ x + bias)`) or `[K]`
+        (`"vector"`).
+      input_layout: the layout of `x`.
+      output_layout: the layout of `y`; the input's if `None`.
+      stride: the stride of a 1x1 convolution (every `stride`-th row and column is read).
+      activation: `None`, `"relu"` or `"relu6"`, applied last.
+      tiles: the CPU tile configuration; `None` leaves the choice to IREE (for GPU targets,
+        whose `compilation_info` differs).
+
+    Returns:
+      The function's text and the constants to bind to its arguments after `x`.
+
+    Raises:
+      ValueError: an NCHW map with batch above 1, a matrix layout paired with another
+        layout, or an input whose channels differ from `W`'s columns.
+    """
+    output_layout = output_layout or input_layout
+    matrices = ("rows", "cols", "vector")
+    if (input_layout in matrices or output_layout in matrices) and input_layout != output_layout:
+        raise ValueError(
+            f"input_layout {input_layout!r} and output_layout {output_layout!r} must be equal "
+            "for matrices and vectors ('rows', 'cols', 'vector'), or both feature-map layouts "
+            "('nhwc', 'nchw')"
+        )
+    m, g, j = layout.rows, layout.block, layout.slots
+    in_lines, x, k, spatial = _input_glue(input_layout, tuple(input_shape), stride)
+    if k != layout.columns:
+        raise ValueError(f"input_shape {input_shape} has {k} channels, W has {layout.columns}")
+    p = spatial[0] * spatial[1] * spatial[2]
+    bias = np.asarray(bias, np.float32).reshape(m if g == 1 else (m // g, g))
+    tables: list[tuple[str, np.ndarray, str]] = []
+    if j > 0:
+        val = layout.val.reshape(m, j) if g == 1 else layout.val
+        tables = [("C", layout.col.astype(np.int32), "i32"), ("V", val.astype(np.float32), "f32")]
+    tables.append(("Bias", bias, "f32"))
+    out_lines, y, out_shape = _output_glue(output_layout, m, spatial)
+    args = ", ".join(
+        [
+            f"%x: {tensor_type(tuple(input_shape))}",
+            *(f"%{n.lower()}: {tensor_type(a.shape, e)}" for n, a, e in tables),
+        ]
+    )
+    lines = [
+        "module {",
+        f"util.func private @{name}({args}) -> {tensor_type(out_shape)} {{",
+        *in_lines,
+        *_dispatch(x, layout, tables, k, p, activation, tiles),
+        *out_lines,
+        f"util.return {y} : {tensor_type(out_shape)}",
+        "}",
+        "}",
+    ]
+    return KernelFunction("\n".join(lines), tuple(a for _, a, _ in tables))

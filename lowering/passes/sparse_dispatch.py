@@ -1,0 +1,430 @@
+"""Sparse dispatch: replace pruned convolutions and fully connected layers by sparse kernels.
+
+Precondition: input-phase linalg IR (`iree-compile --compile-to=input`), ideally after
+`fold_batch_norm`. A site is a producer with constant weights (an `arith.constant`, or
+elementwise generics of constants such as the reshape JAX makes of a filter) and a zero-filled
+init:
+- `linalg.conv_2d_nhwc_hwcf` with a 1x1 kernel and equal strides (`W[M, K]` is its
+  `[1, 1, K, M]` filter transposed); the input is NHWC, or the NHWC transpose of an NCHW map
+  of batch 1 (`lowering.export.channels_first_input`), which is then read directly;
+- `linalg.conv_2d_nhwc_hwcf` with a KxK kernel, equal strides, no dilation and batch 1; its
+  input is the padded NHWC map (JAX pads with an explicit `tensor.pad`);
+- `linalg.matmul` `x[N, K] @ B[K, M]` with `B` constant (`W = B^T`), or `A[M, K] @ x[K, N]`
+  with `A` constant (`W = A`, channel-major already). Matmuls with explicit indexing maps
+  other than the plain `A[i, k] * B[k, j]` (transposed operands) are left alone;
+- `linalg.vecmat` `x[K] @ B[K, M]` and `linalg.matvec` `A[M, K] @ x[K]` with a constant matrix
+  (a fully connected layer at batch 1).
+Each site whose density (nonzeros / size) is below `threshold` is rewritten; the others stay
+dense, and so does everything else (depthwise and grouped convolutions, batched KxK ones).
+
+Postcondition: each rewritten site is a `flow.dispatch.workgroups` holding one all-parallel
+`linalg.generic` over (output row or row block, pixel) with the nonzeros unrolled in its body,
+fed by constant tables and surrounded by the layout changes between the site's layout and
+channel-major. 1x1 convolutions and matrices use the format `lowering.passes._sparse_formats`
+chooses (`balanced`, `ell`, `blocks` or `zero`; kernels in `_sparse_kernels`); KxK
+convolutions use one row table per kernel tap (`taps`; kernels in `_sparse_conv_kernels`). The
+elementwise generics that directly follow the producer and compute `act(y + c)` (per-channel
+constant `c`, activation none, ReLU or ReLU6; several adds, at most one activation, last) are
+fused into the kernel, and a following transpose back to NCHW is absorbed. Dead ops are erased.
+Results are unchanged up to float rounding (padding slots multiply a real activation by 0, so
+an infinite or NaN activation turns a padded row's output into NaN where the dense op would
+not).
+
+Each layer's decision is logged at INFO level on this module's logger: format, density,
+nonzeros per row, slots, padding waste, what was fused, or why it stayed dense.
+"""
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from iree.compiler import ir
+from iree.compiler.dialects import arith
+
+from lowering.passes._linalg import (
+    affine_maps,
+    body_ops,
+    defining_op,
+    erase_dead_ops,
+    evaluate_constant,
+    functions,
+    inputs,
+    interpret_body,
+    is_parallel,
+    outputs,
+    run_pass_main,
+    shape,
+    single_user,
+)
+from lowering.passes._sparse_conv_kernels import conv_kernel_function
+from lowering.passes._sparse_formats import SparseLayout, choose_layout, layout_for_taps
+from lowering.passes._sparse_kernels import (
+    DEFAULT_TILES,
+    Activation,
+    CpuTiles,
+    Layout,
+    kernel_function,
+)
+
+__all__ = ["DEFAULT_THRESHOLD", "sparse_dispatch"]
+
+DEFAULT_THRESHOLD = 0.4
+"""Density below which a layer goes sparse: at 50% the measured kernel was 1.09x dense."""
+
+_log = logging.getLogger(__name__)
+
+_PRODUCERS = ("linalg.conv_2d_nhwc_hwcf", "linalg.matmul", "linalg.vecmat", "linalg.matvec")
+
+# `C[i, j] += A[i, k] * B[k, j]`; matmuls with transposed operands carry other maps.
+_MATMUL_MAPS = [(3, [0, 2]), (3, [2, 1]), (3, [0, 1])]
+
+# Probe values for recognising an epilogue body numerically: y spans both signs and crosses
+# ReLU6's clip; c varies so that `y * c` or `y - c` cannot pass for `y + c`.
+_Y = np.linspace(-9.0, 9.0, 37, dtype=np.float32)
+_C = np.linspace(-1.3, 2.1, 37, dtype=np.float32)
+_ACTIVATIONS: dict[Activation, Callable[[np.ndarray], np.ndarray]] = {
+    None: lambda v: v,
+    "relu": lambda v: np.maximum(v, 0),
+    "relu6": lambda v: np.clip(v, 0, 6),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Site:
+    """A producer the pass may rewrite, read off the IR."""
+
+    producer: ir.Operation
+    weights: np.ndarray  # float32 [M, K]; [M, C * kh * kw] for a KxK convolution
+    x: ir.Value
+    input_layout: Layout
+    input_shape: tuple[int, ...]
+    stride: int
+    kernel: tuple[int, int] = (1, 1)
+    filters: np.ndarray | None = None  # float32 [M, C, kh, kw] of a KxK convolution
+
+
+def _transpose_permutation(op: ir.Operation | None) -> list[int] | None:
+    """The input map's dims of a generic that only copies its input (a transpose), else None."""
+    if op is None or op.name != "linalg.generic" or not is_parallel(op):
+        return None
+    if len(inputs(op)) != 1 or len(op.results) != 1:
+        return None
+    ops = [o.operation for o in op.regions[0].blocks[0].operations]
+    block = op.regions[0].blocks[0]
+    if len(ops) != 1 or ops[0].name != "linalg.yield" or ops[0].operands[0] != block.arguments[0]:
+        return None
+    maps = affine_maps(op)
+    rank = len(shape(op.results[0]))
+    if maps is None or maps[1][1] != list(range(rank)) or sorted(maps[0][1]) != list(range(rank)):
+        return None
+    return maps[0][1]
+
+
+def _zero_init(op: ir.Operation) -> bool:
+    init = defining_op(outputs(op)[0])
+    if init is None or init.name != "linalg.fill":
+        return False
+    fill = evaluate_constant(inputs(init)[0])
+    return fill is not None and not np.any(fill != 0)
+
+
+def _site(op: ir.Operation) -> _Site | None:
+    """The site at `op`, or `None` if the pass does not handle this op."""
+    if not _zero_init(op):
+        return None
+    lhs, rhs = inputs(op)
+    if op.name == "linalg.conv_2d_nhwc_hwcf":
+        filters = evaluate_constant(rhs)
+        strides = [int(s) for s in np.array(op.attributes["strides"])]
+        dilations = [int(d) for d in np.array(op.attributes["dilations"])]
+        if filters is None or strides[0] != strides[1] or dilations != [1, 1]:
+            return None
+        kh, kw, _, m = filters.shape
+        if (kh, kw) != (1, 1):
+            if shape(lhs)[0] != 1:
+                return None
+            w4 = filters.transpose(3, 2, 0, 1)
+            return _Site(op, w4.reshape(m, -1), lhs, "nhwc", shape(lhs), strides[0], (kh, kw), w4)
+        x, layout = lhs, "nhwc"
+        source = defining_op(lhs)
+        if _transpose_permutation(source) == [0, 3, 1, 2] and shape(lhs)[0] == 1:
+            x, layout = inputs(source)[0], "nchw"
+        return _Site(op, filters[0, 0].T, x, layout, shape(x), strides[0])
+    if op.name == "linalg.matmul" and affine_maps(op) == _MATMUL_MAPS:
+        b = evaluate_constant(rhs)
+        if b is not None:
+            return _Site(op, b.T, lhs, "rows", shape(lhs), 1)
+        a = evaluate_constant(lhs)
+        if a is not None:
+            return _Site(op, a, rhs, "cols", shape(rhs), 1)
+    if op.name == "linalg.vecmat":
+        b = evaluate_constant(rhs)
+        if b is not None:
+            return _Site(op, b.T, lhs, "vector", shape(lhs), 1)
+    if op.name == "linalg.matvec":
+        a = evaluate_constant(lhs)
+        if a is not None:
+            return _Site(op, a, rhs, "vector", shape(rhs), 1)
+    return None
+
+
+def _per_channel(
+    value: ir.Value, out_shape: tuple[int, ...], dims: list[int], axis: int
+) -> np.ndarray | None:
+    """`value` (read through an indexing map with result `dims`) as a vector along `axis`."""
+    array = evaluate_constant(value)
+    if array is None:
+        return None
+    full = np.broadcast_to(
+        array.reshape([out_shape[d] if d in dims else 1 for d in range(len(out_shape))]),
+        out_shape,
+    )
+    moved = np.moveaxis(full, axis, -1).reshape(-1, out_shape[axis])
+    return moved[0] if np.all(moved == moved[0]) else None
+
+
+def _epilogue_step(
+    op: ir.Operation, chain: ir.Value, axis: int
+) -> tuple[np.ndarray, Activation] | None:
+    """`(c, act)` if `op` computes `act(chain + c)` elementwise with a per-channel `c`."""
+    if op.name != "linalg.generic" or not is_parallel(op) or len(op.results) != 1:
+        return None
+    maps = affine_maps(op)
+    out_shape = shape(op.results[0])
+    identity = list(range(len(out_shape)))
+    operands = inputs(op)
+    if maps is None or maps[-1][1] != identity or len(operands) not in (1, 2):
+        return None
+    position = [i for i, v in enumerate(operands) if v == chain]
+    if len(position) != 1 or maps[position[0]][1] != identity:
+        return None
+    c = np.zeros(out_shape[axis], np.float32)
+    probes = [_Y] * len(operands)
+    added = _Y
+    if len(operands) == 2:
+        other = 1 - position[0]
+        c = _per_channel(operands[other], out_shape, maps[other][1], axis)
+        if c is None:
+            return None
+        probes[other] = _C
+        added = _Y + _C
+    got = interpret_body(op.regions[0].blocks[0], probes)
+    if got is None:
+        return None
+    for name, fn in _ACTIVATIONS.items():
+        if np.allclose(np.broadcast_to(got, _Y.shape), fn(added), rtol=0, atol=1e-6):
+            return c, name
+    return None
+
+
+def _fuse_epilogue(
+    site: _Site, channels: int
+) -> tuple[np.ndarray, Activation, int, ir.Operation, bool]:
+    """Follows the producer's single users through `act(y + c)` steps.
+
+    Returns:
+      The summed bias, the activation, how many steps were absorbed, the last op absorbed
+      (the producer if none), and whether that op is a following NHWC -> NCHW transpose.
+    """
+    # The channel axis: last, except for a channel-major matmul result `[M, N]`.
+    axis = 0 if site.input_layout == "cols" else len(shape(site.producer.results[0])) - 1
+    bias = np.zeros(channels, np.float32)
+    activation: Activation = None
+    last = site.producer
+    steps = 0
+    user = single_user(last.results[0])
+    while user is not None and activation is None:
+        step = _epilogue_step(user, last.results[0], axis)
+        if step is None:
+            break
+        bias = bias + step[0]
+        activation = step[1]
+        steps += 1
+        last = user
+        user = single_user(last.results[0])
+    to_nchw = (
+        site.input_layout in ("nhwc", "nchw")
+        and shape(last.results[0])[0] == 1
+        and _transpose_permutation(user) == [0, 2, 3, 1]
+    )
+    return bias, activation, steps, (user if to_nchw else last), to_nchw
+
+
+def _describe(site: _Site, layout: SparseLayout) -> str:
+    counts = np.count_nonzero(site.weights, axis=1)
+    return (
+        f"{site.producer.name} {layout.columns}->{layout.rows} on {site.input_shape}: "
+        f"density {layout.density:.3f}, nonzeros per row mean {counts.mean():.1f} "
+        f"max {counts.max(initial=0)}"
+    )
+
+
+def _inline(text: str, arguments: Sequence[ir.Value], ip: ir.InsertionPoint) -> ir.Value:
+    """Clones the body of the single function in `text` at `ip`; returns its result.
+
+    Only the top-level operands of the cloned ops are remapped, so the kernel generators keep
+    every region self-contained (the dispatch is isolated from above; pads define their zero).
+    """
+    kernel = ir.Module.parse(text)
+    function = next(iter(kernel.body.operations)).operation
+    block = function.regions[0].blocks[0]
+    mapping = dict(zip(block.arguments, arguments, strict=True))
+    with ip:
+        for body_op in block.operations:
+            op = body_op.operation
+            if op.name == "util.return":
+                return mapping[op.operands[0]]
+            clone = op.clone()
+            for i, operand in enumerate(op.operands):
+                if operand in mapping:
+                    clone.operands[i] = mapping[operand]
+            for old, new in zip(op.results, clone.results, strict=True):
+                mapping[old] = new
+    raise ValueError("kernel function without a util.return")
+
+
+def _new_constant(array: np.ndarray, ip: ir.InsertionPoint) -> ir.Value:
+    element = ir.IntegerType.get_signless(32) if array.dtype == np.int32 else ir.F32Type.get()
+    tensor_type = ir.RankedTensorType.get(list(array.shape), element)
+    attr = ir.DenseElementsAttr.get(np.ascontiguousarray(array), type=tensor_type)
+    return arith.ConstantOp(tensor_type, attr, ip=ip).result
+
+
+def _rewrite(
+    site: _Site, index: int, threshold: float, block_sizes: Sequence[int], tiles: CpuTiles | None
+) -> bool:
+    if site.filters is not None:
+        return _rewrite_kxk(site, index, threshold, tiles)
+    layout = choose_layout(site.weights, block_sizes)
+    if layout.density >= threshold:
+        _log.info(
+            "layer %d left dense: %s >= threshold %g", index, _describe(site, layout), threshold
+        )
+        return False
+    bias, activation, steps, last, to_nchw = _fuse_epilogue(site, layout.rows)
+    fused = (["bias"] if steps else []) + ([activation] if activation else [])
+    output_layout: Layout = "nchw" if to_nchw else site.input_layout
+    if site.input_layout == "nchw" and not to_nchw:
+        output_layout = "nhwc"
+    kernel = kernel_function(
+        f"sparse_layer_{index}",
+        layout,
+        bias,
+        site.input_shape,
+        input_layout=site.input_layout,
+        output_layout=output_layout,
+        stride=site.stride,
+        activation=activation,
+        tiles=tiles,
+    )
+    ip = ir.InsertionPoint(last)
+    constants = [_new_constant(a, ip) for a in kernel.constants]
+    result = _inline(kernel.text, [site.x, *constants], ip)
+    last.results[0].replace_all_uses_with(result)
+    _log.info(
+        "layer %d sparse %s: %s, %d slots per %s, padding waste %.0f%%, fused: %s%s",
+        index,
+        layout.kind,
+        _describe(site, layout),
+        layout.slots,
+        "row" if layout.block == 1 else f"{layout.block}-row block",
+        100 * layout.padding_waste,
+        " + ".join(fused) or "nothing",
+        ", output NCHW" if to_nchw else "",
+    )
+    return True
+
+
+def _rewrite_kxk(site: _Site, index: int, threshold: float, tiles: CpuTiles | None) -> bool:
+    m = site.weights.shape[0]
+    nnz = int(np.count_nonzero(site.weights))
+    counts = np.count_nonzero(site.weights, axis=1)
+    description = (
+        f"{site.producer.name} {site.kernel[0]}x{site.kernel[1]} stride {site.stride} "
+        f"{site.weights.shape[1] // (site.kernel[0] * site.kernel[1])}->{m} on "
+        f"{site.input_shape}: density {nnz / site.weights.size:.3f}, nonzeros per row mean "
+        f"{counts.mean():.1f} max {counts.max(initial=0)}"
+    )
+    if nnz / site.weights.size >= threshold:
+        _log.info("layer %d left dense: %s >= threshold %g", index, description, threshold)
+        return False
+    taps = layout_for_taps(site.filters)
+    bias, activation, steps, last, to_nchw = _fuse_epilogue(site, m)
+    kernel = conv_kernel_function(
+        f"sparse_layer_{index}",
+        taps,
+        m,
+        site.kernel,
+        bias,
+        site.input_shape,
+        stride=site.stride,
+        output_layout="nchw" if to_nchw else "nhwc",
+        activation=activation,
+        tiles=tiles,
+    )
+    ip = ir.InsertionPoint(last)
+    constants = [_new_constant(a, ip) for a in kernel.constants]
+    result = _inline(kernel.text, [site.x, *constants], ip)
+    last.results[0].replace_all_uses_with(result)
+    slots = sum(layout.slots for _, layout in taps)
+    fused = (["bias"] if steps else []) + ([activation] if activation else [])
+    _log.info(
+        "layer %d sparse taps: %s, %d taps, %d slots per row, padding waste %.0f%%, fused: %s%s",
+        index,
+        description,
+        len(taps),
+        slots,
+        100 * (1 - nnz / (m * slots)) if slots else 0.0,
+        " + ".join(fused) or "nothing",
+        ", output NCHW" if to_nchw else "",
+    )
+    return True
+
+
+def sparse_dispatch(
+    module: ir.Module,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    block_sizes: Sequence[int] = (4,),
+    tiles: CpuTiles | None = DEFAULT_TILES,
+) -> int:
+    """Replaces sparse 1x1 convolutions and fully connected layers by sparse kernels.
+
+    Args:
+      module: input-phase linalg IR, rewritten in place (see the module docstring).
+      threshold: layers with density (nonzeros / size) below this go sparse; above 1, every
+        handled layer does, including fully dense ones.
+      block_sizes: heights `g` of the row blocks sharing column indices to consider.
+      tiles: the kernels' CPU `compilation_info`; `None` for GPU (Vulkan) targets, where
+        IREE's own SPIR-V configuration is used.
+
+    Returns:
+      How many layers were rewritten.
+
+    Raises:
+      ValueError: `threshold` is negative or a block size is below 1.
+    """
+    if threshold < 0:
+        raise ValueError(f"threshold must be >= 0, got {threshold}")
+    if any(g < 1 for g in block_sizes):
+        raise ValueError(f"block_sizes must be >= 1, got {tuple(block_sizes)}")
+    rewritten = 0
+    index = 0
+    for function in functions(module):
+        for op in body_ops(function):
+            if op.name not in _PRODUCERS:
+                continue
+            site = _site(op)
+            if site is None:
+                continue
+            with op.location:
+                rewritten += _rewrite(site, index, threshold, block_sizes, tiles)
+            index += 1
+        erase_dead_ops(function)
+    return rewritten
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    run_pass_main(sparse_dispatch, __doc__.splitlines()[0])

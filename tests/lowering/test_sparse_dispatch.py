@@ -1,0 +1,405 @@
+"""sparse_dispatch: format choice, before/expected IR per format, numerics against JAX on host
+(1x1 and KxK convolutions, fully connected layers), arm64 under qemu and Vulkan on lavapipe."""
+
+import functools
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from iree.compiler import ir
+
+from lowering.compiler import apply_passes, compile_module, compile_to_input
+from lowering.dispatches import count_dispatches
+from lowering.export import channels_first_input
+from lowering.passes._sparse_formats import choose_layout, layout_for_blocks, layout_for_rows
+from lowering.passes.sparse_dispatch import sparse_dispatch
+from lowering.run_module import run_module
+from lowering.runtime import run_in_process
+
+IR = Path(__file__).parent / "ir"
+FORMATS = ["balanced", "ell", "blocks", "zero", "taps", "dense"]
+
+# Each output sums at most K <= 64 products of N(0, 1) weights and activations; XLA and the
+# sparse kernel differ only in summation order, measured below 2e-6 absolute here.
+RTOL = 1e-4
+ATOL = 1e-4
+
+
+def _without_comments(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.startswith("//")).strip()
+
+
+def _rewrite(text: str, **kwargs: Any) -> tuple[str, int]:
+    with ir.Context():
+        module = ir.Module.parse(text)
+        rewritten = sparse_dispatch(module, **kwargs)
+        assert module.operation.verify()
+        return _without_comments(str(module)), rewritten
+
+
+# --- formats ------------------------------------------------------------------------------
+
+
+def _mask(structure: str, m: int, k: int, density: float, rng: np.random.Generator) -> np.ndarray:
+    """A [M, K] nonzero pattern of the given structure and (about) the given density."""
+    keep = max(1, round(density * k))
+    if structure == "balanced":
+        order = np.argsort(rng.random((m, k)), axis=1)
+        mask = np.zeros((m, k), bool)
+        np.put_along_axis(mask, order[:, :keep], True, axis=1)
+        return mask
+    if structure == "blocks":
+        return np.repeat(_mask("balanced", m // 4, k, density, rng), 4, axis=0)
+    mask = rng.random((m, k)) < density
+    if structure == "zero_rows":
+        mask[::3] = False
+    return mask
+
+
+def test_formats_chosen_by_structure() -> None:
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((64, 64)).astype(np.float32)
+    assert choose_layout(w * _mask("balanced", 64, 64, 0.1, rng)).kind == "balanced"
+    assert choose_layout(w * _mask("blocks", 64, 64, 0.1, rng)).kind == "blocks"
+    assert choose_layout(w * _mask("unstructured", 64, 64, 0.1, rng)).kind == "ell"
+    assert choose_layout(np.zeros((8, 4))).kind == "zero"
+
+
+@pytest.mark.parametrize("structure", ["unstructured", "balanced", "blocks", "zero_rows"])
+def test_tables_represent_the_matrix(structure: str) -> None:
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((16, 24)).astype(np.float32) * _mask(structure, 16, 24, 0.2, rng)
+    for layout in (layout_for_rows(w), layout_for_blocks(w, 4), layout_for_blocks(w, 2)):
+        np.testing.assert_array_equal(layout.dense(), w)
+        assert layout.nnz == np.count_nonzero(w)
+        assert layout.col.min(initial=0) >= 0 and layout.col.max(initial=0) < 24
+
+
+def test_padding_waste() -> None:
+    # Rows of 1, 3, 0 and 2 nonzeros padded to 3: 6 of 12 slots are padding.
+    w = np.zeros((4, 8), np.float32)
+    w[0, 2] = w[1, [0, 4, 7]] = w[3, [1, 6]] = 1
+    layout = layout_for_rows(w)
+    assert (layout.kind, layout.slots, layout.padding_waste) == ("ell", 3, 0.5)
+
+
+def test_blocks_need_a_dividing_height() -> None:
+    with pytest.raises(ValueError, match="g=3 must divide"):
+        layout_for_blocks(np.ones((8, 4)), 3)
+
+
+# --- IR -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_before_expected(name: str) -> None:
+    after, rewritten = _rewrite((IR / f"sparse_{name}.before.mlir").read_text())
+    assert rewritten == (name != "dense")
+    assert after == _without_comments((IR / f"sparse_{name}.expected.mlir").read_text())
+
+
+@pytest.mark.parametrize(
+    ("name", "tables"),
+    [
+        # (format, the types of the constants the kernel reads: columns, values, bias)
+        ("balanced", ["tensor<4x2xi32>", "tensor<4x2xf32>", "tensor<4xf32>"]),
+        ("ell", ["tensor<4x3xi32>", "tensor<4x3xf32>", "tensor<4xf32>"]),
+        ("blocks", ["tensor<2x2xi32>", "tensor<2x4x2xf32>", "tensor<2x4xf32>"]),
+        ("zero", ["tensor<4xf32>"]),
+        # 3x3 stride 2: four taps with nonzeros, one slot each.
+        ("taps", ["tensor<2x4xi32>", "tensor<2x4xf32>", "tensor<2xf32>"]),
+    ],
+)
+def test_kernel_structure(name: str, tables: list[str]) -> None:
+    after, _ = _rewrite((IR / f"sparse_{name}.before.mlir").read_text())
+    assert "linalg.matmul" not in after and "linalg.conv_2d" not in after
+    assert after.count("flow.dispatch.workgroups") == 1
+    # 64 pixels per row; a 4-row block keeps as many accumulators with 16.
+    pixels = 16 if name == "blocks" else 64
+    assert f"vector_common_parallel = [1, {pixels}]" in after
+    assert after.count("compilation_info = #compilation") == 1
+    dispatch = after[after.index("flow.dispatch.workgroups") :].split("\n")[0]
+    assert dispatch.split(" : (")[1].split(") ->")[0].split(", ")[1:] == tables
+
+
+def test_second_run_changes_nothing_more() -> None:
+    for name in FORMATS:
+        expected = (IR / f"sparse_{name}.expected.mlir").read_text()
+        after, rewritten = _rewrite(expected)
+        assert rewritten == 0
+        assert after == _without_comments(expected)
+
+
+def test_threshold_decides() -> None:
+    before = (IR / "sparse_balanced.before.mlir").read_text()  # density 0.25
+    assert _rewrite(before, threshold=0.25)[1] == 0
+    assert _rewrite(before, threshold=0.26)[1] == 1
+    dense = (IR / "sparse_dense.before.mlir").read_text()
+    assert _rewrite(dense, threshold=1.01)[1] == 1
+
+
+def test_gpu_kernels_have_no_cpu_tiles() -> None:
+    after, _ = _rewrite((IR / "sparse_blocks.before.mlir").read_text(), tiles=None)
+    assert "flow.dispatch.workgroups" in after and "compilation_info" not in after
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="threshold"):
+        _rewrite((IR / "sparse_ell.before.mlir").read_text(), threshold=-1)
+    with pytest.raises(ValueError, match="block_sizes"):
+        _rewrite((IR / "sparse_ell.before.mlir").read_text(), block_sizes=(0,))
+
+
+def test_command_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lowering.passes.sparse_dispatch",
+            str(IR / "sparse_blocks.before.mlir"),
+            "-o",
+            str(tmp_path / "out.mlir"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    expected = (IR / "sparse_blocks.expected.mlir").read_text()
+    assert _without_comments((tmp_path / "out.mlir").read_text()) == _without_comments(expected)
+    assert "sparse blocks" in proc.stderr and "padding waste 0%" in proc.stderr
+
+
+# --- numerics -----------------------------------------------------------------------------
+
+_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "none": lambda y: y,
+    "relu": jax.nn.relu,
+    "relu6": jax.nn.relu6,
+}
+
+
+def _conv_net(
+    w: np.ndarray,
+    bias: np.ndarray | None,
+    activation: str,
+    stride: int,
+    padding: str = "VALID",
+) -> Callable[[jax.Array], jax.Array]:
+    """`act(conv(x, W) + bias)` in NHWC; `W[M, K]` is a 1x1 filter, `W[M, C, kh, kw]` a KxK
+    one, baked in as a constant."""
+    filters = jnp.asarray(w.T[None, None] if w.ndim == 2 else w.transpose(2, 3, 1, 0))
+
+    def net(x: jax.Array) -> jax.Array:
+        y = jax.lax.conv_general_dilated(
+            x, filters, (stride, stride), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        return _ACTIVATIONS[activation](y if bias is None else y + bias)
+
+    return net
+
+
+def _check_host(fn: Callable[..., Any], x: np.ndarray, tmp_path: Path, **kwargs: Any) -> str:
+    linalg = compile_to_input(fn, example_args=(x,))
+    rewritten = apply_passes(linalg, [functools.partial(sparse_dispatch, **kwargs)])
+    module = compile_module(rewritten, "host", tmp_path / "m.vmfb")
+    (y,) = run_in_process(module.path, [x])
+    np.testing.assert_allclose(y, jax.jit(fn)(x), rtol=RTOL, atol=ATOL)
+    return rewritten
+
+
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(
+    structure=st.sampled_from(["unstructured", "balanced", "blocks", "zero_rows"]),
+    k=st.integers(1, 12).map(lambda n: 4 * n),
+    m=st.integers(1, 12).map(lambda n: 4 * n),
+    size=st.integers(1, 9),
+    stride=st.sampled_from([1, 2]),
+    density=st.floats(0.02, 0.35),
+    activation=st.sampled_from(sorted(_ACTIVATIONS)),
+    nchw=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_conv1x1_matches_jax(
+    tmp_path_factory: pytest.TempPathFactory,
+    structure: str,
+    k: int,
+    m: int,
+    size: int,
+    stride: int,
+    density: float,
+    activation: str,
+    nchw: bool,
+    seed: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((m, k)).astype(np.float32) * _mask(structure, m, k, density, rng)
+    net = _conv_net(w, rng.standard_normal(m).astype(np.float32), activation, stride)
+    x = rng.standard_normal((1, size, size + 1, k)).astype(np.float32)
+    if nchw:
+        net, x = channels_first_input(net), np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    text = _check_host(net, x, tmp_path_factory.mktemp("conv"), threshold=0.5)
+    assert "linalg.conv_2d" not in text
+
+
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(
+    kernel=st.sampled_from([(3, 3), (5, 5), (1, 3), (3, 1)]),
+    c=st.integers(1, 12),
+    m=st.integers(1, 12),
+    size=st.integers(5, 9),
+    stride=st.sampled_from([1, 2]),
+    padding=st.sampled_from(["SAME", "VALID"]),
+    density=st.floats(0.02, 0.35),
+    activation=st.sampled_from(sorted(_ACTIVATIONS)),
+    nchw=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_kxk_conv_matches_jax(
+    tmp_path_factory: pytest.TempPathFactory,
+    kernel: tuple[int, int],
+    c: int,
+    m: int,
+    size: int,
+    stride: int,
+    padding: str,
+    density: float,
+    activation: str,
+    nchw: bool,
+    seed: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((m, c, *kernel)).astype(np.float32)
+    w *= rng.random(w.shape) < density
+    net = _conv_net(w, rng.standard_normal(m).astype(np.float32), activation, stride, padding)
+    x = rng.standard_normal((1, size, size + 2, c)).astype(np.float32)
+    if nchw:
+        net, x = channels_first_input(net), np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    text = _check_host(net, x, tmp_path_factory.mktemp("kxk"), threshold=0.5)
+    assert "linalg.conv_2d" not in text
+
+
+@settings(max_examples=5, deadline=None, derandomize=True)
+@given(
+    structure=st.sampled_from(["unstructured", "balanced", "blocks", "zero_rows"]),
+    k=st.integers(1, 16).map(lambda n: 4 * n),
+    m=st.integers(1, 8).map(lambda n: 4 * n),
+    batch=st.integers(1, 5),
+    form=st.sampled_from(["x @ W^T", "W @ x", "vector"]),
+    seed=st.integers(0, 2**16),
+)
+def test_matmul_matches_jax(
+    tmp_path_factory: pytest.TempPathFactory,
+    structure: str,
+    k: int,
+    m: int,
+    batch: int,
+    form: str,
+    seed: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((m, k)).astype(np.float32) * _mask(structure, m, k, 0.15, rng)
+    b = rng.standard_normal(m).astype(np.float32)
+    if form == "W @ x":  # channel-major: y[M, N] = relu(W @ x[K, N] + b)
+        x = rng.standard_normal((k, batch)).astype(np.float32)
+
+        def net(x: jax.Array) -> jax.Array:
+            return jax.nn.relu(jnp.dot(w, x) + b[:, None])
+    elif form == "vector":  # batch 1 without a batch dimension: linalg.vecmat
+        x = rng.standard_normal(k).astype(np.float32)
+
+        def net(x: jax.Array) -> jax.Array:
+            return jax.nn.relu(x @ w.T + b)
+    else:
+        x = rng.standard_normal((batch, k)).astype(np.float32)
+
+        def net(x: jax.Array) -> jax.Array:
+            return jax.nn.relu(x @ w.T + b)
+
+    text = _check_host(net, x, tmp_path_factory.mktemp("matmul"))
+    assert "linalg.matmul" not in text and "linalg.vecmat" not in text
+
+
+@pytest.mark.parametrize(
+    ("case", "threshold"),
+    [("all_zero", 0.4), ("fully_dense", 1.01), ("above_threshold", 0.4)],
+)
+def test_edge_layers(case: str, threshold: float, tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((8, 12)).astype(np.float32)
+    if case == "all_zero":
+        w[:] = 0
+    elif case == "above_threshold":
+        w *= rng.random(w.shape) < 0.6
+    net = _conv_net(w, rng.standard_normal(8).astype(np.float32), "relu", 1)
+    x = rng.standard_normal((1, 5, 3, 12)).astype(np.float32)
+    text = _check_host(net, x, tmp_path, threshold=threshold)
+    assert ("flow.dispatch.workgroups" in text) == (case != "above_threshold")
+
+
+def test_channel_major_chain_has_no_transposes() -> None:
+    # Three sparse layers on an NCHW map: the layouts between them cancel, so there are as
+    # many dispatches as dense IREE forms (one per layer, with its ReLU fused).
+    rng = np.random.default_rng(3)
+    nets = [
+        _conv_net(rng.standard_normal((16, 16)) * (rng.random((16, 16)) < 0.2), None, "relu", 1)
+        for _ in range(3)
+    ]
+    net = channels_first_input(lambda x: nets[2](nets[1](nets[0](x))))
+    linalg = compile_to_input(net, example_args=(np.zeros((1, 16, 6, 6), np.float32),))
+    rewritten = apply_passes(linalg, [sparse_dispatch])
+    assert rewritten.count("flow.dispatch.workgroups") == 3
+    assert count_dispatches(rewritten) == count_dispatches(linalg) == 3
+
+
+# --- other backends -----------------------------------------------------------------------
+
+
+def _three_layer_net() -> tuple[Callable[..., Any], np.ndarray, np.ndarray]:
+    """A padded 3x3 conv, a strided 4x1-block 1x1 conv with bias + ReLU, then an unstructured
+    fully connected layer at batch 1."""
+    rng = np.random.default_rng(4)
+    conv3_w = rng.standard_normal((12, 6, 3, 3)).astype(np.float32)
+    conv3_w *= rng.random(conv3_w.shape) < 0.2
+    conv_w = rng.standard_normal((16, 12)).astype(np.float32) * _mask("blocks", 16, 12, 0.3, rng)
+    fc_w = rng.standard_normal((10, 16 * 4 * 4)).astype(np.float32)
+    fc_w *= _mask("unstructured", 10, 256, 0.1, rng)
+    conv3 = _conv_net(conv3_w, None, "relu6", 1, "SAME")
+    conv = _conv_net(conv_w, rng.standard_normal(16).astype(np.float32), "relu", 2)
+
+    def net(x: jax.Array) -> jax.Array:
+        return conv(conv3(x)).reshape(1, -1) @ fc_w.T
+
+    x = rng.standard_normal((1, 7, 8, 6)).astype(np.float32)
+    return net, x, np.asarray(jax.jit(net)(x))
+
+
+@pytest.mark.arm64
+def test_arm64_under_qemu(tmp_path: Path) -> None:
+    net, x, expected = _three_layer_net()
+    linalg = apply_passes(compile_to_input(net, example_args=(x,)), [sparse_dispatch])
+    assert linalg.count("flow.dispatch.workgroups") == 3
+    module = compile_module(linalg, "arm64-a76", tmp_path / "m.vmfb")
+    (y,) = run_module(module.path, [x], "arm64-a76")
+    np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.vulkan
+def test_vulkan_on_lavapipe(tmp_path: Path) -> None:
+    # The generic Vulkan target: IREE's `valhall` code for dense reductions (such as the
+    # batch-1 fully connected layer left dense) assumes Mali's subgroup size and computes
+    # wrong results on lavapipe, with or without this pass.
+    net, x, expected = _three_layer_net()
+    gpu = functools.partial(sparse_dispatch, tiles=None)
+    linalg = apply_passes(compile_to_input(net, example_args=(x,), target="vulkan"), [gpu])
+    assert linalg.count("flow.dispatch.workgroups") == 3
+    module = compile_module(linalg, "vulkan", tmp_path / "m.vmfb")
+    (y,) = run_module(module.path, [x], "vulkan")
+    np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
