@@ -32,7 +32,13 @@ def add_parser(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("module", help="a host .vmfb written by `cadnn compile`")
+    p.add_argument(
+        "modules",
+        nargs="+",
+        metavar="module",
+        help="host .vmfb files written by `cadnn compile` (several are interleaved, "
+        "e.g. host.vmfb host-dense.vmfb)",
+    )
     p.add_argument(
         "--devices", default="local-sync,local-task", help="comma-separated IREE host devices"
     )
@@ -59,15 +65,21 @@ def _time_jax(fn: Any, x: np.ndarray, repetitions: int) -> list[float]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    module = pathlib.Path(args.module)
-    if not module.is_file():
-        raise FileNotFoundError(f"module: no file at {str(module)!r}; run `cadnn compile` first.")
+    modules = [pathlib.Path(m) for m in args.modules]
+    for module in modules:
+        if not module.is_file():
+            raise FileNotFoundError(
+                f"module: no file at {str(module)!r}; run `cadnn compile` first."
+            )
     if args.rounds < 1 or args.repetitions < 1:
         raise ValueError(
             f"--rounds and --repetitions must be >= 1, got {args.rounds}, {args.repetitions}."
         )
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
-    signature = lowering.read_signature(module)
+    signature = lowering.read_signature(modules[0])
+    for module in modules[1:]:
+        if lowering.read_signature(module).inputs != signature.inputs:
+            raise ValueError(f"modules: {module} takes other inputs than {modules[0]}.")
     rng = np.random.default_rng(0)
     inputs = [rng.random(t.shape, dtype=np.float32).astype(t.dtype) for t in signature.inputs]
     fn = None
@@ -75,19 +87,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         model, _ = load_model(args.checkpoint)
         fn = forward_fn(model)
         _time_jax(fn, inputs[0], 3)  # compile and warm up
-    samples: dict[str, list[float]] = {f"iree-{d}": [] for d in devices}
+    engines = [(f"{m.stem}/iree-{d}", m, d) for m in modules for d in devices]
+    samples: dict[str, list[float]] = {name: [] for name, _, _ in engines}
     errors: dict[str, str] = {}
     if fn is not None:
         samples["jax.jit"] = []
     for _ in range(args.rounds):
-        for d in devices:
+        for name, module, d in engines:
             result = lowering.benchmark_module(
                 module, inputs, "host", device=d, repetitions=args.repetitions
             )
             if result.ok:
-                samples[f"iree-{d}"].extend(result.samples_ms)
+                samples[name].extend(result.samples_ms)
             else:
-                errors[f"iree-{d}"] = result.error or "unknown error"
+                errors[name] = result.error or "unknown error"
         if fn is not None:
             samples["jax.jit"].extend(_time_jax(fn, inputs[0], args.repetitions))
     summary = {
@@ -105,7 +118,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for entry in summary.values():
             entry["ratio_to_jax"] = entry["median_ms"] / base
     report = {
-        "module": str(module),
+        "modules": [str(m) for m in modules],
         "inputs": [f"{t}" for t in signature.inputs],
         "engines": summary,
         "errors": errors,
