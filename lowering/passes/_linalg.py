@@ -176,11 +176,31 @@ def interpret_body(block: ir.Block, args: list[np.ndarray]) -> np.ndarray | None
 
 
 def new_constant(array: np.ndarray, ip: ir.InsertionPoint) -> ir.Value:
-    """Creates an `arith.constant` holding `array` (float32) at `ip`."""
-    array = np.ascontiguousarray(array, np.float32)
-    tensor_type = ir.RankedTensorType.get(list(array.shape), ir.F32Type.get())
+    """Creates an `arith.constant` holding `array` at `ip`: int32 stays i32, anything else f32."""
+    if array.dtype == np.int32:
+        array, element = np.ascontiguousarray(array), ir.IntegerType.get_signless(32)
+    else:
+        array, element = np.ascontiguousarray(array, np.float32), ir.F32Type.get()
+    tensor_type = ir.RankedTensorType.get(list(array.shape), element)
     attr = ir.DenseElementsAttr.get(array, type=tensor_type)
     return arith.ConstantOp(tensor_type, attr, ip=ip).result
+
+
+def clone_block(block: ir.Block, mapping: dict, terminator: str) -> ir.Value:
+    """Clones `block`'s ops at the current insertion point, its values renamed by `mapping`
+    (block arguments to the values they stand for), up to `terminator`; returns the value the
+    terminator passes on."""
+    for body_op in block.operations:
+        op = body_op.operation
+        if op.name == terminator:
+            return mapping.get(op.operands[0], op.operands[0])
+        clone = op.clone()
+        for i, operand in enumerate(op.operands):
+            if operand in mapping:
+                clone.operands[i] = mapping[operand]
+        for old, new in zip(op.results, clone.results, strict=True):
+            mapping[old] = new
+    raise ValueError(f"block without a {terminator}")
 
 
 def erase_dead_ops(function: ir.Operation) -> int:

@@ -26,6 +26,7 @@ from iree.compiler.dialects import arith, linalg, tensor
 from lowering.passes._linalg import (
     affine_maps,
     body_ops,
+    clone_block,
     constant_array,
     defining_op,
     erase_dead_ops,
@@ -207,18 +208,7 @@ def _epilogue(
 def _inline_body(block: ir.Block, value: ir.Value) -> ir.Value:
     """Clones an elementwise body at the current insertion point, with its input bound to
     `value`; returns the value it yields."""
-    mapping = {block.arguments[0]: value}
-    for body_op in block.operations:
-        op = body_op.operation
-        if op.name == "linalg.yield":
-            return mapping.get(op.operands[0], op.operands[0])
-        clone = op.clone()
-        for i, operand in enumerate(op.operands):
-            if operand in mapping:
-                clone.operands[i] = mapping[operand]
-        for old, new in zip(op.results, clone.results, strict=True):
-            mapping[old] = new
-    raise ValueError("elementwise body without a linalg.yield")
+    return clone_block(block, {block.arguments[0]: value}, "linalg.yield")
 
 
 def fold_batch_norm(module: ir.Module) -> int:

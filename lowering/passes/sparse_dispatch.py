@@ -40,11 +40,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from iree.compiler import ir
-from iree.compiler.dialects import arith
 
 from lowering.passes._linalg import (
     affine_maps,
     body_ops,
+    clone_block,
     defining_op,
     erase_dead_ops,
     evaluate_constant,
@@ -52,6 +52,7 @@ from lowering.passes._linalg import (
     inputs,
     interpret_body,
     is_parallel,
+    new_constant,
     outputs,
     run_pass_main,
     shape,
@@ -271,24 +272,7 @@ def _inline(text: str, arguments: Sequence[ir.Value], ip: ir.InsertionPoint) -> 
     block = function.regions[0].blocks[0]
     mapping = dict(zip(block.arguments, arguments, strict=True))
     with ip:
-        for body_op in block.operations:
-            op = body_op.operation
-            if op.name == "util.return":
-                return mapping[op.operands[0]]
-            clone = op.clone()
-            for i, operand in enumerate(op.operands):
-                if operand in mapping:
-                    clone.operands[i] = mapping[operand]
-            for old, new in zip(op.results, clone.results, strict=True):
-                mapping[old] = new
-    raise ValueError("kernel function without a util.return")
-
-
-def _new_constant(array: np.ndarray, ip: ir.InsertionPoint) -> ir.Value:
-    element = ir.IntegerType.get_signless(32) if array.dtype == np.int32 else ir.F32Type.get()
-    tensor_type = ir.RankedTensorType.get(list(array.shape), element)
-    attr = ir.DenseElementsAttr.get(np.ascontiguousarray(array), type=tensor_type)
-    return arith.ConstantOp(tensor_type, attr, ip=ip).result
+        return clone_block(block, mapping, "util.return")
 
 
 def _rewrite(
@@ -319,7 +303,7 @@ def _rewrite(
         tiles=tiles,
     )
     ip = ir.InsertionPoint(last)
-    constants = [_new_constant(a, ip) for a in kernel.constants]
+    constants = [new_constant(a, ip) for a in kernel.constants]
     result = _inline(kernel.text, [site.x, *constants], ip)
     last.results[0].replace_all_uses_with(result)
     _log.info(
@@ -364,7 +348,7 @@ def _rewrite_kxk(site: _Site, index: int, threshold: float, tiles: CpuTiles | No
         tiles=tiles,
     )
     ip = ir.InsertionPoint(last)
-    constants = [_new_constant(a, ip) for a in kernel.constants]
+    constants = [new_constant(a, ip) for a in kernel.constants]
     result = _inline(kernel.text, [site.x, *constants], ip)
     last.results[0].replace_all_uses_with(result)
     slots = sum(layout.slots for _, layout in taps)
