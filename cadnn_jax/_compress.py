@@ -47,7 +47,7 @@ class Schedule:
     batch_size: int = 128
     lr: float = 1e-3
     retrain_lr: float = 1e-3
-    rho: float = 3e-3
+    rho: float = 1e-2
     rho_growth: float = 1.5
     rho_max: float = 1.0
     stages: tuple[float, ...] = ()

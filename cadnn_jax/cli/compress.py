@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fnmatch
 import functools
 import os
 import pathlib
@@ -23,7 +24,7 @@ from flax import nnx
 
 import models
 from cadnn_jax import _specs
-from cadnn_jax._allocation import allocate
+from cadnn_jax._allocation import allocate, global_magnitude_rates
 from cadnn_jax._checkpoint import load_model, save_model
 from cadnn_jax._compress import Schedule, admm_compress, magnitude_compress
 from cadnn_jax._fashion_mnist import load_fashion_mnist, train_val_split
@@ -87,6 +88,14 @@ def add_parser(sub: Any) -> None:
         default="uniform",
         choices=("uniform", "pow2"),
         help="quantization levels for --bits: uniform or powers of two",
+    )
+    p.add_argument(
+        "--allocation",
+        default="global",
+        choices=("global", "uniform"),
+        help="per-layer rates: 'global' gives each layer the rate one global magnitude threshold "
+        "on the dense model gives it (small, important layers keep more); 'uniform' gives every "
+        "layer --sparsity",
     )
     p.add_argument(
         "--keep-dense",
@@ -182,9 +191,22 @@ def parse_stages(text: str) -> tuple[float, ...]:
         raise ValueError(f"--stages must be comma-separated floats, got {text!r}.") from None
 
 
+def _layer_rates(args: argparse.Namespace, params: Any) -> dict[str, float]:
+    """``{path: sparsity}`` for every kernel not kept dense, per ``--allocation``."""
+    paths = [
+        p
+        for p, w in named_leaves(params).items()
+        if w.ndim >= 2 and not any(fnmatch.fnmatchcase(p, g) for g in args.keep_dense)
+    ]
+    if args.allocation == "uniform" or args.constraint == "global":
+        return dict.fromkeys(paths, args.sparsity)
+    return global_magnitude_rates(params, args.sparsity, paths=paths)
+
+
 def build_spec(args: argparse.Namespace, params: Any) -> Callable[[str, tuple[int, ...]], Any]:
     """The flags as a function ``(path, shape) -> spec | None`` for ``allocate``."""
-    kind, s = args.constraint, args.sparsity
+    kind = args.constraint
+    rates = _layer_rates(args, params)
     simple = {
         "unstructured": _specs.Unstructured,
         "global": _specs.GlobalUnstructured,
@@ -194,10 +216,9 @@ def build_spec(args: argparse.Namespace, params: Any) -> Callable[[str, tuple[in
         "blocks": functools.partial(_specs.Blocks, size=args.block_size),
     }
     if kind in simple:
-        one = simple[kind](s)
 
         def base(path: str, shape: tuple[int, ...]) -> _specs.Constraint | None:
-            return one if len(shape) >= 2 else None
+            return simple[kind](rates[path]) if path in rates else None
 
     elif kind == "nm":
         n, m = parse_n_of_m(args.n_of_m)
@@ -214,12 +235,13 @@ def build_spec(args: argparse.Namespace, params: Any) -> Callable[[str, tuple[in
         if not kernels:
             raise ValueError(f"--constraint patterns: {args.model} has no 3x3 convolutions.")
         pat = _specs.Patterns.from_kernels(kernels, num_patterns=args.num_patterns)
-        rest = _specs.Unstructured(s)
 
         def base(path: str, shape: tuple[int, ...]) -> _specs.Constraint | None:
-            if len(shape) < 2:
+            if path not in rates:
                 return None
-            return pat if len(shape) == 4 and shape[:2] == (3, 3) else rest
+            return (
+                pat if len(shape) == 4 and shape[:2] == (3, 3) else _specs.Unstructured(rates[path])
+            )
 
     if args.bits is None:
         return base
@@ -327,6 +349,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.model,
         "method": args.method,
         "constraint": args.constraint,
+        "allocation": args.allocation,
         "sparsity_target": args.sparsity,
         "bits": args.bits,
         "levels": args.levels if args.bits else None,
