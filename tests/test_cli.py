@@ -55,7 +55,7 @@ def _argv(data_dir, out, *extra):
 
 def test_compress_end_to_end_writes_report_and_checkpoints(data_dir, tmp_path, capsys):
     out = tmp_path / "run"
-    main(_argv(data_dir, out, "--sparsity", "0.9", "--bits", "4"))
+    main(_argv(data_dir, out, "--sparsity", "0.9", "--bits", "4", "--allocation", "uniform"))
     report = json.loads((out / "report.json").read_text())
     assert (out / "dense").is_dir() and (out / "compressed").is_dir()
     assert report["accuracy"]["dense"]["test"] > 0.3  # above chance (0.1) on the signal
@@ -67,6 +67,10 @@ def test_compress_end_to_end_writes_report_and_checkpoints(data_dir, tmp_path, c
     main(_argv(data_dir, tmp_path / "again", "--init", str(out / "dense"), "--method", "gradual"))
     again = json.loads((tmp_path / "again" / "report.json").read_text())
     assert again["pretrain_epochs"] == 0 and again["method"] == "gradual"
+    # The default global allocation spreads 98% over the layers unevenly, 98% overall.
+    assert again["allocation"] == "global"
+    assert 45 <= again["storage"]["pruning_rate"] <= 55
+    assert len({round(s, 3) for s in again["layer_sparsity"].values()}) > 1
 
 
 @pytest.mark.parametrize(

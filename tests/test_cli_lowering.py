@@ -65,7 +65,7 @@ def test_compile_run_bench_on_host(checkpoint, tmp_path):
         ]
     )
     bench = json.loads((tmp_path / "b.json").read_text())
-    assert bench["engines"]["iree-local-sync"]["median_ms"] > 0
+    assert bench["engines"]["host/iree-local-sync"]["median_ms"] > 0
     assert bench["engines"]["jax.jit"]["ratio_to_jax"] == 1.0
 
 

@@ -299,7 +299,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
     t_pre = time.perf_counter()
     dense = {"val": evaluate(model, va_x, va_y), "test": evaluate(model, te_x, te_y)}
-    save_model(out / "dense", model, {"model": args.model, "accuracy": dense})
+    save_model(out / "dense", model, {"model": args.model, "accuracy": dense}, overwrite=True)
     _log(f"dense accuracy: val {dense['val']:.4f}, test {dense['test']:.4f}")
 
     params = nnx.state(model, nnx.Param)
@@ -383,6 +383,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "constraints": report["constraints"],
             "bits": args.bits,
         },
+        overwrite=True,
     )
     write_json(out / "report.json", report)
     _log(f"wrote {out / 'report.json'} and {out / 'compressed'}")

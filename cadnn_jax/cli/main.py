@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (
         ValueError,
         FileNotFoundError,
+        FileExistsError,
         TypeError,
         lowering.CompileError,
         lowering.RunError,
