@@ -25,20 +25,16 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import argparse  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
-import iree.compiler.version  # noqa: E402
-import iree.runtime.version  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks._context import git_sha, machine, versions  # noqa: E402
 from lowering.benchmark import benchmark_module  # noqa: E402
 from lowering.compiler import compile_module  # noqa: E402
 from lowering.passes import fold_batch_norm  # noqa: E402
@@ -48,44 +44,6 @@ NETS: dict[str, Callable[[], tuple[Callable[..., Any], np.ndarray]]] = {
     "lenet5": make_lenet,
     "resnet_block_64x56": lambda: make_resnet_block(channels=64, size=56),
 }
-
-
-def _git_sha() -> str:
-    try:
-        return subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _machine() -> dict[str, Any]:
-    model = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "machine": platform.machine(),
-        "load_average": os.getloadavg(),
-    }
-
-
-def _versions() -> dict[str, str]:
-    return {
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "numpy": np.__version__,
-        "iree_compiler": iree.compiler.version.VERSION,
-        "iree_runtime": iree.runtime.version.VERSION,
-    }
 
 
 def _time_jax(fn: Callable[..., Any], x: np.ndarray, seconds: float) -> float:
@@ -174,9 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or ROOT / "benchmarks" / "results" / f"lowering-{date}.json"
     context = {
         "date": date,
-        "git_sha": _git_sha(),
-        "machine": _machine(),
-        "versions": _versions(),
+        "git_sha": git_sha(),
+        "machine": machine(),
+        "versions": versions(),
         "command": sys.argv,
     }
     records = []
