@@ -8,7 +8,7 @@ same way (``prune_epochs`` then ``retrain_epochs``), so they can be compared at 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -22,7 +22,7 @@ from cadnn_jax._masking import hard_prune, masked_retrain
 from cadnn_jax._project import constraint_table
 from cadnn_jax._specs import Constraint, Joint, Unstructured
 from cadnn_jax._train import evaluate, train
-from cadnn_jax._tree import named_leaves, nest_paths
+from cadnn_jax._tree import nest_paths
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,16 +292,3 @@ def _sparsity_specs(sparsity: Any, kind: type) -> Any:
 def _split(total: int, parts: int) -> list[int]:
     base, extra = divmod(total, parts)
     return [base + (1 if i >= parts - extra else 0) for i in range(parts)]
-
-
-def sparsity_of(model_or_params: Any, paths: Sequence[str] | None = None) -> dict[str, float]:
-    """Fraction of zeros per leaf (all leaves, or ``paths``)."""
-    params = (
-        _params(model_or_params) if isinstance(model_or_params, nnx.Module) else model_or_params
-    )
-    leaves = named_leaves(params)
-    return {
-        p: float(np.mean(np.asarray(w) == 0))
-        for p, w in leaves.items()
-        if paths is None or p in paths
-    }

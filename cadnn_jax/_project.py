@@ -19,10 +19,6 @@ from cadnn_jax._specs import Constraint, GlobalUnstructured, Joint, kept
 from cadnn_jax._tree import broadcast_prefix, named_leaves
 
 
-def _is_spec(x: Any) -> bool:
-    return isinstance(x, Constraint)
-
-
 def constraint_table(constraints: Any, params: Any, *, argname: str = "constraints") -> dict:
     """``{path: spec}`` for every constrained leaf, validated against the leaf shapes.
 

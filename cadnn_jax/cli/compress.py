@@ -28,9 +28,10 @@ from cadnn_jax._allocation import allocate, global_magnitude_rates
 from cadnn_jax._checkpoint import load_model, save_model
 from cadnn_jax._compress import Schedule, admm_compress, magnitude_compress
 from cadnn_jax._fashion_mnist import load_fashion_mnist, train_val_split
+from cadnn_jax._project import constraint_table
 from cadnn_jax._storage import storage_report
 from cadnn_jax._train import evaluate, train
-from cadnn_jax._tree import named_leaves, path_str
+from cadnn_jax._tree import named_leaves
 from cadnn_jax.cli._files import write_json
 
 CONSTRAINTS = {
@@ -353,7 +354,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "sparsity_target": args.sparsity,
         "bits": args.bits,
         "levels": args.levels if args.bits else None,
-        "constraints": {p: repr(s) for p, s in _flat_specs(constraints).items()},
+        "constraints": {p: repr(s) for p, s in constraint_table(constraints, params).items()},
         "schedule": dataclasses.asdict(schedule),
         "pretrain_epochs": 0 if args.init else args.pretrain_epochs,
         "accuracy": {
@@ -389,13 +390,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     _log(f"wrote {out / 'report.json'} and {out / 'compressed'}")
     print(_summary(report))
     return report
-
-
-def _flat_specs(constraints: Any) -> dict[str, Any]:
-    flat = jax.tree_util.tree_flatten_with_path(
-        constraints, is_leaf=lambda x: isinstance(x, _specs.Constraint) or x is None
-    )[0]
-    return {path_str(p): s for p, s in flat if s is not None}
 
 
 def _summary(report: dict[str, Any]) -> str:
