@@ -81,6 +81,22 @@ def affine_maps(op: ir.Operation) -> list[tuple[int, list[int]]] | None:
     return maps
 
 
+def broadcast_maps(op: ir.Operation) -> list[list[int | None]] | None:
+    """A generic's indexing maps as result dims, where `None` stands for a constant 0 result
+    (JAX broadcasts a `[1, 1, 1, C]` constant with `(d0, d1, d2, d3) -> (d0, 0, 0, d3)`), or
+    `None` if a map has any other kind of result."""
+    maps = []
+    for attr in op.attributes["indexing_maps"]:
+        match = _MAP.fullmatch(str(attr))
+        if match is None:
+            return None
+        results = [r.strip() for r in match.group(2).split(",") if r.strip()]
+        if any(r != "0" and _DIM.fullmatch(r) is None for r in results):
+            return None
+        maps.append([None if r == "0" else int(r[1:]) for r in results])
+    return maps
+
+
 def is_parallel(op: ir.Operation) -> bool:
     """Whether a generic's loops are all parallel."""
     return all("parallel" in str(a) for a in op.attributes["iterator_types"])
@@ -129,14 +145,23 @@ def evaluate_constant(value: ir.Value) -> np.ndarray | None:
         return constant_array(op)
     if op.name != "linalg.generic" or not is_parallel(op) or len(op.results) != 1:
         return None
-    maps = affine_maps(op)
+    maps = broadcast_maps(op)
     out_shape = shape(op.results[0])
-    if maps is None or maps[-1][1] != list(range(len(out_shape))):
+    if maps is None or maps[-1] != list(range(len(out_shape))):
         return None
     args = []
-    for operand, (_, dims) in zip(inputs(op), maps, strict=False):
+    for operand, results in zip(inputs(op), maps, strict=False):
         array = evaluate_constant(operand)
-        if array is None or dims != sorted(dims):
+        if array is None:
+            return None
+        # A constant 0 result reads the only element of a unit dim: drop that dim.
+        if any(array.shape[i] != 1 for i, d in enumerate(results) if d is None):
+            return None
+        array = array.reshape(
+            [n for n, d in zip(array.shape, results, strict=True) if d is not None]
+        )
+        dims = [d for d in results if d is not None]
+        if dims != sorted(dims):
             return None
         expanded = array.reshape([out_shape[d] if d in dims else 1 for d in range(len(out_shape))])
         args.append(np.broadcast_to(expanded, out_shape))

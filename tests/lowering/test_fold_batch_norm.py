@@ -81,3 +81,29 @@ def test_numerics_and_dispatch_count(net: str, tmp_path) -> None:
     )
     (y,) = run_in_process(module.path, [x])
     np.testing.assert_allclose(y, jax.jit(fn)(x), rtol=RTOL, atol=ATOL)
+
+
+def test_unit_dim_broadcasts_are_folded(tmp_path) -> None:
+    # Flax's BatchNorm keeps its statistics as [1, 1, 1, C]; JAX broadcasts them with the map
+    # (d0, d1, d2, d3) -> (d0, 0, 0, d3), which the pass must read as per-channel constants.
+    from tests.lowering.nets import bn_stats, conv, he
+
+    rng = np.random.default_rng(3)
+    w = he(rng, (3, 3, 4, 8))
+    stats = {k: v.reshape(1, 1, 1, -1) for k, v in bn_stats(rng, 8).items()}
+
+    def fn(x: jax.Array) -> jax.Array:
+        y = conv(x, w)
+        y = (y - stats["mean"]) * jax.lax.rsqrt(stats["var"] + 1e-5) * stats["gamma"]
+        return jax.nn.relu(y + stats["beta"])
+
+    x = rng.standard_normal((1, 6, 6, 4)).astype(np.float32)
+    linalg = compile_to_input(fn, example_args=(x,))
+    assert "-> (d0, 0, 0, d3)>" in linalg
+    _, folded = _fold(linalg)
+    assert folded == 1
+    module = compile_module(
+        fn, "host", tmp_path / "m.vmfb", example_args=(x,), passes=[fold_batch_norm]
+    )
+    (y,) = run_in_process(module.path, [x])
+    np.testing.assert_allclose(y, jax.jit(fn)(x), rtol=RTOL, atol=ATOL)
