@@ -10,7 +10,10 @@ constant per tap and the load is contiguous along `p'`. The `Ws - Wo` columns be
 output's width are computed and sliced away (2 of 58 for a padded 3x3 layer on 56x56).
 
 The body unrolls, tap by tap, that tap's nonzeros of the output row: a `tensor.extract` of the
-channel from the tap's column table, then of `X[c, phase, p' + offset]`. Bias and activation are
+channel from the tap's column table, then of `X[c, phase, p' + offset]`. In the block format
+(`g` consecutive output channels sharing each tap's channels) the generic computes `g` rows at
+once, each activation loaded once for all of them, and writes `[M/g, g, P]` with one strided
+store per row of the block, as the 1x1 block kernel does. Bias and activation are
 fused; the dispatch is wrapped in `flow.dispatch.workgroups` like the 1x1 kernels
 (`lowering.passes._sparse_kernels`).
 """
@@ -97,30 +100,61 @@ def _body(
     taps: Taps,
     offsets: list[tuple[int, int]],
     x_shape: tuple[int, int, int],
-    m: int,
+    blocks: int,
+    g: int,
     j: int,
     activation: Activation,
 ) -> list[str]:
-    lines = ["^bb0(%bias_m: f32, %out: f32):", "%m = linalg.index 0 : index"]
-    lines.append("%p = linalg.index 1 : index")
-    acc = "%bias_m"
+    """The generic's body: `g` rows of row block `%b` (one row when `g == 1`), every tap's
+    slots unrolled, each activation loaded once for the `g` rows."""
+    row = "%m" if g == 1 else "%b"
+    if g == 1:
+        lines = ["^bb0(%bias_m: f32, %out: f32):"]
+        acc = ["%bias_m"]
+    else:
+        lines = ["^bb0(" + ", ".join(f"%out{r}: f32" for r in range(g)) + "):"]
+        acc = [f"%bias{r}" for r in range(g)]
+    lines += [f"{row} = linalg.index 0 : index", "%p = linalg.index 1 : index"]
+    if g > 1:
+        lines += [
+            f"%bias{r} = tensor.extract %Bias[%b, %r{r}] : {tensor_type((blocks, g))}"
+            for r in range(g)
+        ]
     slot = 0
     for t, ((_, layout), (phase, offset)) in enumerate(zip(taps, offsets, strict=True)):
         lines.append(f"%q{t} = arith.addi %p, %off{offset} : index")
         for _ in range(layout.slots):
             lines += [
-                f"%c{slot} = tensor.extract %C[%m, %j{slot}] : {tensor_type((m, j), 'i32')}",
+                f"%c{slot} = tensor.extract %C[{row}, %j{slot}] : "
+                f"{tensor_type((blocks, j), 'i32')}",
                 f"%k{slot} = arith.index_cast %c{slot} : i32 to index",
-                f"%v{slot} = tensor.extract %V[%m, %j{slot}] : {tensor_type((m, j))}",
-                f"%x{slot} = tensor.extract %X[%k{slot}, %ph{phase}, %q{t}] : "
-                f"{tensor_type(x_shape)}",
-                f"%t{slot} = arith.mulf %v{slot}, %x{slot} : f32",
-                f"%s{slot} = arith.addf {acc}, %t{slot} : f32",
             ]
-            acc = f"%s{slot}"
+            x = [
+                f"%x{slot} = tensor.extract %X[%k{slot}, %ph{phase}, %q{t}] : "
+                f"{tensor_type(x_shape)}"
+            ]
+            if g == 1:
+                lines += [
+                    f"%v{slot} = tensor.extract %V[%m, %j{slot}] : {tensor_type((blocks, j))}",
+                    *x,
+                    f"%t{slot} = arith.mulf %v{slot}, %x{slot} : f32",
+                    f"%s{slot} = arith.addf {acc[0]}, %t{slot} : f32",
+                ]
+                acc[0] = f"%s{slot}"
+            else:
+                lines += x
+                for r in range(g):
+                    v = f"%v{slot}_{r}"
+                    lines += [
+                        f"{v} = tensor.extract %V[%b, %r{r}, %j{slot}] : "
+                        f"{tensor_type((blocks, g, j))}",
+                        f"%t{slot}_{r} = arith.mulf {v}, %x{slot} : f32",
+                        f"%s{slot}_{r} = arith.addf {acc[r]}, %t{slot}_{r} : f32",
+                    ]
+                    acc[r] = f"%s{slot}_{r}"
             slot += 1
-    result = activate(acc, activation, lines, "")
-    return [*lines, f"linalg.yield {result} : f32"]
+    results = [activate(a, activation, lines, "" if g == 1 else str(r)) for r, a in enumerate(acc)]
+    return [*lines, f"linalg.yield {', '.join(results)} : {', '.join(['f32'] * g)}"]
 
 
 def conv_kernel_function(
@@ -140,7 +174,8 @@ def conv_kernel_function(
 
     Args:
       name: the function's symbol.
-      taps: the tables of each kernel tap with nonzeros (`_sparse_formats.layout_for_taps`).
+      taps: the tables of each kernel tap with nonzeros (`_sparse_formats.layout_for_taps`),
+        all in the row format or all in blocks of the same height `g`.
       rows: `M`, the output channels.
       kernel: `(kh, kw)`.
       bias: float32 `[M]`.
@@ -155,7 +190,8 @@ def conv_kernel_function(
       The function's text and the constants to bind to its arguments after `x`.
 
     Raises:
-      ValueError: a batch other than 1, or an output layout other than NHWC / NCHW.
+      ValueError: a batch other than 1, an output layout other than NHWC / NCHW, or taps
+        with different block heights.
     """
     if input_shape[0] != 1:
         raise ValueError(f"input_shape must have batch 1, got {input_shape}")
@@ -169,14 +205,24 @@ def conv_kernel_function(
     in_lines, x, x_shape = _input_glue(tuple(input_shape), s, (kw - 1) // s)
     offsets = [((dy % s) * s + dx % s, (dy // s) * ws + dx // s) for (dy, dx), _ in taps]
     j = sum(layout.slots for _, layout in taps)
+    g = taps[0][1].block if taps else 1
+    if any(layout.block != g for _, layout in taps) or m % g:
+        raise ValueError(
+            f"every tap must have the same block height dividing rows={m}, got "
+            f"{sorted({layout.block for _, layout in taps})}"
+        )
+    blocks = m // g
     tables: list[tuple[str, np.ndarray, str]] = []
     if j:
         col = np.concatenate([layout.col for _, layout in taps], axis=1).astype(np.int32)
-        val = np.concatenate([layout.val[:, 0] for _, layout in taps], axis=1)
+        val = np.concatenate([layout.val for _, layout in taps], axis=2)
+        val = val[:, 0] if g == 1 else val
         tables = [("C", col, "i32"), ("V", val.astype(np.float32), "f32")]
-    tables.append(("Bias", np.asarray(bias, np.float32).reshape(m), "f32"))
+    bias_shape = (m,) if g == 1 else (blocks, g)
+    tables.append(("Bias", np.asarray(bias, np.float32).reshape(bias_shape), "f32"))
 
-    out_binding = binding_type((m, p), "f32", "writeonly")
+    kernel_out = (m, p) if g == 1 else (blocks, g, p)
+    out_binding = binding_type(kernel_out, "f32", "writeonly")
     types = ", ".join([tensor_type(x_shape), *(tensor_type(a.shape, e) for _, a, e in tables)])
     operands = ", ".join([x, *(f"%{n.lower()}" for n, _, _ in tables)])
     captures = ", ".join(
@@ -187,7 +233,9 @@ def conv_kernel_function(
         ]
     )
     dispatch = [
-        f"%Y = flow.dispatch.workgroups({operands}) : ({types}) -> {tensor_type((m, p))} =",
+        f"{'%Y' if g == 1 else '%Y_kernel'} = flow.dispatch.workgroups({operands}) : "
+        f"({types}) -> "
+        f"{tensor_type(kernel_out)} =",
         f"({captures}) {{",
     ]
     for n, shape, e in [("X", x_shape, "f32"), *((n, a.shape, e) for n, a, e in tables)]:
@@ -198,29 +246,56 @@ def conv_kernel_function(
             f" -> {tensor_type(shape, e)}"
         )
     dispatch += [f"%j{i} = arith.constant {i} : index" for i in range(j)]
+    if g > 1:
+        dispatch += [f"%r{r} = arith.constant {r} : index" for r in range(g)]
     dispatch += [f"%ph{i} = arith.constant {i} : index" for i in sorted({ph for ph, _ in offsets})]
     dispatch += [f"%off{o} = arith.constant {o} : index" for o in sorted({o for _, o in offsets})]
     if activation is not None:
         dispatch.append("%zero = arith.constant 0.000000e+00 : f32")
     if activation == "relu6":
         dispatch.append("%six = arith.constant 6.000000e+00 : f32")
-    tile = "" if tiles is None else f", compilation_info = {tiles.attribute()}"
-    result = tensor_type((m, p))
+    tile = "" if tiles is None else f", compilation_info = {tiles.for_block(g).attribute()}"
+    result = tensor_type((blocks, p))
+    parallel = 'iterator_types = ["parallel", "parallel"]'
+    dispatch.append(f"%init = tensor.empty() : {result}")
+    if g == 1:
+        dispatch += [
+            "%result = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0)>, "
+            f"affine_map<(d0, d1) -> (d0, d1)>], {parallel}{tile}}} "
+            f"ins(%Bias : {tensor_type((m,))}) outs(%init : {result}) {{",
+            *_body(taps, offsets, x_shape, blocks, g, j, activation),
+            f"}} -> {result}",
+            f"iree_tensor_ext.dispatch.tensor.store %result, %Y_out, offsets = [0, 0], "
+            f"sizes = [{m}, {p}], strides = [1, 1] : {result} -> {out_binding}",
+        ]
+    else:
+        maps = ", ".join(["affine_map<(d0, d1) -> (d0, d1)>"] * g)
+        init_types = ", ".join([result] * g)
+        dispatch += [
+            f"%result:{g} = linalg.generic {{indexing_maps = [{maps}], {parallel}{tile}}} "
+            f"outs({', '.join(['%init'] * g)} : {init_types}) {{",
+            *_body(taps, offsets, x_shape, blocks, g, j, activation),
+            f"}} -> ({init_types})",
+        ]
+        # Row r of every block goes to [b, r, :]: [M/g, g, P] is [M, P] without a copy.
+        dispatch += [
+            f"iree_tensor_ext.dispatch.tensor.store %result#{r}, %Y_out, offsets = [0, {r}, 0], "
+            f"sizes = [{blocks}, 1, {p}], strides = [1, 1, 1] : {result} -> {out_binding}"
+            for r in range(g)
+        ]
     dispatch += [
-        f"%init = tensor.empty() : {result}",
-        "%result = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0)>, "
-        'affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]'
-        f"{tile}}} ins(%Bias : {tensor_type((m,))}) outs(%init : {result}) {{",
-        *_body(taps, offsets, x_shape, m, j, activation),
-        f"}} -> {result}",
-        f"iree_tensor_ext.dispatch.tensor.store %result, %Y_out, offsets = [0, 0], "
-        f"sizes = [{m}, {p}], strides = [1, 1] : {result} -> {out_binding}",
         "flow.return",
         "} count() -> (index, index, index) {",
         "%wx, %wy, %wz = iree_tensor_ext.dispatch.workgroup_count_from_slice()",
         "flow.return %wx, %wy, %wz : index, index, index",
         "}",
     ]
+    if g > 1:
+        dispatch.append(
+            f"%Y = tensor.collapse_shape %Y_kernel [[0, 1], [2]] : {tensor_type(kernel_out)} "
+            f"into {tensor_type((m, p))}"
+        )
+    result = tensor_type((m, p))
     grid, valid = (m, ho, ws), (m, ho, wo)
     out_lines = [
         f"%y_grid = tensor.expand_shape %Y [[0], [1, 2]] output_shape {list(grid)} : "

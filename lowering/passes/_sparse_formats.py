@@ -13,9 +13,10 @@ row as a sum over a fixed number `J` of (column, value) slots, so the tables are
   only nearly share indices (the union is taken and padded with zeros).
 - `zero`: the matrix is entirely zero; no tables, the output is the bias.
 
-A KxK convolution `W[M, C, kh, kw]` is one such matrix per kernel tap `(dy, dx)`, each in the
-row format (`layout_for_taps`): the tap's offset must be a constant in the kernel's body for
-its loads to stay contiguous, so taps cannot share a table of (channel, tap) slots.
+A KxK convolution `W[M, C, kh, kw]` is one such matrix per kernel tap `(dy, dx)`, all taps in
+the row format or all in blocks of one height (`layout_for_taps`): the tap's offset must be a
+constant in the kernel's body for its loads to stay contiguous, so taps cannot share a table of
+(channel, tap) slots.
 
 The cost model counts, per output pixel, the activation loads and the multiply-adds the kernel
 executes: `rows * J * 2` for the row formats and `blocks * J * (1 + g)` for blocks. It does not
@@ -157,17 +158,28 @@ def choose_layout(w: np.ndarray, block_sizes: Sequence[int] = (4,)) -> SparseLay
     return best
 
 
-def layout_for_taps(w: np.ndarray) -> list[tuple[tuple[int, int], SparseLayout]]:
-    """Row tables of every kernel tap of `w[M, C, kh, kw]` that has a nonzero.
+def layout_for_taps(
+    w: np.ndarray, block_sizes: Sequence[int] = (4,)
+) -> list[tuple[tuple[int, int], SparseLayout]]:
+    """Tables of every kernel tap of `w[M, C, kh, kw]` that has a nonzero, in one format.
+
+    All taps share the block height, since one kernel computes them: the row format, or the
+    height `g` of `block_sizes` whose summed cost over the taps is lowest (rows win ties).
 
     Returns:
       `((dy, dx), layout of w[:, :, dy, dx])` for each tap with nonzeros, row-major order.
     """
     w = np.asarray(w, np.float32)
-    taps = []
-    for dy in range(w.shape[2]):
-        for dx in range(w.shape[3]):
-            layout = layout_for_rows(w[:, :, dy, dx])
-            if layout.kind != "zero":
-                taps.append(((dy, dx), layout))
-    return taps
+    nonzero = [
+        (dy, dx)
+        for dy in range(w.shape[2])
+        for dx in range(w.shape[3])
+        if np.any(w[:, :, dy, dx] != 0)
+    ]
+    best = [((dy, dx), layout_for_rows(w[:, :, dy, dx])) for dy, dx in nonzero]
+    for g in block_sizes:
+        if g > 1 and w.shape[0] % g == 0:
+            candidate = [((dy, dx), layout_for_blocks(w[:, :, dy, dx], g)) for dy, dx in nonzero]
+            if sum(t.cost for _, t in candidate) < sum(t.cost for _, t in best):
+                best = candidate
+    return best

@@ -22,10 +22,11 @@ Postcondition: each rewritten site is a `flow.dispatch.workgroups` holding one a
 fed by constant tables and surrounded by the layout changes between the site's layout and
 channel-major. 1x1 convolutions and matrices use the format `lowering.passes._sparse_formats`
 chooses (`balanced`, `ell`, `blocks` or `zero`; kernels in `_sparse_kernels`); KxK
-convolutions use one row table per kernel tap (`taps`; kernels in `_sparse_conv_kernels`). The
-elementwise generics that directly follow the producer and compute `act(y + c)` (per-channel
-constant `c`, activation none, ReLU or ReLU6; several adds, at most one activation, last) are
-fused into the kernel, and a following transpose back to NCHW is absorbed. Dead ops are erased.
+convolutions use one table per kernel tap, in rows or in row blocks (`taps`; kernels in
+`_sparse_conv_kernels`). The elementwise generics that directly follow the producer and compute
+`act(y + c)` (per-channel constant `c`, activation none, ReLU or ReLU6; several adds, at most
+one activation, last) are fused into the kernel, and a following transpose back to NCHW is
+absorbed. Dead ops are erased.
 Results are unchanged up to float rounding (padding slots multiply a real activation by 0, so
 an infinite or NaN activation turns a padded row's output into NaN where the dense op would
 not).
@@ -279,7 +280,7 @@ def _rewrite(
     site: _Site, index: int, threshold: float, block_sizes: Sequence[int], tiles: CpuTiles | None
 ) -> bool:
     if site.filters is not None:
-        return _rewrite_kxk(site, index, threshold, tiles)
+        return _rewrite_kxk(site, index, threshold, block_sizes, tiles)
     layout = choose_layout(site.weights, block_sizes)
     if layout.density >= threshold:
         _log.info(
@@ -320,7 +321,13 @@ def _rewrite(
     return True
 
 
-def _rewrite_kxk(site: _Site, index: int, threshold: float, tiles: CpuTiles | None) -> bool:
+def _rewrite_kxk(
+    site: _Site,
+    index: int,
+    threshold: float,
+    block_sizes: Sequence[int],
+    tiles: CpuTiles | None,
+) -> bool:
     m = site.weights.shape[0]
     nnz = int(np.count_nonzero(site.weights))
     counts = np.count_nonzero(site.weights, axis=1)
@@ -333,7 +340,7 @@ def _rewrite_kxk(site: _Site, index: int, threshold: float, tiles: CpuTiles | No
     if nnz / site.weights.size >= threshold:
         _log.info("layer %d left dense: %s >= threshold %g", index, description, threshold)
         return False
-    taps = layout_for_taps(site.filters)
+    taps = layout_for_taps(site.filters, block_sizes)
     bias, activation, steps, last, to_nchw = _fuse_epilogue(site, m)
     kernel = conv_kernel_function(
         f"sparse_layer_{index}",
@@ -352,13 +359,16 @@ def _rewrite_kxk(site: _Site, index: int, threshold: float, tiles: CpuTiles | No
     result = _inline(kernel.text, [site.x, *constants], ip)
     last.results[0].replace_all_uses_with(result)
     slots = sum(layout.slots for _, layout in taps)
+    g = taps[0][1].block if taps else 1
     fused = (["bias"] if steps else []) + ([activation] if activation else [])
     _log.info(
-        "layer %d sparse taps: %s, %d taps, %d slots per row, padding waste %.0f%%, fused: %s%s",
+        "layer %d sparse taps%s: %s, %d taps, %d slots per %s, padding waste %.0f%%, fused: %s%s",
         index,
+        f" in {g}-row blocks" if g > 1 else "",
         description,
         len(taps),
         slots,
+        f"{g}-row block" if g > 1 else "row",
         100 * (1 - nnz / (m * slots)) if slots else 0.0,
         " + ".join(fused) or "nothing",
         ", output NCHW" if to_nchw else "",

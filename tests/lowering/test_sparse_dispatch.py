@@ -19,13 +19,18 @@ from iree.compiler import ir
 from lowering.compiler import apply_passes, compile_module, compile_to_input
 from lowering.dispatches import count_dispatches
 from lowering.export import channels_first_input
-from lowering.passes._sparse_formats import choose_layout, layout_for_blocks, layout_for_rows
+from lowering.passes._sparse_formats import (
+    choose_layout,
+    layout_for_blocks,
+    layout_for_rows,
+    layout_for_taps,
+)
 from lowering.passes.sparse_dispatch import sparse_dispatch
 from lowering.run_module import run_module
 from lowering.runtime import run_in_process
 
 IR = Path(__file__).parent / "ir"
-FORMATS = ["balanced", "ell", "blocks", "zero", "taps", "dense"]
+FORMATS = ["balanced", "ell", "blocks", "zero", "taps", "taps_blocks", "dense"]
 
 # Each output sums at most K <= 64 products of N(0, 1) weights and activations; XLA and the
 # sparse kernel differ only in summation order, measured below 2e-6 absolute here.
@@ -73,6 +78,24 @@ def test_formats_chosen_by_structure() -> None:
     assert choose_layout(np.zeros((8, 4))).kind == "zero"
 
 
+def test_taps_share_one_format() -> None:
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((8, 16, 3, 3)).astype(np.float32)
+    blocks = np.stack([_mask("blocks", 8, 16, 0.2, rng) for _ in range(9)], -1).reshape(w.shape)
+    taps = layout_for_taps(w * blocks)
+    assert [t for t, _ in taps] == [(dy, dx) for dy in range(3) for dx in range(3)]
+    assert {layout.kind for _, layout in taps} == {"blocks"}
+    rows = layout_for_taps(w * (rng.random(w.shape) < 0.1))
+    assert {layout.block for _, layout in rows} == {1}
+    # A tap without nonzeros gets no table; with blocks disallowed, rows are used.
+    w[:, :, 1, 2] = 0
+    taps = layout_for_taps(w * blocks, block_sizes=())
+    assert (1, 2) not in [t for t, _ in taps] and len(taps) == 8
+    assert {layout.block for _, layout in taps} == {1}
+    for (dy, dx), layout in taps:
+        np.testing.assert_array_equal(layout.dense(), (w * blocks)[:, :, dy, dx])
+
+
 @pytest.mark.parametrize("structure", ["unstructured", "balanced", "blocks", "zero_rows"])
 def test_tables_represent_the_matrix(structure: str) -> None:
     rng = np.random.default_rng(1)
@@ -116,6 +139,8 @@ def test_before_expected(name: str) -> None:
         ("zero", ["tensor<4xf32>"]),
         # 3x3 stride 2: four taps with nonzeros, one slot each.
         ("taps", ["tensor<2x4xi32>", "tensor<2x4xf32>", "tensor<2xf32>"]),
+        # 3x3 stride 1, one 4-row block: three taps with one shared slot each.
+        ("taps_blocks", ["tensor<1x3xi32>", "tensor<1x4x3xf32>", "tensor<1x4xf32>"]),
     ],
 )
 def test_kernel_structure(name: str, tables: list[str]) -> None:
@@ -123,7 +148,7 @@ def test_kernel_structure(name: str, tables: list[str]) -> None:
     assert "linalg.matmul" not in after and "linalg.conv_2d" not in after
     assert after.count("flow.dispatch.workgroups") == 1
     # 64 pixels per row; a 4-row block keeps as many accumulators with 16.
-    pixels = 16 if name == "blocks" else 64
+    pixels = 16 if name in ("blocks", "taps_blocks") else 64
     assert f"vector_common_parallel = [1, {pixels}]" in after
     assert after.count("compilation_info = #compilation") == 1
     dispatch = after[after.index("flow.dispatch.workgroups") :].split("\n")[0]
@@ -249,8 +274,9 @@ def test_conv1x1_matches_jax(
     assert "linalg.conv_2d" not in text
 
 
-@settings(max_examples=6, deadline=None, derandomize=True)
+@settings(max_examples=8, deadline=None, derandomize=True)
 @given(
+    structure=st.sampled_from(["unstructured", "blocks"]),
     kernel=st.sampled_from([(3, 3), (5, 5), (1, 3), (3, 1)]),
     c=st.integers(1, 12),
     m=st.integers(1, 12),
@@ -264,6 +290,7 @@ def test_conv1x1_matches_jax(
 )
 def test_kxk_conv_matches_jax(
     tmp_path_factory: pytest.TempPathFactory,
+    structure: str,
     kernel: tuple[int, int],
     c: int,
     m: int,
@@ -276,8 +303,15 @@ def test_kxk_conv_matches_jax(
     seed: int,
 ) -> None:
     rng = np.random.default_rng(seed)
-    w = rng.standard_normal((m, c, *kernel)).astype(np.float32)
-    w *= rng.random(w.shape) < density
+    if structure == "blocks":
+        # Per tap, blocks of 4 output channels share their input channels; at least 4 input
+        # channels, so that one kept channel per tap stays under the threshold.
+        m, c = 4 * -(-m // 4), max(c, 4)
+        taps = [_mask("blocks", m, c, density, rng) for _ in range(kernel[0] * kernel[1])]
+        mask = np.stack(taps, -1).reshape(m, c, *kernel)
+    else:
+        mask = rng.random((m, c, *kernel)) < density
+    w = rng.standard_normal((m, c, *kernel)).astype(np.float32) * mask
     net = _conv_net(w, rng.standard_normal(m).astype(np.float32), activation, stride, padding)
     x = rng.standard_normal((1, size, size + 2, c)).astype(np.float32)
     if nchw:
@@ -362,20 +396,24 @@ def test_channel_major_chain_has_no_transposes() -> None:
 # --- other backends -----------------------------------------------------------------------
 
 
-def _three_layer_net() -> tuple[Callable[..., Any], np.ndarray, np.ndarray]:
-    """A padded 3x3 conv, a strided 4x1-block 1x1 conv with bias + ReLU, then an unstructured
-    fully connected layer at batch 1."""
+def _four_layer_net() -> tuple[Callable[..., Any], np.ndarray, np.ndarray]:
+    """A padded 3x3 conv, a padded 3x3 conv in 4-row blocks per tap, a strided 4x1-block 1x1
+    conv with bias + ReLU, then an unstructured fully connected layer at batch 1."""
     rng = np.random.default_rng(4)
     conv3_w = rng.standard_normal((12, 6, 3, 3)).astype(np.float32)
     conv3_w *= rng.random(conv3_w.shape) < 0.2
+    block_mask = np.stack([_mask("blocks", 12, 12, 0.25, rng) for _ in range(9)], -1)
+    block3_w = rng.standard_normal((12, 12, 3, 3)).astype(np.float32)
+    block3_w *= block_mask.reshape(block3_w.shape)
     conv_w = rng.standard_normal((16, 12)).astype(np.float32) * _mask("blocks", 16, 12, 0.3, rng)
     fc_w = rng.standard_normal((10, 16 * 4 * 4)).astype(np.float32)
     fc_w *= _mask("unstructured", 10, 256, 0.1, rng)
     conv3 = _conv_net(conv3_w, None, "relu6", 1, "SAME")
+    block3 = _conv_net(block3_w, rng.standard_normal(12).astype(np.float32), "relu", 1, "SAME")
     conv = _conv_net(conv_w, rng.standard_normal(16).astype(np.float32), "relu", 2)
 
     def net(x: jax.Array) -> jax.Array:
-        return conv(conv3(x)).reshape(1, -1) @ fc_w.T
+        return conv(block3(conv3(x))).reshape(1, -1) @ fc_w.T
 
     x = rng.standard_normal((1, 7, 8, 6)).astype(np.float32)
     return net, x, np.asarray(jax.jit(net)(x))
@@ -383,9 +421,10 @@ def _three_layer_net() -> tuple[Callable[..., Any], np.ndarray, np.ndarray]:
 
 @pytest.mark.arm64
 def test_arm64_under_qemu(tmp_path: Path) -> None:
-    net, x, expected = _three_layer_net()
+    net, x, expected = _four_layer_net()
     linalg = apply_passes(compile_to_input(net, example_args=(x,)), [sparse_dispatch])
-    assert linalg.count("flow.dispatch.workgroups") == 3
+    assert linalg.count("flow.dispatch.workgroups") == 4
+    assert "tensor<3x4x27xf32>" in linalg  # the block conv's values: 3 blocks, 9 taps x 3
     module = compile_module(linalg, "arm64-a76", tmp_path / "m.vmfb")
     (y,) = run_module(module.path, [x], "arm64-a76")
     np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
@@ -396,10 +435,11 @@ def test_vulkan_on_lavapipe(tmp_path: Path) -> None:
     # The generic Vulkan target: IREE's `valhall` code for dense reductions (such as the
     # batch-1 fully connected layer left dense) assumes Mali's subgroup size and computes
     # wrong results on lavapipe, with or without this pass.
-    net, x, expected = _three_layer_net()
+    net, x, expected = _four_layer_net()
     gpu = functools.partial(sparse_dispatch, tiles=None)
     linalg = apply_passes(compile_to_input(net, example_args=(x,), target="vulkan"), [gpu])
-    assert linalg.count("flow.dispatch.workgroups") == 3
+    assert linalg.count("flow.dispatch.workgroups") == 4
+    assert "tensor<3x4x27xf32>" in linalg
     module = compile_module(linalg, "vulkan", tmp_path / "m.vmfb")
     (y,) = run_module(module.path, [x], "vulkan")
     np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
