@@ -167,7 +167,10 @@ def evaluate_constant(value: ir.Value) -> np.ndarray | None:
         args.append(np.broadcast_to(expanded, out_shape))
     block = op.regions[0].blocks[0]
     result = interpret_body(block, args)
-    return None if result is None else np.asarray(result, np.float32)
+    if result is None:
+        return None
+    # A body that yields a constant from outside (a fill) gives a scalar: broadcast it.
+    return np.array(np.broadcast_to(np.asarray(result, np.float32), out_shape))
 
 
 def interpret_body(block: ir.Block, args: list[np.ndarray]) -> np.ndarray | None:
