@@ -77,6 +77,9 @@ def iree_runtime_flags(threads: int) -> tuple[str, list[str]]:
 class IreeEngine:
     """IREE's `llvm-cpu` backend for the host CPU, timed with `iree-benchmark-module`.
 
+    `passes` (`lowering.passes`) rewrite the linalg IR between IREE's phases, e.g. the sparse
+    dispatch; `flags` go to `iree-compile`.
+
     A sample is one `iree-benchmark-module` process running `calls` iterations; its start-up and
     module loading are outside the timed loop.
     """
@@ -90,11 +93,13 @@ class IreeEngine:
         threads: int,
         workdir: Path,
         name: str = "iree",
+        passes: Sequence[Callable[..., Any]] = (),
     ) -> None:
         self.name = name
         self._fn = fn
         self._x = x
         self._flags = tuple(flags)
+        self._passes = tuple(passes)
         self._device, self._runtime_flags = iree_runtime_flags(threads)
         self._workdir = workdir
         self._stem = name.replace("/", "_").replace(" ", "_")
@@ -112,6 +117,7 @@ class IreeEngine:
             "host",
             self._workdir / f"{self._stem}.vmfb",
             example_args=(self._x,),
+            passes=self._passes,
             options=CompileOptions(extra_flags=self._flags),
         )
         self._vmfb = module.path

@@ -87,8 +87,9 @@ def xla_flags_for_threads(threads: int, cores: int, existing: str = "") -> str:
     return existing
 
 
-def build_model(name: str, seed: int) -> tuple[Callable[..., Any], np.ndarray]:
-    """A zoo model with seeded random weights baked in, as `fn(x)`, and a seeded batch-1 input.
+def build_state(name: str, seed: int) -> tuple[Callable[..., Any], Any, np.ndarray]:
+    """A zoo model with seeded random weights as `forward(state, x)`, its state and a seeded
+    batch-1 input.
 
     ImageNet models (`models.IMAGENET_MODELS`) take `side x side x 3`, the Fashion-MNIST ones
     (`models.MODELS`) `28 x 28 x 1` with 10 classes.
@@ -99,7 +100,6 @@ def build_model(name: str, seed: int) -> tuple[Callable[..., Any], np.ndarray]:
     from flax import nnx
 
     import models
-    from lowering.export import bake_weights
 
     if name in models.IMAGENET_MODELS:
         ctor, side = models.IMAGENET_MODELS[name]
@@ -119,6 +119,14 @@ def build_model(name: str, seed: int) -> tuple[Callable[..., Any], np.ndarray]:
         return module(x, train=False) if takes_train else module(x)
 
     x = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+    return forward, state, x
+
+
+def build_model(name: str, seed: int) -> tuple[Callable[..., Any], np.ndarray]:
+    """`build_state`'s model with its weights baked in, as `fn(x)`, and its input."""
+    from lowering.export import bake_weights
+
+    forward, state, x = build_state(name, seed)
     return bake_weights(forward, state), x
 
 

@@ -1,0 +1,441 @@
+"""Pruned ResNet-50 and MobileNet-V2 compiled with sparse kernels, against the dense engines.
+
+A zoo model at ImageNet shapes (batch 1) with seeded random weights, batch-norm statistics drawn
+as a trained network has them (scale and variance in [0.5, 1.5], shift and mean ~ N(0, 0.1)),
+pruned by `cadnn_jax`'s projections to the rates of the ADMM papers:
+- `resnet50`: every convolution but the first at 1/8 density (8x fewer convolution weights);
+  the first convolution and the classifier stay dense;
+- `mobilenet_v2`: every 1x1 convolution at 25% density; the first convolution, the depthwise
+  convolutions and the classifier stay dense.
+The structure (`--structure`): `blocks` (default; per kernel tap, groups of 4 output channels
+keep the same input channels: `cadnn_jax.Blocks(size=4)` on each tap's `[C, M]` matrix, the
+format the 4x1 block kernels use), `balanced` (`BalancedRows` per tap: every output channel
+keeps the same number per tap) or `unstructured` (`Unstructured` per layer).
+
+Every engine runs the same pruned weights, interleaved round by round: ONNX Runtime (dense, the
+reference), IREE dense (`--dense-flags`), IREE sparse (`fold_batch_norm` then `sparse_dispatch`,
+the same flags for the layers that stay dense) and `jax.jit`. Outputs are checked against
+`jax.jit`. Reported per engine: median, p10 / p90, ratio to ONNX Runtime (and per-round paired
+ratio), GFLOP/s of the dense model's FLOPs and the fraction of the machine's peak (a 2048^3
+GEMM), plus the speed-up of the sparse build over each dense engine. Writes
+`benchmarks/results/sparse_models-<model>[-<tag>]-<date>.json` (samples, the pass's per-layer
+log, machine, versions, git SHA, command), a bar chart next to it and Markdown rows to stderr.
+
+    nice -n 5 .venv/bin/python benchmarks/sparse_models.py --model resnet50 --threads 2
+"""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# As in peers.py: the repository root replaces this directory on sys.path, where
+# benchmarks/lowering.py would shadow the `lowering` package.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(ROOT)
+
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import functools  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Callable, Mapping, Sequence  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+SPARSE = "iree:sparse"
+DENSE = "iree:dense"
+STRUCTURES = ("blocks", "balanced", "unstructured")
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Which convolutions of a model are pruned, and to what density.
+
+    Attributes:
+      density: nonzeros kept in each pruned layer.
+      only_1x1: prune 1x1 convolutions only (MobileNet-V2's rate is for its 1x1 layers).
+      dense_flags: the IREE flags of the dense build: the best set `benchmarks/peers.py`
+        measured for this model.
+    """
+
+    density: float
+    only_1x1: bool
+    dense_flags: tuple[str, ...]
+
+
+RECIPES = {
+    "resnet50": Recipe(1 / 8, False, ("--iree-global-opt-use-im2col-for-convs",)),
+    "mobilenet_v2": Recipe(0.25, True, ()),
+}
+
+
+def _names(path: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple(str(k.key) for k in path if hasattr(k, "key"))
+
+
+def randomize_batch_norm(state: Any, rng: np.random.Generator) -> Any:
+    """Draws every batch norm's scale, shift, mean and variance as described above.
+
+    Freshly initialised statistics (1, 0, 0, 1) are the same for every channel; IREE's
+    front end folds them into splat constants, which no trained network has.
+    """
+    import jax
+
+    leaves = jax.tree_util.tree_leaves_with_path(state)
+    norms = {_names(p)[:-1] for p, _ in leaves if _names(p)[-1:] == ("var",)}
+
+    def draw(path: tuple[Any, ...], w: Any) -> Any:
+        names = _names(path)
+        if names[:-1] not in norms:
+            return w
+        shape = np.shape(w)
+        if names[-1] in ("scale", "var"):
+            return rng.uniform(0.5, 1.5, shape).astype(np.float32)
+        return (0.1 * rng.standard_normal(shape)).astype(np.float32)
+
+    return jax.tree_util.tree_map_with_path(draw, state)
+
+
+def prune_kernel(w: np.ndarray, density: float, structure: str) -> np.ndarray:
+    """`w[kh, kw, C, M]` projected onto `structure` at `density` by `cadnn_jax`'s specs."""
+    import cadnn_jax
+
+    sparsity = 1.0 - density
+    if structure == "unstructured":
+        return np.asarray(cadnn_jax.Unstructured(sparsity).project(w))
+    spec = (
+        cadnn_jax.Blocks(sparsity, size=4)
+        if structure == "blocks"
+        else cadnn_jax.BalancedRows(sparsity)
+    )
+    out = np.empty_like(w)
+    for dy in range(w.shape[0]):
+        for dx in range(w.shape[1]):
+            out[dy, dx] = np.asarray(spec.project(w[dy, dx]))
+    return out
+
+
+def prune_state(state: Any, recipe: Recipe, structure: str) -> tuple[Any, dict[str, Any]]:
+    """Prunes the convolutions `recipe` names; returns the state and a summary.
+
+    A convolution kernel is a 4-D `kernel` leaf `[kh, kw, C, M]`; the first convolution (3
+    input channels) and depthwise ones (1 input channel per group) are left dense.
+    """
+    import jax
+
+    layers: list[dict[str, Any]] = []
+
+    def prune(path: tuple[Any, ...], w: Any) -> Any:
+        names = _names(path)
+        if names[-1:] != ("kernel",) or np.ndim(w) != 4:
+            return w
+        w = np.asarray(w, np.float32)
+        kh, kw, c, _ = w.shape
+        chosen = c not in (1, 3) and (not recipe.only_1x1 or (kh, kw) == (1, 1))
+        out = prune_kernel(w, recipe.density, structure) if chosen else w
+        layers.append(
+            {
+                "path": "/".join(names),
+                "shape": list(w.shape),
+                "pruned": chosen,
+                "density": float(np.count_nonzero(out) / out.size),
+            }
+        )
+        return out
+
+    pruned = jax.tree_util.tree_map_with_path(prune, state)
+    total = sum(int(np.prod(layer["shape"])) for layer in layers)
+    kept = sum(layer["density"] * int(np.prod(layer["shape"])) for layer in layers)
+    summary = {
+        "structure": structure,
+        "density": recipe.density,
+        "only_1x1": recipe.only_1x1,
+        "conv_weights": total,
+        "conv_nonzeros": round(kept),
+        "conv_compression": total / kept if kept else None,
+        "layers": layers,
+    }
+    return pruned, summary
+
+
+class _Collect(logging.Handler):
+    """Keeps the sparse pass's per-layer log lines."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def build_engines(
+    fn: Callable[..., Any],
+    x: np.ndarray,
+    *,
+    kinds: Sequence[str],
+    dense_flags: Sequence[str],
+    threads: int,
+    threshold: float,
+    workdir: Path,
+) -> list[Any]:
+    """ONNX Runtime (the reference, first), IREE dense, IREE sparse and jax.jit, as asked."""
+    from benchmarks import _engines
+    from lowering import passes
+
+    sparse = [
+        passes.fold_batch_norm,
+        functools.partial(passes.sparse_dispatch, threshold=threshold),
+    ]
+    engines: list[Any] = []
+    if "onnxruntime" in kinds:
+        engines.append(_engines.OrtEngine(fn, x, threads=threads, workdir=workdir))
+    if "iree-dense" in kinds:
+        engines.append(
+            _engines.IreeEngine(
+                fn, x, flags=dense_flags, threads=threads, workdir=workdir, name=DENSE
+            )
+        )
+    if "iree-sparse" in kinds:
+        engines.append(
+            _engines.IreeEngine(
+                fn,
+                x,
+                flags=dense_flags,
+                threads=threads,
+                workdir=workdir,
+                name=SPARSE,
+                passes=sparse,
+            )
+        )
+    if "jax" in kinds:
+        engines.append(_engines.JaxEngine(fn, x))
+    return engines
+
+
+def speedups(records: Sequence[Mapping[str, Any]]) -> dict[str, float | None]:
+    """How many times faster the sparse build ran than each dense engine (ratio of medians)."""
+    by_name = {r["engine"]: r for r in records}
+    sparse = by_name.get(SPARSE, {}).get("median_ms")
+    return {
+        name: (r["median_ms"] / sparse if sparse and r["median_ms"] else None)
+        for name, r in by_name.items()
+        if name != SPARSE
+    }
+
+
+def markdown_rows(result: Mapping[str, Any]) -> list[str]:
+    """Per-engine rows, then one summary row for the README."""
+    from benchmarks.peers import _pct, _ratio
+
+    model, records = result["model"], result["engines"]
+    lines = [
+        "| model | engine | median ms | p10-p90 ms | vs ONNX Runtime | % of peak |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        if r["median_ms"] is None:
+            lines.append(f"| {model} | {r['engine']} | failed | - | - | - |")
+            continue
+        lines.append(
+            f"| {model} | {r['engine']} | {r['median_ms']:.2f} | "
+            f"{r['p10_ms']:.2f}-{r['p90_ms']:.2f} | {_ratio(r['ratio_to_ort'])} | "
+            f"{_pct(r['fraction_of_peak'])} |"
+        )
+    by_name = {r["engine"]: r for r in records}
+    up = result["speedup_of_sparse"]
+
+    def ms(name: str) -> str:
+        median = by_name.get(name, {}).get("median_ms")
+        return "failed" if median is None else f"{median:.1f} ms"
+
+    pruning = result["pruning"]
+    lines += [
+        "",
+        "| model | pruned | threads | ONNX Runtime dense | IREE dense | jax.jit | IREE sparse "
+        "| sparse speed-up vs ONNX Runtime |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {model} | {pruning['structure']}, {pruning['conv_compression']:.1f}x fewer conv "
+        f"weights | {result['threads']} | {ms('onnxruntime')} | {ms(DENSE)} | {ms('jax.jit')} "
+        f"| {ms(SPARSE)} | {_ratio(up.get('onnxruntime'))} |",
+    ]
+    return lines
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--model", required=True, choices=sorted(RECIPES), help="the model")
+    parser.add_argument(
+        "--structure",
+        choices=STRUCTURES,
+        default="blocks",
+        help="how the pruned layers are pruned (default blocks)",
+    )
+    parser.add_argument(
+        "--density",
+        type=float,
+        default=None,
+        help="density of the pruned layers (default: the recipe's, 0.125 resnet50, 0.25 "
+        "mobilenet_v2)",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="threads per engine (default 2)")
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default 10)")
+    parser.add_argument(
+        "--seconds", type=float, default=0.5, help="target seconds per sample (default 0.5)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="weights and input seed (default 0)")
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=0.4,
+        help="density under which a layer gets a sparse kernel (default 0.4)",
+    )
+    parser.add_argument(
+        "--dense-flags",
+        default=None,
+        help="iree-compile flags of both IREE builds, space separated (default: the best "
+        "measured for the model: im2col for resnet50, none for mobilenet_v2)",
+    )
+    parser.add_argument(
+        "--engines",
+        nargs="+",
+        choices=("onnxruntime", "iree-dense", "iree-sparse", "jax"),
+        default=["onnxruntime", "iree-dense", "iree-sparse", "jax"],
+        help="engines to run (default: all)",
+    )
+    parser.add_argument(
+        "--peak-n", type=int, default=2048, help="side of the peak GEMM (default 2048)"
+    )
+    parser.add_argument("--tag", default="", help="added to the results' file names")
+    parser.add_argument(
+        "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="keep modules here (default: a temp dir)"
+    )
+    args = parser.parse_args(argv)
+    for name in ("threads", "rounds", "peak_n"):
+        if getattr(args, name) < 1:
+            parser.error(
+                f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}"
+            )
+    if not args.seconds > 0:
+        parser.error(f"--seconds must be positive, got {args.seconds}")
+    if args.density is not None and not 0 < args.density <= 1:
+        parser.error(f"--density must be in (0, 1], got {args.density}")
+    if args.threshold < 0:
+        parser.error(f"--threshold must be >= 0, got {args.threshold}")
+    if "iree-sparse" not in args.engines:
+        parser.error("--engines must include iree-sparse: it is what this benchmark measures")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Runs the benchmark from the command line; returns the result it wrote."""
+    args = _parse_args(argv)
+    from benchmarks.peers import xla_flags_for_threads
+
+    os.environ["XLA_FLAGS"] = xla_flags_for_threads(
+        args.threads, os.cpu_count() or 1, os.environ.get("XLA_FLAGS", "")
+    )
+    from benchmarks._context import run_context
+    from benchmarks._peak import GemmEngine, measure_peak
+    from benchmarks.peers import _json_default, build_state, measure, plot
+    from lowering.export import bake_weights
+
+    recipe = RECIPES[args.model]
+    if args.density is not None:
+        recipe = dataclasses.replace(recipe, density=args.density)
+    if args.dense_flags is not None:
+        recipe = dataclasses.replace(recipe, dense_flags=tuple(args.dense_flags.split()))
+    context = run_context(None if argv is None else ["benchmarks/sparse_models.py", *argv])
+    forward, state, x = build_state(args.model, args.seed)
+    state = randomize_batch_norm(state, np.random.default_rng(args.seed + 1))
+    state, pruning = prune_state(state, recipe, args.structure)
+    fn = bake_weights(forward, state)
+    try:
+        peak = measure_peak(args.threads, n=args.peak_n)
+    except Exception as e:  # without a peak the fractions are omitted, the timings still stand
+        peak = {"error": f"{type(e).__name__}: {e}", "peak_gflops": None}
+    collect = _Collect()
+    log = logging.getLogger("lowering.passes.sparse_dispatch")
+    log.addHandler(collect)
+    log.setLevel(logging.INFO)
+    try:
+        with tempfile.TemporaryDirectory(prefix="cadnn-sparse-models-") as tmp:
+            workdir = args.workdir or Path(tmp)
+            workdir.mkdir(parents=True, exist_ok=True)
+            engines = build_engines(
+                fn,
+                x,
+                kinds=args.engines,
+                dense_flags=recipe.dense_flags,
+                threads=args.threads,
+                threshold=args.threshold,
+                workdir=workdir,
+            )
+            measured = measure(
+                fn,
+                x,
+                engines,
+                rounds=args.rounds,
+                seconds=args.seconds,
+                peak=peak,
+                gemm=GemmEngine(args.threads, n=args.peak_n),
+            )
+    finally:
+        log.removeHandler(collect)
+    pruning["sparse_dispatch_log"] = collect.lines
+    result = {
+        "benchmark": "sparse_models",
+        "model": args.model,
+        "batch": 1,
+        "seed": args.seed,
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "seconds_per_sample": args.seconds,
+        "threshold": args.threshold,
+        "dense_flags": list(recipe.dense_flags),
+        "reference": "onnxruntime",
+        "pruning": pruning,
+        "gflop_dense": measured["flops"] / 1e9,
+        **measured,
+        **context,
+    }
+    result["speedup_of_sparse"] = speedups(result["engines"])
+    result["machine"]["load_average_after"] = list(os.getloadavg())
+    for record in result["engines"]:
+        line = {k: v for k, v in record.items() if k not in ("samples_ms", "info")}
+        print(json.dumps({"model": args.model, "threads": args.threads, **line}), flush=True)
+    rows = markdown_rows(result)
+    result["markdown"] = rows
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    tag = f"-{args.tag}" if args.tag else ""
+    stem = args.out_dir / f"sparse_models-{args.model}{tag}-{context['date']}"
+    png = stem.with_suffix(".png")
+    why_not = plot(result, png)
+    result["plot"] = (
+        None if why_not else str(png.relative_to(ROOT) if png.is_relative_to(ROOT) else png)
+    )
+    if why_not:
+        result["plot_error"] = why_not
+    out = stem.with_suffix(".json")
+    out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
+    summary = {
+        "model": args.model,
+        "conv_compression": pruning["conv_compression"],
+        "speedup_of_sparse": result["speedup_of_sparse"],
+        "results": str(out),
+    }
+    print(json.dumps(summary), flush=True)
+    print("\n".join(rows), file=sys.stderr)
+    return result
+
+
+if __name__ == "__main__":
+    main()
