@@ -7,7 +7,8 @@ a few zeros after them. The output is computed on the grid `p' = oy * Ws + ox` f
 `[0, Ws)`, so that input pixel `(oy*s + dy, ox*s + dx)` is element
 `p' + (dy // s) * Ws + dx // s` of phase plane `(dy % s) * s + dx % s`: the offset is a
 constant per tap and the load is contiguous along `p'`. The `Ws - Wo` columns beyond the
-output's width are computed and sliced away (2 of 58 for a padded 3x3 layer on 56x56).
+output's width are computed and sliced away (2 of 58 for a padded 3x3 layer on 56x56), and on
+CPU the grid is extended to whole pixel vectors (`_sparse_kernels.vector_multiple`).
 
 The body unrolls, tap by tap, that tap's nonzeros of the output row: a `tensor.extract` of the
 channel from the tap's column table, then of `X[c, phase, p' + offset]`. In the block format
@@ -27,7 +28,9 @@ from lowering.passes._sparse_kernels import (
     KernelFunction,
     activate,
     binding_type,
+    pad_lines,
     tensor_type,
+    vector_multiple,
 )
 
 __all__ = ["conv_kernel_function"]
@@ -37,25 +40,6 @@ Taps = list[tuple[tuple[int, int], SparseLayout]]
 
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
-
-
-def _pad(source: str, result: str, shape: tuple[int, ...], high: tuple[int, ...]) -> list[str]:
-    """A `tensor.pad` of `source` with zeros after each dim.
-
-    The zero is defined inside the pad's region: the function is inlined op by op, and only
-    top-level operands are remapped, so a region must not use values from outside it.
-    """
-    out = tuple(d + h for d, h in zip(shape, high, strict=True))
-    indices = ", ".join(f"%i{d}: index" for d in range(len(shape)))
-    zeros = ", ".join("0" for _ in shape)
-    highs = ", ".join(str(h) for h in high)
-    return [
-        f"{result} = tensor.pad {source} low[{zeros}] high[{highs}] {{",
-        f"^bb0({indices}):",
-        f"{result}_zero = arith.constant 0.000000e+00 : f32",
-        f"tensor.yield {result}_zero : f32",
-        f"}} : {tensor_type(shape)} to {tensor_type(out)}",
-    ]
 
 
 def _input_glue(
@@ -76,7 +60,7 @@ def _input_glue(
     ]
     source = "%x_chw"
     if (hs * s, ws * s) != (hp, wp):
-        lines += _pad(source, "%x_even", chw, (0, hs * s - hp, ws * s - wp))
+        lines += pad_lines(source, "%x_even", chw, (0, hs * s - hp, ws * s - wp))
         source = "%x_even"
     split = (c, hs, s, ws, s)
     phases = (c, s, s, hs, ws)
@@ -92,7 +76,7 @@ def _input_glue(
     if not tail:
         return lines, "%x_flat", (c, s * s, hs * ws)
     # Zeros after the last plane keep the reads of the columns beyond the output in bounds.
-    lines += _pad("%x_flat", "%xc", (c, s * s, hs * ws), (0, 0, tail))
+    lines += pad_lines("%x_flat", "%xc", (c, s * s, hs * ws), (0, 0, tail))
     return lines, "%xc", (c, s * s, hs * ws + tail)
 
 
@@ -202,10 +186,12 @@ def conv_kernel_function(
     ho, wo = (hp - kh) // s + 1, (wp - kw) // s + 1
     ws = _ceil_div(wp, s)
     p = ho * ws
-    in_lines, x, x_shape = _input_glue(tuple(input_shape), s, (kw - 1) // s)
+    g = taps[0][1].block if taps else 1
+    # The grid padded to whole vectors (`vector_multiple`); the input gets as many more zeros.
+    wide = vector_multiple(p, tiles, g)
+    in_lines, x, x_shape = _input_glue(tuple(input_shape), s, (kw - 1) // s + wide - p)
     offsets = [((dy % s) * s + dx % s, (dy // s) * ws + dx // s) for (dy, dx), _ in taps]
     j = sum(layout.slots for _, layout in taps)
-    g = taps[0][1].block if taps else 1
     if any(layout.block != g for _, layout in taps) or m % g:
         raise ValueError(
             f"every tap must have the same block height dividing rows={m}, got "
@@ -221,7 +207,7 @@ def conv_kernel_function(
     bias_shape = (m,) if g == 1 else (blocks, g)
     tables.append(("Bias", np.asarray(bias, np.float32).reshape(bias_shape), "f32"))
 
-    kernel_out = (m, p) if g == 1 else (blocks, g, p)
+    kernel_out = (m, wide) if g == 1 else (blocks, g, wide)
     out_binding = binding_type(kernel_out, "f32", "writeonly")
     types = ", ".join([tensor_type(x_shape), *(tensor_type(a.shape, e) for _, a, e in tables)])
     operands = ", ".join([x, *(f"%{n.lower()}" for n, _, _ in tables)])
@@ -233,7 +219,7 @@ def conv_kernel_function(
         ]
     )
     dispatch = [
-        f"{'%Y' if g == 1 else '%Y_kernel'} = flow.dispatch.workgroups({operands}) : "
+        f"{'%Y_wide' if g == 1 else '%Y_kernel'} = flow.dispatch.workgroups({operands}) : "
         f"({types}) -> "
         f"{tensor_type(kernel_out)} =",
         f"({captures}) {{",
@@ -255,7 +241,7 @@ def conv_kernel_function(
     if activation == "relu6":
         dispatch.append("%six = arith.constant 6.000000e+00 : f32")
     tile = "" if tiles is None else f", compilation_info = {tiles.for_block(g).attribute()}"
-    result = tensor_type((blocks, p))
+    result = tensor_type((blocks, wide))
     parallel = 'iterator_types = ["parallel", "parallel"]'
     dispatch.append(f"%init = tensor.empty() : {result}")
     if g == 1:
@@ -266,7 +252,7 @@ def conv_kernel_function(
             *_body(taps, offsets, x_shape, blocks, g, j, activation),
             f"}} -> {result}",
             f"iree_tensor_ext.dispatch.tensor.store %result, %Y_out, offsets = [0, 0], "
-            f"sizes = [{m}, {p}], strides = [1, 1] : {result} -> {out_binding}",
+            f"sizes = [{m}, {wide}], strides = [1, 1] : {result} -> {out_binding}",
         ]
     else:
         maps = ", ".join(["affine_map<(d0, d1) -> (d0, d1)>"] * g)
@@ -280,7 +266,7 @@ def conv_kernel_function(
         # Row r of every block goes to [b, r, :]: [M/g, g, P] is [M, P] without a copy.
         dispatch += [
             f"iree_tensor_ext.dispatch.tensor.store %result#{r}, %Y_out, offsets = [0, {r}, 0], "
-            f"sizes = [{blocks}, 1, {p}], strides = [1, 1, 1] : {result} -> {out_binding}"
+            f"sizes = [{blocks}, 1, {wide}], strides = [1, 1, 1] : {result} -> {out_binding}"
             for r in range(g)
         ]
     dispatch += [
@@ -292,8 +278,15 @@ def conv_kernel_function(
     ]
     if g > 1:
         dispatch.append(
-            f"%Y = tensor.collapse_shape %Y_kernel [[0, 1], [2]] : {tensor_type(kernel_out)} "
-            f"into {tensor_type((m, p))}"
+            f"%Y_wide = tensor.collapse_shape %Y_kernel [[0, 1], [2]] : "
+            f"{tensor_type(kernel_out)} into {tensor_type((m, wide))}"
+        )
+    if wide == p:
+        dispatch = [line.replace("%Y_wide", "%Y") for line in dispatch]
+    else:
+        dispatch.append(
+            f"%Y = tensor.extract_slice %Y_wide[0, 0] [{m}, {p}] [1, 1] : "
+            f"{tensor_type((m, wide))} to {tensor_type((m, p))}"
         )
     result = tensor_type((m, p))
     grid, valid = (m, ho, ws), (m, ho, wo)

@@ -123,6 +123,17 @@ def _transpose_permutation(op: ir.Operation | None) -> list[int] | None:
     return maps[0][1]
 
 
+def _after_layout_change(value: ir.Value) -> bool:
+    """Whether `value` is a transpose, seen through reshapes: the output of an earlier sparse
+    kernel (or a channel-major input), which IREE cancels against the next kernel's own."""
+    op = defining_op(value)
+    while op is not None and op.name in ("tensor.expand_shape", "tensor.collapse_shape"):
+        op = defining_op(op.operands[0])
+    if op is None:
+        return False
+    return op.name == "linalg.transpose" or _transpose_permutation(op) is not None
+
+
 def _zero_init(op: ir.Operation) -> bool:
     init = defining_op(outputs(op)[0])
     if init is None or init.name != "linalg.fill":
@@ -302,6 +313,7 @@ def _rewrite(
         stride=site.stride,
         activation=activation,
         tiles=tiles,
+        pad_pixels=not _after_layout_change(site.x),
     )
     ip = ir.InsertionPoint(last)
     constants = [new_constant(a, ip) for a in kernel.constants]

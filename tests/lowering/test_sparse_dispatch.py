@@ -378,6 +378,22 @@ def test_edge_layers(case: str, threshold: float, tmp_path: Path) -> None:
     assert ("flow.dispatch.workgroups" in text) == (case != "above_threshold")
 
 
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_pixels_padded_to_whole_vectors(kernel: int, tmp_path: Path) -> None:
+    # 7x7 outputs: 49 pixels (1x1) or a 7x9 grid of 63 (3x3 SAME), both computed as 64 by the
+    # 4-row block kernel (16-pixel vectors) and sliced back.
+    rng = np.random.default_rng(5)
+    m, c = 16, 32
+    masks = [_mask("blocks", m, c, 0.25, rng) for _ in range(kernel * kernel)]
+    w = rng.standard_normal((m, c, kernel, kernel)).astype(np.float32)
+    w *= np.stack(masks, -1).reshape(w.shape)
+    net = _conv_net(w[:, :, 0, 0] if kernel == 1 else w, None, "relu", 1, "SAME")
+    x = rng.standard_normal((1, 7, 7, c)).astype(np.float32)
+    text = _check_host(net, x, tmp_path)
+    assert "-> tensor<4x4x64xf32> =" in text
+    assert "tensor.extract_slice" in text
+
+
 def test_channel_major_chain_has_no_transposes() -> None:
     # Three sparse layers on an NCHW map: the layouts between them cancel, so there are as
     # many dispatches as dense IREE forms (one per layer, with its ReLU fused).
