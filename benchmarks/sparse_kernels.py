@@ -100,7 +100,7 @@ LAYERS = (
         "conv3x3_64_56x56",
         (64, 64, 3, 3),
         (1, 64, 56, 56),
-        ("unstructured", "balanced", "patterns"),
+        ("unstructured", "balanced", "blocks4x1", "patterns"),
     ),
 )
 
@@ -109,6 +109,11 @@ def _mask(structure: str, shape: tuple[int, ...], density: float, rng: np.random
     """A nonzero pattern of `shape` ([M, ...]) with `density` of the entries (rounded per row,
     block or kernel)."""
     m, k = shape[0], int(np.prod(shape[1:]))
+    if structure == "blocks4x1" and len(shape) == 4:
+        # Per kernel tap: blocks of 4 output channels share their kept input channels, the
+        # layout `benchmarks/sparse_models.py` prunes to (no padding in the tap tables).
+        taps = [_mask(structure, shape[:2], density, rng) for _ in range(shape[2] * shape[3])]
+        return np.stack(taps, -1).reshape(shape)
     if structure == "unstructured":
         return rng.random(shape) < density
     if structure == "patterns":
@@ -137,9 +142,15 @@ def _format(w: np.ndarray) -> dict[str, Any]:
     if w.ndim == 2:
         layout = choose_layout(w)
         return {"format": layout.kind, "slots": layout.slots, "padding_waste": layout.padding_waste}
-    slots = sum(layout.slots for _, layout in layout_for_taps(w))
+    taps = layout_for_taps(w)
+    slots = sum(layout.slots for _, layout in taps)
     waste = 1 - np.count_nonzero(w) / (w.shape[0] * slots) if slots else 0.0
-    return {"format": "taps", "slots": slots, "padding_waste": waste}
+    block = taps[0][1].block if taps else 1
+    return {
+        "format": "taps" if block == 1 else f"taps in {block}-row blocks",
+        "slots": slots,
+        "padding_waste": waste,
+    }
 
 
 def measure(layer: Layer, rounds: int, workdir: Path) -> list[dict[str, Any]]:
