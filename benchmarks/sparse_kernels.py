@@ -6,7 +6,8 @@ layers, with random weights pruned to 50/20/10/5% density:
   (padded ELL), to balanced rows (every output channel keeps the same number of inputs) and to
   4x1 blocks (groups of 4 output channels sharing their inputs);
 - a 3x3 convolution 64 -> 64, stride 1, SAME padding, + bias + ReLU, pruned unstructured, to
-  balanced rows, and to 4-of-9 kernel patterns with whole kernels removed (PatDNN).
+  balanced rows, to 4x1 blocks per kernel tap, and to 4-of-9 kernel patterns with whole
+  kernels removed (PatDNN).
 Dense is the same function compiled by IREE without our pass; the sparse modules are compiled
 with `lowering.passes.sparse_dispatch` (threshold raised above 1 so that the 50% layers go
 sparse too). Each round times every module once on `local-sync` (one
