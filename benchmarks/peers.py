@@ -362,17 +362,68 @@ def plot(result: Mapping[str, Any], path: Path) -> str | None:
     return None
 
 
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--model", required=True, help="a name from models.IMAGENET_MODELS/MODELS")
+def add_run_arguments(parser: argparse.ArgumentParser, results: str) -> None:
+    """The options every interleaved model benchmark takes: threads, rounds, seconds per
+    sample, seed, peak GEMM size, and where results go (`<results>-<model>[-<tag>]-<date>`)."""
     parser.add_argument("--threads", type=int, default=2, help="threads per engine (default 2)")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default 10)")
     parser.add_argument(
         "--seconds", type=float, default=0.5, help="target seconds per sample (default 0.5)"
     )
     parser.add_argument("--seed", type=int, default=0, help="weights and input seed (default 0)")
+    parser.add_argument(
+        "--peak-n", type=int, default=2048, help="side of the peak GEMM (default 2048)"
+    )
+    parser.add_argument(
+        "--tag",
+        default="",
+        help=f"added to the results' file names: {results}-<model>-<tag>-<date>",
+    )
+    parser.add_argument(
+        "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="keep modules here (default: a temp dir)"
+    )
+
+
+def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Rejects the values of `add_run_arguments`'s options that cannot work (exits with a
+    message naming the flag)."""
+    for name in ("threads", "rounds", "peak_n"):
+        if getattr(args, name) < 1:
+            flag = name.replace("_", "-")
+            parser.error(f"--{flag} must be at least 1, got {getattr(args, name)}")
+    if not args.seconds > 0:
+        parser.error(f"--seconds must be positive, got {args.seconds}")
+
+
+def write_results(result: dict[str, Any], stem: Path, rows: Sequence[str]) -> Path:
+    """Writes `result` as `<stem>.json` with its bar chart `<stem>.png` (or why not) and the
+    Markdown `rows`; prints one JSON line per engine; returns the JSON's path."""
+    for record in result["engines"]:
+        line = {k: v for k, v in record.items() if k not in ("samples_ms", "info")}
+        print(json.dumps({"model": result["model"], "threads": result["threads"], **line}))
+    result["markdown"] = list(rows)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    png = stem.with_suffix(".png")
+    why_not = plot(result, png)
+    result["plot"] = (
+        None if why_not else str(png.relative_to(ROOT) if png.is_relative_to(ROOT) else png)
+    )
+    if why_not is not None:
+        result["plot_error"] = why_not
+    out = stem.with_suffix(".json")
+    out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
+    return out
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--model", required=True, help="a name from models.IMAGENET_MODELS/MODELS")
+    add_run_arguments(parser, "peers")
     parser.add_argument(
         "--iree-flags",
         action="append",
@@ -393,25 +444,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="Python with tensorflow-cpu, ai-edge-litert and this jax (default: "
         "$CADNN_LITERT_PYTHON); without one LiteRT is recorded as failed",
     )
-    parser.add_argument(
-        "--peak-n", type=int, default=2048, help="side of the peak GEMM (default 2048)"
-    )
-    parser.add_argument(
-        "--tag", default="", help="added to the results' file names: peers-<model>-<tag>-<date>"
-    )
-    parser.add_argument(
-        "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
-    )
-    parser.add_argument(
-        "--workdir", type=Path, default=None, help="keep modules here (default: a temp dir)"
-    )
     args = parser.parse_args(argv)
-    for name in ("threads", "rounds", "peak_n"):
-        if getattr(args, name) < 1:
-            flag = name.replace("_", "-")
-            parser.error(f"--{flag} must be at least 1, got {getattr(args, name)}")
-    if not args.seconds > 0:
-        parser.error(f"--seconds must be positive, got {args.seconds}")
+    check_run_arguments(parser, args)
     try:
         args.iree_flag_sets = (
             dict(parse_flag_set(t) for t in args.iree_flags)
@@ -475,22 +509,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         **context,
     }
     result["machine"]["load_average_after"] = list(os.getloadavg())
-    for record in result["engines"]:
-        line = {k: v for k, v in record.items() if k not in ("samples_ms", "info")}
-        print(json.dumps({"model": args.model, "threads": args.threads, **line}), flush=True)
     rows = markdown_rows(args.model, result["engines"])
-    result["markdown"] = rows
-    args.out_dir.mkdir(parents=True, exist_ok=True)
     tag = f"-{args.tag}" if args.tag else ""
-    stem = args.out_dir / f"peers-{args.model}{tag}-{context['date']}"
-    png = stem.with_suffix(".png")
-    why_not = plot(result, png)
-    result["plot"] = str(png.relative_to(ROOT) if png.is_relative_to(ROOT) else png)
-    if why_not is not None:
-        result["plot"] = None
-        result["plot_error"] = why_not
-    out = stem.with_suffix(".json")
-    out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
+    out = write_results(result, args.out_dir / f"peers-{args.model}{tag}-{context['date']}", rows)
     summary = {
         "model": args.model,
         "gflop": result["gflop"],

@@ -14,7 +14,7 @@ keeps the same number per tap) or `unstructured` (`Unstructured` per layer).
 
 Every engine runs the same pruned weights, interleaved round by round: ONNX Runtime (dense, the
 reference), IREE dense (`--dense-flags`), IREE sparse (`fold_batch_norm` then `sparse_dispatch`,
-the same flags plus `SPARSE_FLAGS`) and `jax.jit`. Outputs are checked against
+the same flags plus the recipe's `sparse_flags`) and `jax.jit`. Outputs are checked against
 `jax.jit`. Reported per engine: median, p10 / p90, ratio to ONNX Runtime (and per-round paired
 ratio), GFLOP/s of the dense model's FLOPs and the fraction of the machine's peak (a 2048^3
 GEMM), plus the speed-up of the sparse build over each dense engine. Writes
@@ -50,6 +50,16 @@ DENSE = "iree:dense"
 STRUCTURES = ("blocks", "balanced", "unstructured")
 
 
+# Flags that move the layout changes around each sparse kernel (NHWC <-> channel-major)
+# through the 3x3 convolutions' padding and into neighbouring elementwise ops. One thread,
+# ResNet-50 at 1/8: 68.8 -> 63.8 ms (its dense build: no gain, 259 vs 271 ms); MobileNet-V2 at
+# 25%: 15-16 -> 36 ms (they move transposes into the depthwise convolutions), so per model.
+_PROPAGATE_TRANSPOSES = (
+    "--iree-global-opt-enable-sink-transpose-through-pad",
+    "--iree-opt-aggressively-propagate-transposes",
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """Which convolutions of a model are pruned, and to what density.
@@ -58,26 +68,20 @@ class Recipe:
       density: nonzeros kept in each pruned layer.
       only_1x1: prune 1x1 convolutions only (MobileNet-V2's rate is for its 1x1 layers).
       dense_flags: the IREE flags of the dense build: the best set `benchmarks/peers.py`
-        measured for this model. The sparse build adds `SPARSE_FLAGS`.
+        measured for this model.
+      sparse_flags: what the sparse build adds to `dense_flags`.
     """
 
     density: float
     only_1x1: bool
     dense_flags: tuple[str, ...]
-
-
-SPARSE_FLAGS = (
-    "--iree-global-opt-enable-sink-transpose-through-pad",
-    "--iree-opt-aggressively-propagate-transposes",
-)
-"""Flags of the sparse build beyond the dense one: they move the layout changes around each
-sparse kernel (NHWC <-> channel-major) through the padding of the 3x3 convolutions and into
-neighbouring elementwise ops. ResNet-50 at 1/8, one thread: 68.8 -> 63.8 ms; the dense build
-gained nothing from them (259 vs 271 ms)."""
+    sparse_flags: tuple[str, ...] = ()
 
 
 RECIPES = {
-    "resnet50": Recipe(1 / 8, False, ("--iree-global-opt-use-im2col-for-convs",)),
+    "resnet50": Recipe(
+        1 / 8, False, ("--iree-global-opt-use-im2col-for-convs",), _PROPAGATE_TRANSPOSES
+    ),
     "mobilenet_v2": Recipe(0.25, True, ()),
 }
 
@@ -188,6 +192,7 @@ def build_engines(
     *,
     kinds: Sequence[str],
     dense_flags: Sequence[str],
+    sparse_flags: Sequence[str] = (),
     threads: int,
     threshold: float,
     workdir: Path,
@@ -214,7 +219,7 @@ def build_engines(
             _engines.IreeEngine(
                 fn,
                 x,
-                flags=(*dense_flags, *SPARSE_FLAGS),
+                flags=(*dense_flags, *sparse_flags),
                 threads=threads,
                 workdir=workdir,
                 name=SPARSE,
@@ -278,6 +283,8 @@ def markdown_rows(result: Mapping[str, Any]) -> list[str]:
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    from benchmarks.peers import add_run_arguments, check_run_arguments
+
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
@@ -295,12 +302,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="density of the pruned layers (default: the recipe's, 0.125 resnet50, 0.25 "
         "mobilenet_v2)",
     )
-    parser.add_argument("--threads", type=int, default=2, help="threads per engine (default 2)")
-    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default 10)")
-    parser.add_argument(
-        "--seconds", type=float, default=0.5, help="target seconds per sample (default 0.5)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="weights and input seed (default 0)")
+    add_run_arguments(parser, "sparse_models")
     parser.add_argument(
         "--threshold",
         type=float,
@@ -320,24 +322,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=["onnxruntime", "iree-dense", "iree-sparse", "jax"],
         help="engines to run (default: all)",
     )
-    parser.add_argument(
-        "--peak-n", type=int, default=2048, help="side of the peak GEMM (default 2048)"
-    )
-    parser.add_argument("--tag", default="", help="added to the results' file names")
-    parser.add_argument(
-        "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
-    )
-    parser.add_argument(
-        "--workdir", type=Path, default=None, help="keep modules here (default: a temp dir)"
-    )
     args = parser.parse_args(argv)
-    for name in ("threads", "rounds", "peak_n"):
-        if getattr(args, name) < 1:
-            parser.error(
-                f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}"
-            )
-    if not args.seconds > 0:
-        parser.error(f"--seconds must be positive, got {args.seconds}")
+    check_run_arguments(parser, args)
     if args.density is not None and not 0 < args.density <= 1:
         parser.error(f"--density must be in (0, 1], got {args.density}")
     if args.threshold < 0:
@@ -357,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     from benchmarks._context import run_context
     from benchmarks._peak import GemmEngine, measure_peak
-    from benchmarks.peers import _json_default, build_state, measure, plot
+    from benchmarks.peers import build_state, measure, write_results
     from lowering.export import bake_weights
 
     recipe = RECIPES[args.model]
@@ -387,6 +373,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 x,
                 kinds=args.engines,
                 dense_flags=recipe.dense_flags,
+                sparse_flags=recipe.sparse_flags,
                 threads=args.threads,
                 threshold=args.threshold,
                 workdir=workdir,
@@ -413,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "seconds_per_sample": args.seconds,
         "threshold": args.threshold,
         "dense_flags": list(recipe.dense_flags),
-        "sparse_flags": [*recipe.dense_flags, *SPARSE_FLAGS],
+        "sparse_flags": [*recipe.dense_flags, *recipe.sparse_flags],
         "reference": "onnxruntime",
         "pruning": pruning,
         "gflop_dense": measured["flops"] / 1e9,
@@ -422,23 +409,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     }
     result["speedup_of_sparse"] = speedups(result["engines"])
     result["machine"]["load_average_after"] = list(os.getloadavg())
-    for record in result["engines"]:
-        line = {k: v for k, v in record.items() if k not in ("samples_ms", "info")}
-        print(json.dumps({"model": args.model, "threads": args.threads, **line}), flush=True)
     rows = markdown_rows(result)
-    result["markdown"] = rows
-    args.out_dir.mkdir(parents=True, exist_ok=True)
     tag = f"-{args.tag}" if args.tag else ""
     stem = args.out_dir / f"sparse_models-{args.model}{tag}-{context['date']}"
-    png = stem.with_suffix(".png")
-    why_not = plot(result, png)
-    result["plot"] = (
-        None if why_not else str(png.relative_to(ROOT) if png.is_relative_to(ROOT) else png)
-    )
-    if why_not:
-        result["plot_error"] = why_not
-    out = stem.with_suffix(".json")
-    out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
+    out = write_results(result, stem, rows)
     summary = {
         "model": args.model,
         "conv_compression": pruning["conv_compression"],

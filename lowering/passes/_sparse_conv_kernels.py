@@ -28,6 +28,7 @@ from lowering.passes._sparse_kernels import (
     KernelFunction,
     activate,
     binding_type,
+    generic_and_store,
     pad_lines,
     tensor_type,
     vector_multiple,
@@ -240,42 +241,8 @@ def conv_kernel_function(
         dispatch.append("%zero = arith.constant 0.000000e+00 : f32")
     if activation == "relu6":
         dispatch.append("%six = arith.constant 6.000000e+00 : f32")
-    tile = "" if tiles is None else f", compilation_info = {tiles.for_block(g).attribute()}"
-    result = tensor_type((blocks, wide))
-    parallel = 'iterator_types = ["parallel", "parallel"]'
-    dispatch.append(f"%init = tensor.empty() : {result}")
-    if g == 1:
-        dispatch += [
-            "%result = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0)>, "
-            f"affine_map<(d0, d1) -> (d0, d1)>], {parallel}{tile}}} "
-            f"ins(%Bias : {tensor_type((m,))}) outs(%init : {result}) {{",
-            *_body(taps, offsets, x_shape, blocks, g, j, activation),
-            f"}} -> {result}",
-            f"iree_tensor_ext.dispatch.tensor.store %result, %Y_out, offsets = [0, 0], "
-            f"sizes = [{m}, {wide}], strides = [1, 1] : {result} -> {out_binding}",
-        ]
-    else:
-        maps = ", ".join(["affine_map<(d0, d1) -> (d0, d1)>"] * g)
-        init_types = ", ".join([result] * g)
-        dispatch += [
-            f"%result:{g} = linalg.generic {{indexing_maps = [{maps}], {parallel}{tile}}} "
-            f"outs({', '.join(['%init'] * g)} : {init_types}) {{",
-            *_body(taps, offsets, x_shape, blocks, g, j, activation),
-            f"}} -> ({init_types})",
-        ]
-        # Row r of every block goes to [b, r, :]: [M/g, g, P] is [M, P] without a copy.
-        dispatch += [
-            f"iree_tensor_ext.dispatch.tensor.store %result#{r}, %Y_out, offsets = [0, {r}, 0], "
-            f"sizes = [{blocks}, 1, {wide}], strides = [1, 1, 1] : {result} -> {out_binding}"
-            for r in range(g)
-        ]
-    dispatch += [
-        "flow.return",
-        "} count() -> (index, index, index) {",
-        "%wx, %wy, %wz = iree_tensor_ext.dispatch.workgroup_count_from_slice()",
-        "flow.return %wx, %wy, %wz : index, index, index",
-        "}",
-    ]
+    body = _body(taps, offsets, x_shape, blocks, g, j, activation)
+    dispatch += generic_and_store(body, m, g, wide, tiles, out_binding)
     if g > 1:
         dispatch.append(
             f"%Y_wide = tensor.collapse_shape %Y_kernel [[0, 1], [2]] : "

@@ -31,6 +31,7 @@ __all__ = [
     "Layout",
     "activate",
     "binding_type",
+    "generic_and_store",
     "kernel_function",
     "pad_lines",
     "tensor_type",
@@ -328,6 +329,56 @@ def _output_glue(
     )
 
 
+def generic_and_store(
+    body: list[str], m: int, g: int, p: int, tiles: CpuTiles | None, out_binding: str
+) -> list[str]:
+    """The kernel's all-parallel generic over (row or row block, pixel) with `body`, its
+    `compilation_info`, and the stores to `%Y_out`, then the end of the dispatch region.
+
+    One row (`g == 1`) reads `%Bias[M]` and writes `[M, P]`; a block kernel writes `g` results
+    of `[M/g, P]`, row `r` of every block to `[b, r, :]` with one strided store, so that
+    `[M/g, g, P]` is `[M, P]` in the original channel order without a copy.
+    """
+    blocks = m // g
+    tile = "" if tiles is None else f", compilation_info = {tiles.for_block(g).attribute()}"
+    parallel = 'iterator_types = ["parallel", "parallel"]'
+    result_type = tensor_type((blocks, p))
+    lines = [f"%init = tensor.empty() : {result_type}"]
+    if g == 1:
+        lines += [
+            "%result = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0)>, "
+            f"affine_map<(d0, d1) -> (d0, d1)>], {parallel}{tile}}} "
+            f"ins(%Bias : {tensor_type((m,))}) outs(%init : {result_type}) {{",
+            *body,
+            f"}} -> {result_type}",
+            f"iree_tensor_ext.dispatch.tensor.store %result, %Y_out, offsets = [0, 0], "
+            f"sizes = [{m}, {p}], strides = [1, 1] : {result_type} -> {out_binding}",
+        ]
+    else:
+        maps = ", ".join(["affine_map<(d0, d1) -> (d0, d1)>"] * g)
+        inits = ", ".join(["%init"] * g)
+        init_types = ", ".join([result_type] * g)
+        lines += [
+            f"%result:{g} = linalg.generic {{indexing_maps = [{maps}], {parallel}{tile}}} "
+            f"outs({inits} : {init_types}) {{",
+            *body,
+            f"}} -> ({init_types})",
+        ]
+        lines += [
+            f"iree_tensor_ext.dispatch.tensor.store %result#{r}, %Y_out, offsets = [0, {r}, 0], "
+            f"sizes = [{blocks}, 1, {p}], strides = [1, 1, 1] : {result_type} -> {out_binding}"
+            for r in range(g)
+        ]
+    return [
+        *lines,
+        "flow.return",
+        "} count() -> (index, index, index) {",
+        "%wx, %wy, %wz = iree_tensor_ext.dispatch.workgroup_count_from_slice()",
+        "flow.return %wx, %wy, %wz : index, index, index",
+        "}",
+    ]
+
+
 def _dispatch(
     x: str,
     layout: SparseLayout,
@@ -376,44 +427,10 @@ def _dispatch(
         lines.append("%zero = arith.constant 0.000000e+00 : f32")
     if activation == "relu6":
         lines.append("%six = arith.constant 6.000000e+00 : f32")
-    tile = "" if tiles is None else f", compilation_info = {tiles.for_block(g).attribute()}"
-    parallel = 'iterator_types = ["parallel", "parallel"]'
-    result_type = tensor_type((blocks, p))
-    lines.append(f"%init = tensor.empty() : {result_type}")
-    if row_format:
-        lines += [
-            "%result = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0)>, "
-            f"affine_map<(d0, d1) -> (d0, d1)>], {parallel}{tile}}} "
-            f"ins(%Bias : {tensor_type((m,))}) outs(%init : {result_type}) {{",
-            *_row_body(layout, k, p, activation),
-            f"}} -> {result_type}",
-            f"iree_tensor_ext.dispatch.tensor.store %result, %Y_out, offsets = [0, 0], "
-            f"sizes = [{m}, {p}], strides = [1, 1] : {result_type} -> {out_binding}",
-        ]
-    else:
-        maps = ", ".join(["affine_map<(d0, d1) -> (d0, d1)>"] * g)
-        inits = ", ".join(["%init"] * g)
-        init_types = ", ".join([result_type] * g)
-        lines += [
-            f"%result:{g} = linalg.generic {{indexing_maps = [{maps}], {parallel}{tile}}} "
-            f"outs({inits} : {init_types}) {{",
-            *_block_body(layout, k, p, activation),
-            f"}} -> ({init_types})",
-        ]
-        # Row r of every block goes to [b, r, :], so that [M/g, g, P] is [M, P] in the
-        # original channel order without a copy.
-        lines += [
-            f"iree_tensor_ext.dispatch.tensor.store %result#{r}, %Y_out, offsets = [0, {r}, 0], "
-            f"sizes = [{blocks}, 1, {p}], strides = [1, 1, 1] : {result_type} -> {out_binding}"
-            for r in range(g)
-        ]
-    lines += [
-        "flow.return",
-        "} count() -> (index, index, index) {",
-        "%wx, %wy, %wz = iree_tensor_ext.dispatch.workgroup_count_from_slice()",
-        "flow.return %wx, %wy, %wz : index, index, index",
-        "}",
-    ]
+    body = (
+        _row_body(layout, k, p, activation) if row_format else _block_body(layout, k, p, activation)
+    )
+    lines += generic_and_store(body, m, g, p, tiles, out_binding)
     if not row_format:
         lines.append(
             f"{result_name} = tensor.collapse_shape %Y_kernel [[0, 1], [2]] : "
