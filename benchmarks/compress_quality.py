@@ -14,44 +14,40 @@ skipped, so an interrupted sweep resumes.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
-import os
-import pathlib
-import platform
-import subprocess
 import sys
-import tempfile
-import time
-from typing import Any
+from pathlib import Path
 
-import jax
-import numpy as np
-import optax
-from flax import nnx
+# Run as a script, this file's directory would come first on sys.path, where benchmarks/lowering.py
+# would shadow the `lowering` package; the repository root replaces it (as in peers.py).
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-import cadnn_jax as cj
-import models
-from cadnn_jax._checkpoint import load_model, save_model
-from cadnn_jax._compress import Schedule, admm_compress, magnitude_compress
-from cadnn_jax._fashion_mnist import load_fashion_mnist, train_val_split
-from cadnn_jax._storage import storage_report
-from cadnn_jax._train import evaluate, train
-from cadnn_jax._tree import nest_paths
+import argparse  # noqa: E402
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import pathlib  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from flax import nnx  # noqa: E402
+
+import cadnn_jax as cj  # noqa: E402
+import models  # noqa: E402
+from benchmarks._context import git_sha, machine, versions  # noqa: E402
+from cadnn_jax._checkpoint import load_model, save_model  # noqa: E402
+from cadnn_jax._compress import Schedule, admm_compress, magnitude_compress  # noqa: E402
+from cadnn_jax._fashion_mnist import load_fashion_mnist, train_val_split  # noqa: E402
+from cadnn_jax._storage import storage_report  # noqa: E402
+from cadnn_jax._train import evaluate, train  # noqa: E402
+from cadnn_jax._tree import nest_paths  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 # Extreme rates first: that is where ADMM and magnitude pruning differ.
 RATES = (0.995, 0.9971, 0.99, 0.98, 0.95)
-
-
-def _git_sha() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _write(path: pathlib.Path, data: dict[str, Any]) -> None:
@@ -156,13 +152,9 @@ def main(argv: list[str] | None = None) -> None:
     doc.update(
         {
             "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
-            "machine": {
-                "platform": platform.platform(),
-                "cpus": os.cpu_count(),
-                "processor": platform.processor(),
-            },
-            "versions": {"jax": jax.__version__, "python": platform.python_version()},
-            "git_sha": _git_sha(),
+            "machine": machine(),
+            "versions": versions(),
+            "git_sha": git_sha(),
             "settings": {k: v for k, v in vars(args).items() if k not in ("only", "progress")},
         }
     )
