@@ -1,0 +1,185 @@
+"""Where a compiled model spends its time: every IREE dispatch timed alone, times its count.
+
+Builds a model the way `benchmarks/sparse_models.py` does (seeded weights, per-channel batch
+norm, optionally pruned by its recipe and compiled with the sparse dispatch), compiles it for
+the host with `--iree-hal-dump-executable-benchmarks-to`, compiles and times each dumped
+dispatch with `iree-benchmark-module` (one thread, `local-sync`), and multiplies by how often
+the module calls it (counted in the `flow` phase). Dispatches the dump cannot recompile on
+their own are listed as skipped. Prints a table, biggest total first, grouped by kind (our
+sparse kernels are the `elementwise_broadcast_<blocks>x<pixels>` generics), and writes it as
+JSON to `benchmarks/results/dispatch_profile-<model>-<build>-<date>.json`.
+
+    .venv/bin/python benchmarks/dispatch_profile.py --model resnet50 --build sparse
+"""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(ROOT)
+
+import argparse  # noqa: E402
+import collections  # noqa: E402
+import functools  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+_DISPATCH = re.compile(r"flow\.dispatch @\w*?_dispatch_(\d+)")
+_TIME = re.compile(r"BM_(\S+)/process_time/real_time\s+([\d.]+) (ns|us|ms)")
+_UNIT_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0}
+
+
+def kind_of(name: str) -> str:
+    """A dispatch's kind from IREE's name for it (`..._elementwise_broadcast_512x49_f32`)."""
+    if "elementwise_broadcast" in name:
+        return "sparse kernel"
+    if "transpose" in name:
+        return "layout change"
+    for kind in ("matmul", "conv", "vecmat", "reduction", "memcpy"):
+        if kind in name:
+            return kind
+    return "other"
+
+
+def profile(linalg: str, flags: Sequence[str], workdir: Path) -> dict[str, Any]:
+    """Times each dispatch of input-phase IR compiled with `flags` (host target)."""
+    from lowering.targets import compile_flags
+    from lowering.tools import find_tool
+
+    compiler, bench = find_tool("iree-compile"), find_tool("iree-benchmark-module")
+    target = compile_flags("host")
+    source = workdir / "input.mlir"
+    source.write_text(linalg)
+    flow = workdir / "flow.mlir"
+    common = [str(compiler), *target, *flags]
+    subprocess.run(
+        [*common, str(source), "--compile-from=input", "--compile-to=flow", "-o", str(flow)],
+        check=True,
+        capture_output=True,
+    )
+    counts = collections.Counter(_DISPATCH.findall(flow.read_text()))
+    dump = workdir / "dispatches"
+    subprocess.run(
+        [
+            *common,
+            str(flow),
+            "--compile-from=flow",
+            f"--iree-hal-dump-executable-benchmarks-to={dump}",
+            "-o",
+            str(workdir / "model.vmfb"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    rows, skipped = [], []
+    for path in tqdm(sorted(dump.glob("*.mlir")), desc="dispatches", unit="dispatch"):
+        number = re.search(r"dispatch_(\d+)_", path.name)
+        vmfb = path.with_suffix(".vmfb")
+        built = subprocess.run(
+            [*common, str(path), "-o", str(vmfb)], capture_output=True, text=True, check=False
+        )
+        if built.returncode != 0 or number is None:
+            skipped.append(path.name)
+            continue
+        out = subprocess.run(
+            [str(bench), f"--module={vmfb}", "--device=local-sync", "--benchmark_min_time=0.2s"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        for match in _TIME.finditer(out):
+            ms = float(match.group(2)) * _UNIT_MS[match.group(3)]
+            calls = counts.get(number.group(1), 1)
+            name = match.group(1).split("_dispatch_")[-1]
+            rows.append(
+                {
+                    "dispatch": name,
+                    "kind": kind_of(name),
+                    "ms": ms,
+                    "calls": calls,
+                    "total_ms": ms * calls,
+                }
+            )
+    rows.sort(key=lambda r: -r["total_ms"])
+    by_kind: dict[str, float] = collections.defaultdict(float)
+    for row in rows:
+        by_kind[row["kind"]] += row["total_ms"]
+    return {
+        "total_ms": sum(r["total_ms"] for r in rows),
+        "by_kind_ms": dict(sorted(by_kind.items(), key=lambda kv: -kv[1])),
+        "dispatches": rows,
+        "skipped": skipped,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    from benchmarks import sparse_models
+    from benchmarks._context import run_context
+    from benchmarks.peers import _json_default, build_state
+    from lowering import passes
+    from lowering.compiler import apply_passes, compile_to_input
+    from lowering.export import bake_weights
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, choices=sorted(sparse_models.RECIPES))
+    parser.add_argument(
+        "--build",
+        choices=("dense", "sparse"),
+        default="sparse",
+        help="the pruned model compiled densely, or with the sparse dispatch (default)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="weights seed (default 0)")
+    parser.add_argument("--top", type=int, default=25, help="rows printed (default 25)")
+    parser.add_argument(
+        "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
+    )
+    args = parser.parse_args(argv)
+    if args.top < 1:
+        parser.error(f"--top must be at least 1, got {args.top}")
+    recipe = sparse_models.RECIPES[args.model]
+    context = run_context(None if argv is None else ["benchmarks/dispatch_profile.py", *argv])
+    forward, state, x = build_state(args.model, args.seed)
+    state = sparse_models.randomize_batch_norm(state, np.random.default_rng(args.seed + 1))
+    state, _ = sparse_models.prune_state(state, recipe, "blocks")
+    linalg = compile_to_input(bake_weights(forward, state), example_args=(x,))
+    flags = list(recipe.dense_flags)
+    if args.build == "sparse":
+        linalg = apply_passes(
+            linalg,
+            [passes.fold_batch_norm, functools.partial(passes.sparse_dispatch, threshold=0.4)],
+        )
+        flags += recipe.sparse_flags
+    with tempfile.TemporaryDirectory(prefix="cadnn-dispatch-profile-") as tmp:
+        result = {
+            "benchmark": "dispatch_profile",
+            "model": args.model,
+            "build": args.build,
+            "flags": flags,
+            **profile(linalg, flags, Path(tmp)),
+            **context,
+        }
+    print(f"sum of dispatches x calls: {result['total_ms']:.1f} ms (one thread, each alone)")
+    for kind, ms in result["by_kind_ms"].items():
+        print(f"  {kind:14s} {ms:7.2f} ms")
+    print(f"{'total ms':>9} {'ms':>7} calls  dispatch")
+    for row in result["dispatches"][: args.top]:
+        print(f"{row['total_ms']:9.3f} {row['ms']:7.3f} x{row['calls']:<4d} {row['dispatch']}")
+    if result["skipped"]:
+        print(f"skipped (do not compile alone): {', '.join(result['skipped'])}")
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    out = args.out_dir / f"dispatch_profile-{args.model}-{args.build}-{context['date']}.json"
+    out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
+    print(f"wrote {out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

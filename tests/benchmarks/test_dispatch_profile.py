@@ -1,0 +1,36 @@
+"""The per-dispatch profiler on a tiny net: every dispatch timed, counted and classified."""
+
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from benchmarks.dispatch_profile import kind_of, profile
+from lowering.compiler import compile_to_input
+
+
+def test_kinds_from_iree_names() -> None:
+    assert kind_of("109_elementwise_broadcast_512x49_f32") == "sparse kernel"
+    assert kind_of("26_elementwise_transpose_256x3136_f32") == "layout change"
+    assert kind_of("2_matmul_12544x64x147_f32") == "matmul"
+    assert kind_of("6_slow_memcpy") == "memcpy"
+
+
+def test_profile_times_every_dispatch(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    w1 = rng.standard_normal((16, 16)).astype(np.float32)
+    w2 = rng.standard_normal((16, 16)).astype(np.float32)
+
+    def fn(x: jax.Array) -> jax.Array:
+        # The same layer twice: one dispatch, called twice.
+        return jax.nn.relu(jax.nn.relu(x @ w1) @ w1) @ w2
+
+    x = rng.standard_normal((64, 16)).astype(np.float32)
+    result = profile(compile_to_input(fn, example_args=(x,)), [], tmp_path)
+    rows = result["dispatches"]
+    assert rows and not result["skipped"]
+    assert all(r["ms"] > 0 and r["total_ms"] == pytest.approx(r["ms"] * r["calls"]) for r in rows)
+    assert max(r["calls"] for r in rows) == 2
+    assert result["total_ms"] == pytest.approx(sum(r["total_ms"] for r in rows))
+    assert sum(result["by_kind_ms"].values()) == pytest.approx(result["total_ms"])
