@@ -259,7 +259,8 @@ class LiteRtEngine:
             raise RuntimeError(
                 "no LiteRT Python: pass --litert-python or set "
                 f"{LITERT_PYTHON_ENV} to a Python with tensorflow-cpu, ai-edge-litert and "
-                f"jax=={jax.__version__}"
+                f"jax=={jax.__version__} (`bash scripts/litert-env.sh` makes one: "
+                ".venv-litert/bin/python)"
             )
         if shutil.which(self._python) is None and not Path(self._python).exists():
             raise FileNotFoundError(f"LiteRT Python {self._python!r} not found")

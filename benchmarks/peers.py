@@ -19,7 +19,7 @@ a bar chart next to it (`.png`, when matplotlib is installed), and Markdown tabl
 
     nice -n 15 .venv/bin/python benchmarks/peers.py --model resnet50 --threads 2 --rounds 15 \\
         --iree-flags default= --iree-flags im2col=--iree-global-opt-use-im2col-for-convs \\
-        --litert-python /tmp/cadnn-litert-venv/bin/python
+        --litert-python .venv-litert/bin/python   # made by scripts/litert-env.sh
 """
 
 import sys
@@ -442,7 +442,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--litert-python",
         default=None,
         help="Python with tensorflow-cpu, ai-edge-litert and this jax (default: "
-        "$CADNN_LITERT_PYTHON); without one LiteRT is recorded as failed",
+        "$CADNN_LITERT_PYTHON; `bash scripts/litert-env.sh` makes .venv-litert/bin/python); "
+        "without one LiteRT is recorded as failed",
     )
     args = parser.parse_args(argv)
     check_run_arguments(parser, args)
