@@ -65,9 +65,9 @@ def single_user(value: ir.Value) -> ir.Operation | None:
     return found[0] if len(found) == 1 else None
 
 
-def affine_maps(op: ir.Operation) -> list[tuple[int, list[int]]] | None:
-    """A generic's indexing maps as (number of loop dims, result dim positions), or `None` if a
-    map has a result that is not a plain dimension."""
+def _parse_maps(op: ir.Operation) -> list[tuple[int, list[int | None]]] | None:
+    """A generic's indexing maps as (number of loop dims, result dims), `None` standing for a
+    constant 0 result; `None` if a map has any other kind of result."""
     maps = []
     for attr in op.attributes["indexing_maps"]:
         match = _MAP.fullmatch(str(attr))
@@ -75,26 +75,27 @@ def affine_maps(op: ir.Operation) -> list[tuple[int, list[int]]] | None:
             return None
         dims = [d.strip() for d in match.group(1).split(",") if d.strip()]
         results = [r.strip() for r in match.group(2).split(",") if r.strip()]
-        if any(_DIM.fullmatch(r) is None for r in results):
+        if any(r != "0" and _DIM.fullmatch(r) is None for r in results):
             return None
-        maps.append((len(dims), [int(r[1:]) for r in results]))
+        maps.append((len(dims), [None if r == "0" else int(r[1:]) for r in results]))
     return maps
+
+
+def affine_maps(op: ir.Operation) -> list[tuple[int, list[int]]] | None:
+    """A generic's indexing maps as (number of loop dims, result dim positions), or `None` if a
+    map has a result that is not a plain dimension."""
+    maps = _parse_maps(op)
+    if maps is None or any(d is None for _, results in maps for d in results):
+        return None
+    return [(n, [int(d) for d in results if d is not None]) for n, results in maps]
 
 
 def broadcast_maps(op: ir.Operation) -> list[list[int | None]] | None:
     """A generic's indexing maps as result dims, where `None` stands for a constant 0 result
     (JAX broadcasts a `[1, 1, 1, C]` constant with `(d0, d1, d2, d3) -> (d0, 0, 0, d3)`), or
     `None` if a map has any other kind of result."""
-    maps = []
-    for attr in op.attributes["indexing_maps"]:
-        match = _MAP.fullmatch(str(attr))
-        if match is None:
-            return None
-        results = [r.strip() for r in match.group(2).split(",") if r.strip()]
-        if any(r != "0" and _DIM.fullmatch(r) is None for r in results):
-            return None
-        maps.append([None if r == "0" else int(r[1:]) for r in results])
-    return maps
+    maps = _parse_maps(op)
+    return None if maps is None else [results for _, results in maps]
 
 
 def is_parallel(op: ir.Operation) -> bool:
