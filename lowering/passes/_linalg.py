@@ -8,7 +8,7 @@ a one-op body, and small generics computing BN scales from constants (`rsqrt(var
 
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -249,6 +249,21 @@ def erase_dead_ops(function: ir.Operation) -> int:
                 erased += 1
                 changed = True
     return erased
+
+
+def rewrite_each(
+    module: ir.Module, names: Sequence[str], rewrite: Callable[[ir.Operation], bool]
+) -> int:
+    """Calls `rewrite` on every op named in `names` (at the op's location), then erases what
+    became dead; returns how many calls rewrote something."""
+    rewritten = 0
+    for function in functions(module):
+        for op in body_ops(function):
+            if op.name in names:
+                with op.location:
+                    rewritten += rewrite(op)
+        erase_dead_ops(function)
+    return rewritten
 
 
 def run_pass_main(pass_fn: Callable[[ir.Module], int], description: str) -> None:

@@ -32,17 +32,15 @@ from iree.compiler import ir
 
 from lowering.passes._linalg import (
     affine_maps,
-    body_ops,
     constant_array,
     defining_op,
-    erase_dead_ops,
     evaluate_constant,
-    functions,
     inputs,
     interpret_body,
     is_parallel,
     new_constant,
     outputs,
+    rewrite_each,
     run_pass_main,
     shape,
     single_user,
@@ -247,14 +245,7 @@ def compact_channels(module: ir.Module) -> int:
     Returns:
       How many producers were compacted.
     """
-    compacted = 0
-    for function in functions(module):
-        for op in body_ops(function):
-            if op.name in PRODUCERS:
-                with op.location:
-                    compacted += _compact_one(op)
-        erase_dead_ops(function)
-    return compacted
+    return rewrite_each(module, PRODUCERS, _compact_one)
 
 
 if __name__ == "__main__":

@@ -25,17 +25,15 @@ from iree.compiler.dialects import arith, linalg, tensor
 
 from lowering.passes._linalg import (
     affine_maps,
-    body_ops,
     clone_block,
     constant_array,
     defining_op,
-    erase_dead_ops,
     evaluate_constant,
-    functions,
     inputs,
     is_parallel,
     new_constant,
     outputs,
+    rewrite_each,
     run_pass_main,
     shape,
     single_user,
@@ -220,14 +218,7 @@ def fold_batch_norm(module: ir.Module) -> int:
     Returns:
       How many producers were rewritten.
     """
-    folded = 0
-    for function in functions(module):
-        for op in body_ops(function):
-            if op.name in PRODUCERS:
-                with op.location:
-                    folded += _fold_one(op)
-        erase_dead_ops(function)
-    return folded
+    return rewrite_each(module, PRODUCERS, _fold_one)
 
 
 if __name__ == "__main__":
