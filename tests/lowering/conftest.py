@@ -1,11 +1,14 @@
-"""Shared fixtures: each test network compiled once per target for the whole session."""
+"""Shared fixtures and helpers: each test network compiled once per target for the whole
+session; running a pass on MLIR text."""
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
 import pytest
+from iree.compiler import ir
 
 from lowering.compiler import CompiledModule, compile_module
 from tests.lowering.nets import NETS
@@ -15,6 +18,21 @@ from tests.lowering.nets import NETS
 # output, on every backend. These bounds leave 20x room.
 RTOL = 1e-4
 ATOL = 1e-4
+
+
+def without_comments(text: str) -> str:
+    """MLIR text without its `//` comment lines (the before/expected files explain themselves)."""
+    return "\n".join(line for line in text.splitlines() if not line.startswith("//")).strip()
+
+
+def run_pass(pass_fn: Callable[..., int], text: str, **kwargs: Any) -> tuple[str, int]:
+    """Parses `text`, runs `pass_fn(module, **kwargs)`, checks the module still verifies;
+    returns its text without comments and what the pass returned (sites rewritten)."""
+    with ir.Context():
+        module = ir.Module.parse(text)
+        count = pass_fn(module, **kwargs)
+        assert module.operation.verify()
+        return without_comments(str(module)), count
 
 
 @pytest.fixture(scope="session")

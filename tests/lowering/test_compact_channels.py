@@ -6,12 +6,11 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from iree.compiler import ir
 
 from lowering.compiler import compile_module, compile_to_input
 from lowering.passes.compact_channels import compact_channels
 from lowering.runtime import run_in_process
-from tests.lowering.conftest import ATOL, RTOL
+from tests.lowering.conftest import ATOL, RTOL, run_pass, without_comments
 from tests.lowering.nets import batch_norm, bn_stats, conv, he, lenet_apply, lenet_params
 
 IR = Path(__file__).parent / "ir"
@@ -19,28 +18,20 @@ BEFORE = (IR / "compact_channels.before.mlir").read_text()
 EXPECTED = (IR / "compact_channels.expected.mlir").read_text()
 
 
-def _without_comments(text: str) -> str:
-    return "\n".join(line for line in text.splitlines() if not line.startswith("//")).strip()
-
-
 def _compact(text: str) -> tuple[str, int]:
-    with ir.Context():
-        module = ir.Module.parse(text)
-        compacted = compact_channels(module)
-        assert module.operation.verify()
-        return _without_comments(str(module)), compacted
+    return run_pass(compact_channels, text)
 
 
 def test_before_expected() -> None:
     after, compacted = _compact(BEFORE)
     assert compacted == 1
-    assert after == _without_comments(EXPECTED)
+    assert after == without_comments(EXPECTED)
 
 
 def test_second_run_changes_nothing() -> None:
     after, compacted = _compact(EXPECTED)
     assert compacted == 0
-    assert after == _without_comments(EXPECTED)
+    assert after == without_comments(EXPECTED)
 
 
 def test_command_line(tmp_path) -> None:
@@ -57,7 +48,7 @@ def test_command_line(tmp_path) -> None:
         check=True,
         capture_output=True,
     )
-    assert _without_comments((tmp_path / "out.mlir").read_text()) == _without_comments(EXPECTED)
+    assert without_comments((tmp_path / "out.mlir").read_text()) == without_comments(EXPECTED)
 
 
 def test_filter_pruned_lenet_compiles_smaller_and_agrees(tmp_path) -> None:

@@ -7,13 +7,12 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from iree.compiler import ir
 
 from lowering.compiler import compile_module, compile_to_input
 from lowering.dispatches import count_dispatches
 from lowering.passes.fold_batch_norm import fold_batch_norm
 from lowering.runtime import run_in_process
-from tests.lowering.conftest import ATOL, RTOL
+from tests.lowering.conftest import ATOL, RTOL, run_pass, without_comments
 from tests.lowering.nets import NETS
 
 IR = Path(__file__).parent / "ir"
@@ -21,27 +20,19 @@ BEFORE = (IR / "fold_batch_norm.before.mlir").read_text()
 EXPECTED = (IR / "fold_batch_norm.expected.mlir").read_text()
 
 
-def _without_comments(text: str) -> str:
-    return "\n".join(line for line in text.splitlines() if not line.startswith("//")).strip()
-
-
 def _fold(text: str) -> tuple[str, int]:
-    with ir.Context():
-        module = ir.Module.parse(text)
-        folded = fold_batch_norm(module)
-        assert module.operation.verify()
-        return _without_comments(str(module)), folded
+    return run_pass(fold_batch_norm, text)
 
 
 def test_before_expected() -> None:
     after, folded = _fold(BEFORE)
     assert folded == 1
-    assert after == _without_comments(EXPECTED)
+    assert after == without_comments(EXPECTED)
 
 
 def test_second_run_changes_nothing_more() -> None:
     after, _ = _fold(EXPECTED)
-    assert after == _without_comments(EXPECTED)
+    assert after == without_comments(EXPECTED)
 
 
 def test_command_line(tmp_path) -> None:
@@ -58,7 +49,7 @@ def test_command_line(tmp_path) -> None:
         check=True,
         capture_output=True,
     )
-    assert _without_comments((tmp_path / "out.mlir").read_text()) == _without_comments(EXPECTED)
+    assert without_comments((tmp_path / "out.mlir").read_text()) == without_comments(EXPECTED)
 
 
 # Producers folded: LeNet's two convs and two dense layers (bias + ReLU each); the ResNet block's

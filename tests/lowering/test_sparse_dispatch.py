@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from iree.compiler import ir
 
 from lowering.compiler import apply_passes, compile_module, compile_to_input
 from lowering.dispatches import count_dispatches
@@ -28,6 +27,7 @@ from lowering.passes._sparse_formats import (
 from lowering.passes.sparse_dispatch import sparse_dispatch
 from lowering.run_module import run_module
 from lowering.runtime import run_in_process
+from tests.lowering.conftest import run_pass, without_comments
 
 IR = Path(__file__).parent / "ir"
 FORMATS = ["balanced", "ell", "blocks", "zero", "taps", "taps_blocks", "dense"]
@@ -38,16 +38,8 @@ RTOL = 1e-4
 ATOL = 1e-4
 
 
-def _without_comments(text: str) -> str:
-    return "\n".join(line for line in text.splitlines() if not line.startswith("//")).strip()
-
-
 def _rewrite(text: str, **kwargs: Any) -> tuple[str, int]:
-    with ir.Context():
-        module = ir.Module.parse(text)
-        rewritten = sparse_dispatch(module, **kwargs)
-        assert module.operation.verify()
-        return _without_comments(str(module)), rewritten
+    return run_pass(sparse_dispatch, text, **kwargs)
 
 
 # --- formats ------------------------------------------------------------------------------
@@ -126,7 +118,7 @@ def test_blocks_need_a_dividing_height() -> None:
 def test_before_expected(name: str) -> None:
     after, rewritten = _rewrite((IR / f"sparse_{name}.before.mlir").read_text())
     assert rewritten == (name != "dense")
-    assert after == _without_comments((IR / f"sparse_{name}.expected.mlir").read_text())
+    assert after == without_comments((IR / f"sparse_{name}.expected.mlir").read_text())
 
 
 @pytest.mark.parametrize(
@@ -160,7 +152,7 @@ def test_second_run_changes_nothing_more() -> None:
         expected = (IR / f"sparse_{name}.expected.mlir").read_text()
         after, rewritten = _rewrite(expected)
         assert rewritten == 0
-        assert after == _without_comments(expected)
+        assert after == without_comments(expected)
 
 
 def test_threshold_decides() -> None:
@@ -198,7 +190,7 @@ def test_command_line(tmp_path: Path) -> None:
         text=True,
     )
     expected = (IR / "sparse_blocks.expected.mlir").read_text()
-    assert _without_comments((tmp_path / "out.mlir").read_text()) == _without_comments(expected)
+    assert without_comments((tmp_path / "out.mlir").read_text()) == without_comments(expected)
     assert "sparse blocks" in proc.stderr and "padding waste 0%" in proc.stderr
 
 
