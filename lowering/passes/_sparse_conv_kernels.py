@@ -28,6 +28,7 @@ from lowering.passes._sparse_kernels import (
     KernelFunction,
     activate,
     binding_type,
+    dispatch_header,
     generic_and_store,
     pad_lines,
     tensor_type,
@@ -210,28 +211,7 @@ def conv_kernel_function(
 
     kernel_out = (m, wide) if g == 1 else (blocks, g, wide)
     out_binding = binding_type(kernel_out, "f32", "writeonly")
-    types = ", ".join([tensor_type(x_shape), *(tensor_type(a.shape, e) for _, a, e in tables)])
-    operands = ", ".join([x, *(f"%{n.lower()}" for n, _, _ in tables)])
-    captures = ", ".join(
-        [
-            f"%X_in: {binding_type(x_shape, 'f32', 'readonly')}",
-            *(f"%{n}_in: {binding_type(a.shape, e, 'readonly')}" for n, a, e in tables),
-            f"%Y_out: {out_binding}",
-        ]
-    )
-    dispatch = [
-        f"{'%Y_wide' if g == 1 else '%Y_kernel'} = flow.dispatch.workgroups({operands}) : "
-        f"({types}) -> "
-        f"{tensor_type(kernel_out)} =",
-        f"({captures}) {{",
-    ]
-    for n, shape, e in [("X", x_shape, "f32"), *((n, a.shape, e) for n, a, e in tables)]:
-        dispatch.append(
-            f"%{n} = iree_tensor_ext.dispatch.tensor.load %{n}_in, offsets = "
-            f"[{', '.join('0' for _ in shape)}], sizes = [{', '.join(str(d) for d in shape)}], "
-            f"strides = [{', '.join('1' for _ in shape)}] : {binding_type(shape, e, 'readonly')}"
-            f" -> {tensor_type(shape, e)}"
-        )
+    dispatch = dispatch_header("%Y_wide" if g == 1 else "%Y_kernel", x, x_shape, tables, kernel_out)
     dispatch += [f"%j{i} = arith.constant {i} : index" for i in range(j)]
     if g > 1:
         dispatch += [f"%r{r} = arith.constant {r} : index" for r in range(g)]

@@ -31,6 +31,7 @@ __all__ = [
     "Layout",
     "activate",
     "binding_type",
+    "dispatch_header",
     "generic_and_store",
     "kernel_function",
     "pad_lines",
@@ -379,6 +380,43 @@ def generic_and_store(
     ]
 
 
+def dispatch_header(
+    result: str,
+    x: str,
+    x_shape: tuple[int, ...],
+    tables: list[tuple[str, np.ndarray, str]],
+    kernel_out: tuple[int, ...],
+) -> list[str]:
+    """The opening of the kernel's `flow.dispatch.workgroups`: `result` from `x` and the
+    tables (name, array, element type), each bound as a readonly argument and loaded whole as
+    `%X`, `%C`... inside; `%Y_out` is the writeonly `kernel_out`."""
+    out_binding = binding_type(kernel_out, "f32", "writeonly")
+    types = ", ".join([tensor_type(x_shape), *(tensor_type(a.shape, e) for _, a, e in tables)])
+    operands = ", ".join([x, *(f"%{n.lower()}" for n, _, _ in tables)])
+    captures = ", ".join(
+        [
+            f"%X_in: {binding_type(x_shape, 'f32', 'readonly')}",
+            *(f"%{n}_in: {binding_type(a.shape, e, 'readonly')}" for n, a, e in tables),
+            f"%Y_out: {out_binding}",
+        ]
+    )
+    lines = [
+        f"{result} = flow.dispatch.workgroups({operands}) : ({types}) -> "
+        f"{tensor_type(kernel_out)} =",
+        f"({captures}) {{",
+    ]
+    for n, shape, e in [("X", x_shape, "f32"), *((n, a.shape, e) for n, a, e in tables)]:
+        zeros = ", ".join("0" for _ in shape)
+        ones = ", ".join("1" for _ in shape)
+        sizes = ", ".join(str(d) for d in shape)
+        lines.append(
+            f"%{n} = iree_tensor_ext.dispatch.tensor.load %{n}_in, offsets = [{zeros}], "
+            f"sizes = [{sizes}], strides = [{ones}] : {binding_type(shape, e, 'readonly')} -> "
+            f"{tensor_type(shape, e)}"
+        )
+    return lines
+
+
 def _dispatch(
     x: str,
     layout: SparseLayout,
@@ -396,30 +434,9 @@ def _dispatch(
     row_format = g == 1
     kernel_out = (m, p) if row_format else (blocks, g, p)
     out_binding = binding_type(kernel_out, "f32", "writeonly")
-    types = ", ".join([tensor_type((k, p)), *(tensor_type(a.shape, e) for _, a, e in tables)])
-    operands = ", ".join([x, *(f"%{n.lower()}" for n, _, _ in tables)])
-    captures = ", ".join(
-        [
-            f"%X_in: {binding_type((k, p), 'f32', 'readonly')}",
-            *(f"%{n}_in: {binding_type(a.shape, e, 'readonly')}" for n, a, e in tables),
-            f"%Y_out: {out_binding}",
-        ]
+    lines = dispatch_header(
+        result_name if row_format else "%Y_kernel", x, (k, p), tables, kernel_out
     )
-    lines = [
-        f"{result_name if row_format else '%Y_kernel'} = flow.dispatch.workgroups({operands}) : "
-        f"({types}) -> "
-        f"{tensor_type(kernel_out)} =",
-        f"({captures}) {{",
-    ]
-    for n, shape, e in [("X", (k, p), "f32"), *((n, a.shape, e) for n, a, e in tables)]:
-        zeros = ", ".join("0" for _ in shape)
-        ones = ", ".join("1" for _ in shape)
-        sizes = ", ".join(str(d) for d in shape)
-        lines.append(
-            f"%{n} = iree_tensor_ext.dispatch.tensor.load %{n}_in, offsets = [{zeros}], "
-            f"sizes = [{sizes}], strides = [{ones}] : {binding_type(shape, e, 'readonly')} -> "
-            f"{tensor_type(shape, e)}"
-        )
     lines += [f"%j{s} = arith.constant {s} : index" for s in range(j)]
     if not row_format:
         lines += [f"%r{r} = arith.constant {r} : index" for r in range(g)]
