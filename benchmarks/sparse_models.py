@@ -320,6 +320,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "measured for the model: im2col for resnet50, none for mobilenet_v2)",
     )
     parser.add_argument(
+        "--sparse-flags",
+        default=None,
+        help="iree-compile flags the sparse build adds, space separated (default: the "
+        "model's: the transpose-propagation flags for resnet50, none for mobilenet_v2)",
+    )
+    parser.add_argument(
         "--engines",
         nargs="+",
         choices=("onnxruntime", "iree-dense", "iree-sparse", "jax"),
@@ -355,6 +361,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         recipe = dataclasses.replace(recipe, density=args.density)
     if args.dense_flags is not None:
         recipe = dataclasses.replace(recipe, dense_flags=tuple(args.dense_flags.split()))
+    if args.sparse_flags is not None:
+        recipe = dataclasses.replace(recipe, sparse_flags=tuple(args.sparse_flags.split()))
     context = run_context(None if argv is None else ["benchmarks/sparse_models.py", *argv])
     forward, state, x = build_state(args.model, args.seed)
     state = randomize_batch_norm(state, np.random.default_rng(args.seed + 1))
