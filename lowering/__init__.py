@@ -19,6 +19,7 @@ from lowering.dispatches import count_dispatches as count_dispatches
 from lowering.export import bake_weights as bake_weights
 from lowering.export import channels_first_input as channels_first_input
 from lowering.export import export_stablehlo as export_stablehlo
+from lowering.layout import channels_first as channels_first
 from lowering.parameters import externalize_weights as externalize_weights
 from lowering.run_module import RunError as RunError
 from lowering.run_module import run_module as run_module
@@ -46,6 +47,7 @@ __all__ = [
     "apply_passes",
     "bake_weights",
     "benchmark_module",
+    "channels_first",
     "channels_first_input",
     "compile_flags",
     "compile_module",
