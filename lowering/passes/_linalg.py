@@ -103,6 +103,27 @@ def is_parallel(op: ir.Operation) -> bool:
     return all("parallel" in str(a) for a in op.attributes["iterator_types"])
 
 
+def transpose_permutation(op: ir.Operation | None) -> list[int] | None:
+    """The input map's dims of a generic that only copies its input (a transpose), else None.
+
+    `out[d] = in[d[p[0]], d[p[1]], ...]` for the returned `p`: input dim `i` lands in output dim
+    `p[i]` (`[0, 2, 3, 1]` takes NHWC to NCHW, `[0, 3, 1, 2]` NCHW to NHWC).
+    """
+    if op is None or op.name != "linalg.generic" or not is_parallel(op):
+        return None
+    if len(inputs(op)) != 1 or len(op.results) != 1:
+        return None
+    block = op.regions[0].blocks[0]
+    ops = [o.operation for o in block.operations]
+    if len(ops) != 1 or ops[0].name != "linalg.yield" or ops[0].operands[0] != block.arguments[0]:
+        return None
+    maps = affine_maps(op)
+    rank = len(shape(op.results[0]))
+    if maps is None or maps[1][1] != list(range(rank)) or sorted(maps[0][1]) != list(range(rank)):
+        return None
+    return maps[0][1]
+
+
 def inputs(op: ir.Operation) -> list[ir.Value]:
     """A structured linalg op's `ins` operands."""
     return list(op.opview.inputs)
@@ -134,7 +155,8 @@ def constant_array(op: ir.Operation) -> np.ndarray | None:
 
 
 def evaluate_constant(value: ir.Value) -> np.ndarray | None:
-    """Evaluates `value` in numpy if it depends only on constants through elementwise generics.
+    """Evaluates `value` in numpy if it depends only on constants through elementwise generics
+    (broadcasts and transposes among them) and reshapes.
 
     Returns:
       The value as a float32 array of its full shape, or `None` if it is not such a constant.
@@ -144,6 +166,9 @@ def evaluate_constant(value: ir.Value) -> np.ndarray | None:
         return None
     if op.name == "arith.constant":
         return constant_array(op)
+    if op.name in ("tensor.expand_shape", "tensor.collapse_shape"):
+        array = evaluate_constant(op.operands[0])
+        return None if array is None else array.reshape(shape(op.results[0]))
     if op.name != "linalg.generic" or not is_parallel(op) or len(op.results) != 1:
         return None
     maps = broadcast_maps(op)
@@ -162,8 +187,9 @@ def evaluate_constant(value: ir.Value) -> np.ndarray | None:
             [n for n, d in zip(array.shape, results, strict=True) if d is not None]
         )
         dims = [d for d in results if d is not None]
-        if dims != sorted(dims):
-            return None
+        # Operand axis i is loop dim dims[i]: order the axes by loop dim (a transpose).
+        array = np.transpose(array, np.argsort(dims))
+        dims = sorted(dims)
         expanded = array.reshape([out_shape[d] if d in dims else 1 for d in range(len(out_shape))])
         args.append(np.broadcast_to(expanded, out_shape))
     block = op.regions[0].blocks[0]

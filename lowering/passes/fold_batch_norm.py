@@ -4,8 +4,10 @@ Precondition: input-phase linalg IR (`iree-compile --compile-to=input`) as JAX p
 producer (`linalg.conv_2d_nhwc_hwcf`, `linalg.depthwise_conv_2d_nhwc_hwc`, `linalg.matmul` or
 `linalg.vecmat`) with constant weights and a zero-filled init, followed by a chain of one-op
 elementwise generics (`addf`, `subf`, `mulf`, `divf`) with per-output-channel constant operands
-(JAX's `(y - mean) * rsqrt(var + eps) * gamma + beta`, or `+ bias`), optionally after a reshape
-that keeps the channel last, then optionally single-input elementwise generics (ReLU, ReLU6).
+(JAX's `(y - mean) * rsqrt(var + eps) * gamma + beta`, or `+ bias`), optionally after reshapes
+that keep the channel last and transposes that move it (a channel-major model,
+`lowering.layout.channels_first`, has its batch norm after the transpose back to NCHW), then
+optionally single-input elementwise generics (ReLU, ReLU6).
 Each value in the chain has exactly one use.
 
 Postcondition: per producer, the chain `y -> s * y + t` is folded into the weights (`W * s` along
@@ -37,6 +39,7 @@ from lowering.passes._linalg import (
     run_pass_main,
     shape,
     single_user,
+    transpose_permutation,
 )
 
 __all__ = ["fold_batch_norm"]
@@ -59,8 +62,8 @@ def _elementwise(op: ir.Operation, n_inputs: int) -> bool:
     return maps is not None and len(inputs(op)) == n_inputs and maps[-1][1] == list(range(rank))
 
 
-def _per_channel(op: ir.Operation, index: int) -> np.ndarray | None:
-    """The `index`-th input of a generic as a per-channel vector, if it is one."""
+def _per_channel(op: ir.Operation, index: int, axis: int) -> np.ndarray | None:
+    """The `index`-th input of a generic as a vector along `axis`, if it is one."""
     array = evaluate_constant(inputs(op)[index])
     if array is None:
         return None
@@ -69,11 +72,14 @@ def _per_channel(op: ir.Operation, index: int) -> np.ndarray | None:
     full = np.broadcast_to(
         array.reshape([out_shape[d] if d in dims else 1 for d in range(len(out_shape))]),
         out_shape,
-    ).reshape(-1, out_shape[-1])
+    )
+    full = np.moveaxis(full, axis, -1).reshape(-1, out_shape[axis])
     return full[0] if np.all(full == full[0]) else None
 
 
-def _affine_step(op: ir.Operation, chain: ir.Value) -> tuple[str, np.ndarray, bool] | None:
+def _affine_step(
+    op: ir.Operation, chain: ir.Value, axis: int
+) -> tuple[str, np.ndarray, bool] | None:
     """(arith op, per-channel constant, chain is the left operand) if `op` is one affine step."""
     if not _elementwise(op, 2):
         return None
@@ -88,7 +94,7 @@ def _affine_step(op: ir.Operation, chain: ir.Value) -> tuple[str, np.ndarray, bo
     args = list(block.arguments)
     if list(ops[0].operands) not in ([args[0], args[1]], [args[1], args[0]]):
         return None
-    constant = _per_channel(op, 1 - position[0])
+    constant = _per_channel(op, 1 - position[0], axis)
     if constant is None:
         return None
     chain_arg = args[position[0]]
@@ -141,15 +147,24 @@ def _fold_one(producer: ir.Operation) -> bool:
         return False
     chain = producer.results[0]
     channels = shape(chain)[-1]
+    axis = len(shape(chain)) - 1
     user = single_user(chain)
-    while user is not None and user.name in _RESHAPES and shape(user.results[0])[-1] == channels:
+    while user is not None:
+        if user.name in _RESHAPES and axis == len(shape(chain)) - 1:
+            if shape(user.results[0])[-1] != channels:
+                break
+            axis = len(shape(user.results[0])) - 1
+        elif (permutation := transpose_permutation(user)) is not None:
+            axis = permutation[axis]
+        else:
+            break
         chain = user.results[0]
         user = single_user(chain)
     base = chain
     s = np.ones(channels, np.float32)
     t = np.zeros(channels, np.float32)
     absorbed: list[ir.Operation] = []
-    while user is not None and (step := _affine_step(user, chain)) is not None:
+    while user is not None and (step := _affine_step(user, chain, axis)) is not None:
         composed = _compose(s, t, step)
         if composed is None:
             break
@@ -169,22 +184,27 @@ def _fold_one(producer: ir.Operation) -> bool:
         scaled = new_constant(weights * s, ir.InsertionPoint(producer))
         producer.operands[1] = scaled
     last = (activations or absorbed)[-1]
-    epilogue = _epilogue(base, t, activations, ir.InsertionPoint(last))
+    epilogue = _epilogue(base, axis, t, activations, ir.InsertionPoint(last))
     last.results[0].replace_all_uses_with(epilogue)
     return True
 
 
 def _epilogue(
-    base: ir.Value, bias: np.ndarray, activations: list[ir.Operation], ip: ir.InsertionPoint
+    base: ir.Value,
+    axis: int,
+    bias: np.ndarray,
+    activations: list[ir.Operation],
+    ip: ir.InsertionPoint,
 ) -> ir.Value:
-    """Builds `act(base + bias)` as one generic before `ip`; returns its result."""
+    """Builds `act(base + bias)`, `bias` along `axis`, as one generic before `ip`; returns its
+    result."""
     rank = len(shape(base))
     f32 = ir.F32Type.get()
     bias_value = new_constant(bias, ip)
     empty = tensor.EmptyOp(list(shape(base)), f32, ip=ip).result
     dims = ", ".join(f"d{i}" for i in range(rank))
     identity = ir.Attribute.parse(f"affine_map<({dims}) -> ({dims})>")
-    per_channel = ir.Attribute.parse(f"affine_map<({dims}) -> (d{rank - 1})>")
+    per_channel = ir.Attribute.parse(f"affine_map<({dims}) -> (d{axis})>")
     parallel = ir.Attribute.parse("#linalg.iterator_type<parallel>")
     op = linalg.GenericOp(
         [base.type],

@@ -98,3 +98,22 @@ def test_unit_dim_broadcasts_are_folded(tmp_path) -> None:
     )
     (y,) = run_in_process(module.path, [x])
     np.testing.assert_allclose(y, jax.jit(fn)(x), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("net", sorted(NETS))
+def test_channel_major_models_fold_too(net: str, tmp_path) -> None:
+    # With channel-major maps (`lowering.layout.channels_first`) the batch norm follows the
+    # transpose of the NHWC convolution's result back to NCHW, and its statistics reach it
+    # through reshapes of transposed constants: the same producers fold.
+    from lowering.layout import channels_first
+
+    fn, x = NETS[net]()
+    fn = channels_first(fn)
+    linalg = compile_to_input(fn, example_args=(x,))
+    _, folded = _fold(linalg)
+    assert folded == FOLDED[net]
+    module = compile_module(
+        fn, "host", tmp_path / "m.vmfb", example_args=(x,), passes=[fold_batch_norm]
+    )
+    (y,) = run_in_process(module.path, [x])
+    np.testing.assert_allclose(y, jax.jit(fn)(x), rtol=RTOL, atol=ATOL)
