@@ -1,7 +1,8 @@
 """MLIR text of the sparse kernel of a KxK convolution (stride 1 or more), without im2col.
 
 The kernel reads shifted contiguous runs of a channel-major input. The (already padded) input
-`x[1, Hp, Wp, C]` becomes `X[C, s*s, L]`: for stride `s` its `s*s` phase planes
+`x[1, Hp, Wp, C]`, or an NCHW input padded here (a channel-major model's maps need no
+transpose), becomes `X[C, s*s, L]`: for stride `s` its `s*s` phase planes
 `X[c, py*s + px] = x[0, py::s, px::s, c]`, each `Hs x Ws` (`Hs = ceil(Hp / s)`) flattened, with
 a few zeros after them. The output is computed on the grid `p' = oy * Ws + ox` for `ox` in
 `[0, Ws)`, so that input pixel `(oy*s + dy, ox*s + dx)` is element
@@ -45,25 +46,48 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def _input_glue(
-    shape: tuple[int, ...], stride: int, tail: int
+    shape: tuple[int, ...],
+    stride: int,
+    tail: int,
+    layout: str,
+    padding: tuple[tuple[int, int], tuple[int, int]],
 ) -> tuple[list[str], str, tuple[int, int, int]]:
-    """Ops turning `%x[1, Hp, Wp, C]` into `X[C, s*s, L]`; returns them, the name of their
-    result and its shape."""
-    _, hp, wp, c = shape
+    """Ops turning `%x` into `X[C, s*s, L]`; returns them, the name of their result and its
+    shape. `%x` is the padded map `[1, Hp, Wp, C]` (`layout` "nhwc"), or the map `[1, C, H, W]`
+    ("nchw") that the glue pads by `padding` itself, without a transpose."""
     s = stride
-    hs, ws = _ceil_div(hp, s), _ceil_div(wp, s)
-    chw = (c, hp, wp)
-    lines = [
-        f"%x_hwc = tensor.collapse_shape %x [[0, 1], [2], [3]] : {tensor_type(shape)} into "
-        f"{tensor_type((hp, wp, c))}",
-        f"%x_chw_init = tensor.empty() : {tensor_type(chw)}",
-        f"%x_chw = linalg.transpose ins(%x_hwc : {tensor_type((hp, wp, c))}) "
-        f"outs(%x_chw_init : {tensor_type(chw)}) permutation = [2, 0, 1]",
-    ]
-    source = "%x_chw"
-    if (hs * s, ws * s) != (hp, wp):
-        lines += pad_lines(source, "%x_even", chw, (0, hs * s - hp, ws * s - wp))
+    if layout == "nchw":
+        _, c, h, w = shape
+        (top, bottom), (left, right) = padding
+        hp, wp = h + top + bottom, w + left + right
+        hs, ws = _ceil_div(hp, s), _ceil_div(wp, s)
+        lines = [
+            f"%x_chw = tensor.collapse_shape %x [[0, 1], [2], [3]] : {tensor_type(shape)} into "
+            f"{tensor_type((c, h, w))}",
+        ]
+        lines += pad_lines(
+            "%x_chw",
+            "%x_even",
+            (c, h, w),
+            (0, bottom + hs * s - hp, right + ws * s - wp),
+            (0, top, left),
+        )
         source = "%x_even"
+    else:
+        _, hp, wp, c = shape
+        hs, ws = _ceil_div(hp, s), _ceil_div(wp, s)
+        chw = (c, hp, wp)
+        lines = [
+            f"%x_hwc = tensor.collapse_shape %x [[0, 1], [2], [3]] : {tensor_type(shape)} into "
+            f"{tensor_type((hp, wp, c))}",
+            f"%x_chw_init = tensor.empty() : {tensor_type(chw)}",
+            f"%x_chw = linalg.transpose ins(%x_hwc : {tensor_type((hp, wp, c))}) "
+            f"outs(%x_chw_init : {tensor_type(chw)}) permutation = [2, 0, 1]",
+        ]
+        source = "%x_chw"
+        if (hs * s, ws * s) != (hp, wp):
+            lines += pad_lines(source, "%x_even", chw, (0, hs * s - hp, ws * s - wp))
+            source = "%x_even"
     split = (c, hs, s, ws, s)
     phases = (c, s, s, hs, ws)
     lines += [
@@ -152,6 +176,8 @@ def conv_kernel_function(
     input_shape: tuple[int, ...],
     *,
     stride: int = 1,
+    input_layout: str = "nhwc",
+    padding: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0)),
     output_layout: str = "nhwc",
     activation: Activation = None,
     tiles: CpuTiles | None = None,
@@ -166,8 +192,11 @@ def conv_kernel_function(
       kernel: `(kh, kw)`.
       bias: float32 `[M]`.
       input_shape: `[1, Hp, Wp, C]`, the input with its padding already applied (a VALID
-        convolution, as JAX's input IR has it after `tensor.pad`).
+        convolution, as JAX's input IR has it after `tensor.pad`); for `input_layout` "nchw",
+        `[1, C, H, W]` before `padding`.
       stride: the convolution's stride in both directions.
+      input_layout: `"nhwc"` or `"nchw"` (the kernel then reads the map without a transpose).
+      padding: `((top, bottom), (left, right))` zeros around an NCHW input.
       output_layout: `"nhwc"` (`[1, Ho, Wo, M]`) or `"nchw"` (`[1, M, Ho, Wo]`).
       activation: `None`, `"relu"` or `"relu6"`.
       tiles: the CPU tile configuration; `None` leaves the choice to IREE.
@@ -176,22 +205,29 @@ def conv_kernel_function(
       The function's text and the constants to bind to its arguments after `x`.
 
     Raises:
-      ValueError: a batch other than 1, an output layout other than NHWC / NCHW, or taps
-        with different block heights.
+      ValueError: a batch other than 1, a layout other than NHWC / NCHW, or taps with
+        different block heights.
     """
     if input_shape[0] != 1:
         raise ValueError(f"input_shape must have batch 1, got {input_shape}")
-    if output_layout not in ("nhwc", "nchw"):
-        raise ValueError(f"output_layout must be 'nhwc' or 'nchw', got {output_layout!r}")
+    for argument, value in (("input_layout", input_layout), ("output_layout", output_layout)):
+        if value not in ("nhwc", "nchw"):
+            raise ValueError(f"{argument} must be 'nhwc' or 'nchw', got {value!r}")
     m, (kh, kw), s = rows, kernel, stride
-    _, hp, wp, _ = input_shape
+    if input_layout == "nchw":
+        (top, bottom), (left, right) = padding
+        hp, wp = input_shape[2] + top + bottom, input_shape[3] + left + right
+    else:
+        _, hp, wp, _ = input_shape
     ho, wo = (hp - kh) // s + 1, (wp - kw) // s + 1
     ws = _ceil_div(wp, s)
     p = ho * ws
     g = taps[0][1].block if taps else 1
     # The grid padded to whole vectors (`vector_multiple`); the input gets as many more zeros.
     wide = vector_multiple(p, tiles, g)
-    in_lines, x, x_shape = _input_glue(tuple(input_shape), s, (kw - 1) // s + wide - p)
+    in_lines, x, x_shape = _input_glue(
+        tuple(input_shape), s, (kw - 1) // s + wide - p, input_layout, padding
+    )
     offsets = [((dy % s) * s + dx % s, (dy // s) * ws + dx // s) for (dy, dx), _ in taps]
     j = sum(layout.slots for _, layout in taps)
     if any(layout.block != g for _, layout in taps) or m % g:

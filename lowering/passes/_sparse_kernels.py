@@ -109,18 +109,25 @@ def binding_type(shape: tuple[int, ...], element: str, access: str) -> str:
     return f"!iree_tensor_ext.dispatch.tensor<{access}:{tensor_type(shape, element)}>"
 
 
-def pad_lines(source: str, result: str, shape: tuple[int, ...], high: tuple[int, ...]) -> list[str]:
-    """A `tensor.pad` of `source` with zeros after each dim.
+def pad_lines(
+    source: str,
+    result: str,
+    shape: tuple[int, ...],
+    high: tuple[int, ...],
+    low: tuple[int, ...] | None = None,
+) -> list[str]:
+    """A `tensor.pad` of `source` with zeros before (`low`, default none) and after each dim.
 
     The zero is defined inside the pad's region: the function is inlined op by op, and only
     top-level operands are remapped, so a region must not use values from outside it.
     """
-    out = tuple(d + h for d, h in zip(shape, high, strict=True))
+    low = low or (0,) * len(shape)
+    out = tuple(d + lo + h for d, lo, h in zip(shape, low, high, strict=True))
     indices = ", ".join(f"%i{d}: index" for d in range(len(shape)))
-    zeros = ", ".join("0" for _ in shape)
+    lows = ", ".join(str(lo) for lo in low)
     highs = ", ".join(str(h) for h in high)
     return [
-        f"{result} = tensor.pad {source} low[{zeros}] high[{highs}] {{",
+        f"{result} = tensor.pad {source} low[{lows}] high[{highs}] {{",
         f"^bb0({indices}):",
         f"{result}_zero = arith.constant 0.000000e+00 : f32",
         f"tensor.yield {result}_zero : f32",
@@ -495,10 +502,11 @@ def kernel_function(
       activation: `None`, `"relu"` or `"relu6"`, applied last.
       tiles: the CPU tile configuration; `None` leaves the choice to IREE (for GPU targets,
         whose `compilation_info` differs).
-      pad_pixels: on CPU, extend an NHWC input's pixels to whole vectors (`vector_multiple`);
-        the zeros join the transpose to channel-major the input needs anyway. Off where that
-        transpose would otherwise cancel against the previous sparse kernel's output (a chain
-        of sparse layers), which a pad in between prevents.
+      pad_pixels: on CPU, extend a feature map's pixels to whole vectors (`vector_multiple`);
+        the zeros join the copy an NHWC input needs anyway (its transpose to channel-major),
+        and on an NCHW map cost one copy. Off where that transpose would otherwise cancel
+        against the previous sparse kernel's output (a chain of sparse layers on NHWC maps),
+        which a pad in between prevents.
 
     Returns:
       The function's text and the constants to bind to its arguments after `x`.
@@ -520,7 +528,13 @@ def kernel_function(
     if k != layout.columns:
         raise ValueError(f"input_shape {input_shape} has {k} channels, W has {layout.columns}")
     p = spatial[0] * spatial[1] * spatial[2]
-    wide = vector_multiple(p, tiles, g) if pad_pixels and input_layout == "nhwc" else p
+    wide = p
+    if pad_pixels and input_layout in ("nhwc", "nchw"):
+        wide = vector_multiple(p, tiles, g)
+        if wide == p and stride > 1 and input_layout == "nchw" and tiles is not None:
+            # The strided slice of an NCHW map is a view, which the kernel would read with
+            # gathers (3x slower); padding the pixels makes it a contiguous copy.
+            wide = vector_multiple(p + 1, tiles, g)
     if wide != p:
         in_lines += pad_lines(x, "%x_wide", (k, p), (0, wide - p))
         x = "%x_wide"

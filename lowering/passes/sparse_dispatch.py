@@ -8,14 +8,18 @@ init:
   `[1, 1, K, M]` filter transposed); the input is NHWC, or the NHWC transpose of an NCHW map
   of batch 1 (`lowering.export.channels_first_input`), which is then read directly;
 - `linalg.conv_2d_nhwc_hwcf` with a KxK kernel, equal strides, no dilation and batch 1; its
-  input is the padded NHWC map (JAX pads with an explicit `tensor.pad`);
+  input is the padded NHWC map (JAX pads with an explicit `tensor.pad`), or the zero-padded
+  NHWC transpose of an NCHW map (a channel-major model, `lowering.layout.channels_first`),
+  which the kernel then reads and pads itself;
+- `linalg.depthwise_conv_2d_nhwc_hwc` of such an NCHW map (equal strides, no dilation, batch
+  1), as a KxK convolution with diagonal taps; on an NHWC map it stays IREE's;
 - `linalg.matmul` `x[N, K] @ B[K, M]` with `B` constant (`W = B^T`), or `A[M, K] @ x[K, N]`
   with `A` constant (`W = A`, channel-major already). Matmuls with explicit indexing maps
   other than the plain `A[i, k] * B[k, j]` (transposed operands) are left alone;
 - `linalg.vecmat` `x[K] @ B[K, M]` and `linalg.matvec` `A[M, K] @ x[K]` with a constant matrix
   (a fully connected layer at batch 1).
 Each site whose density (nonzeros / size) is below `threshold` is rewritten; the others stay
-dense, and so does everything else (depthwise and grouped convolutions, batched KxK ones).
+dense, and so does everything else (grouped convolutions, batched KxK ones).
 
 Postcondition: each rewritten site is a `flow.dispatch.workgroups` holding one all-parallel
 `linalg.generic` over (output row or row block, pixel) with the nonzeros unrolled in its body,
@@ -25,8 +29,8 @@ chooses (`balanced`, `ell`, `blocks` or `zero`; kernels in `_sparse_kernels`); K
 convolutions use one table per kernel tap, in rows or in row blocks (`taps`; kernels in
 `_sparse_conv_kernels`). The elementwise generics that directly follow the producer and compute
 `act(y + c)` (per-channel constant `c`, activation none, ReLU or ReLU6; several adds, at most
-one activation, last) are fused into the kernel, and a following transpose back to NCHW is
-absorbed. Dead ops are erased.
+one activation, last) are fused into the kernel, and a transpose back to NCHW, before those
+generics (a channel-major model) or after them, is absorbed. Dead ops are erased.
 Results are unchanged up to float rounding (padding slots multiply a real activation by 0, so
 an infinite or NaN activation turns a padded row's output into NaN where the dense op would
 not).
@@ -58,6 +62,7 @@ from lowering.passes._linalg import (
     run_pass_main,
     shape,
     single_user,
+    transpose_permutation,
 )
 from lowering.passes._sparse_conv_kernels import conv_kernel_function
 from lowering.passes._sparse_formats import SparseLayout, choose_layout, layout_for_taps
@@ -76,7 +81,13 @@ DEFAULT_THRESHOLD = 0.4
 
 _log = logging.getLogger(__name__)
 
-_PRODUCERS = ("linalg.conv_2d_nhwc_hwcf", "linalg.matmul", "linalg.vecmat", "linalg.matvec")
+_PRODUCERS = (
+    "linalg.conv_2d_nhwc_hwcf",
+    "linalg.depthwise_conv_2d_nhwc_hwc",
+    "linalg.matmul",
+    "linalg.vecmat",
+    "linalg.matvec",
+)
 
 # `C[i, j] += A[i, k] * B[k, j]`; matmuls with transposed operands carry other maps.
 _MATMUL_MAPS = [(3, [0, 2]), (3, [2, 1]), (3, [0, 1])]
@@ -104,23 +115,7 @@ class _Site:
     stride: int
     kernel: tuple[int, int] = (1, 1)
     filters: np.ndarray | None = None  # float32 [M, C, kh, kw] of a KxK convolution
-
-
-def _transpose_permutation(op: ir.Operation | None) -> list[int] | None:
-    """The input map's dims of a generic that only copies its input (a transpose), else None."""
-    if op is None or op.name != "linalg.generic" or not is_parallel(op):
-        return None
-    if len(inputs(op)) != 1 or len(op.results) != 1:
-        return None
-    ops = [o.operation for o in op.regions[0].blocks[0].operations]
-    block = op.regions[0].blocks[0]
-    if len(ops) != 1 or ops[0].name != "linalg.yield" or ops[0].operands[0] != block.arguments[0]:
-        return None
-    maps = affine_maps(op)
-    rank = len(shape(op.results[0]))
-    if maps is None or maps[1][1] != list(range(rank)) or sorted(maps[0][1]) != list(range(rank)):
-        return None
-    return maps[0][1]
+    padding: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))  # of an NCHW KxK input
 
 
 def _after_layout_change(value: ir.Value) -> bool:
@@ -131,7 +126,35 @@ def _after_layout_change(value: ir.Value) -> bool:
         op = defining_op(op.operands[0])
     if op is None:
         return False
-    return op.name == "linalg.transpose" or _transpose_permutation(op) is not None
+    return op.name == "linalg.transpose" or transpose_permutation(op) is not None
+
+
+def _spatial_zero_padding(op: ir.Operation | None) -> tuple[tuple[int, int], ...] | None:
+    """`((top, bottom), (left, right))` of a static `tensor.pad` with zeros of an NHWC map."""
+    if op is None or op.name != "tensor.pad" or len(op.operands) != 1:
+        return None
+    terminator = op.regions[0].blocks[0].operations[0].operation
+    value = evaluate_constant(terminator.operands[0]) if terminator.operands else None
+    if value is None or np.any(value != 0):
+        return None
+    low = [int(v) for v in ir.DenseI64ArrayAttr(op.attributes["static_low"])]
+    high = [int(v) for v in ir.DenseI64ArrayAttr(op.attributes["static_high"])]
+    if low[0] or high[0] or low[3] or high[3] or min(low + high) < 0:
+        return None
+    return (low[1], high[1]), (low[2], high[2])
+
+
+def _nchw_source(
+    x: ir.Value,
+) -> tuple[ir.Value, Layout, tuple[tuple[int, int], tuple[int, int]]]:
+    """`(x, "nhwc", no padding)`, or for a (zero-padded) NHWC transpose of an NCHW map, that
+    map, "nchw" and the padding: the KxK kernel then pads the NCHW map itself."""
+    op = defining_op(x)
+    padding = _spatial_zero_padding(op)
+    source = defining_op(op.operands[0]) if padding is not None else op
+    if transpose_permutation(source) == [0, 3, 1, 2]:
+        return inputs(source)[0], "nchw", padding or ((0, 0), (0, 0))
+    return x, "nhwc", ((0, 0), (0, 0))
 
 
 def _zero_init(op: ir.Operation) -> bool:
@@ -149,21 +172,23 @@ def _site(op: ir.Operation) -> _Site | None:
     lhs, rhs = inputs(op)
     if op.name == "linalg.conv_2d_nhwc_hwcf":
         filters = evaluate_constant(rhs)
-        strides = [int(s) for s in np.array(op.attributes["strides"])]
-        dilations = [int(d) for d in np.array(op.attributes["dilations"])]
-        if filters is None or strides[0] != strides[1] or dilations != [1, 1]:
+        stride = _stride(op)
+        if filters is None or stride is None:
             return None
         kh, kw, _, m = filters.shape
         if (kh, kw) != (1, 1):
             if shape(lhs)[0] != 1:
                 return None
             w4 = filters.transpose(3, 2, 0, 1)
-            return _Site(op, w4.reshape(m, -1), lhs, "nhwc", shape(lhs), strides[0], (kh, kw), w4)
+            x, layout, padding = _nchw_source(lhs)
+            return _Site(op, w4.reshape(m, -1), x, layout, shape(x), stride, (kh, kw), w4, padding)
         x, layout = lhs, "nhwc"
         source = defining_op(lhs)
-        if _transpose_permutation(source) == [0, 3, 1, 2] and shape(lhs)[0] == 1:
+        if transpose_permutation(source) == [0, 3, 1, 2] and shape(lhs)[0] == 1:
             x, layout = inputs(source)[0], "nchw"
-        return _Site(op, filters[0, 0].T, x, layout, shape(x), strides[0])
+        return _Site(op, filters[0, 0].T, x, layout, shape(x), stride)
+    if op.name == "linalg.depthwise_conv_2d_nhwc_hwc":
+        return _depthwise_site(op)
     if op.name == "linalg.matmul" and affine_maps(op) == _MATMUL_MAPS:
         b = evaluate_constant(rhs)
         if b is not None:
@@ -180,6 +205,32 @@ def _site(op: ir.Operation) -> _Site | None:
         if a is not None:
             return _Site(op, a, rhs, "vector", shape(rhs), 1)
     return None
+
+
+def _depthwise_site(op: ir.Operation) -> _Site | None:
+    """A depthwise convolution of a channel-major map as a KxK convolution whose taps are
+    diagonal (`W[c, c, dy, dx]`, one nonzero per row and tap): the KxK kernel then computes it
+    on the channel-major map, without the layout changes IREE's NHWC depthwise convolution
+    needs there. On an NHWC map it stays IREE's."""
+    lhs, rhs = inputs(op)
+    filters = evaluate_constant(rhs)
+    stride = _stride(op)
+    if filters is None or stride is None or shape(lhs)[0] != 1:
+        return None
+    x, layout, padding = _nchw_source(lhs)
+    if layout != "nchw":
+        return None
+    kh, kw, c = filters.shape
+    w4 = np.zeros((c, c, kh, kw), np.float32)
+    w4[np.arange(c), np.arange(c)] = filters.transpose(2, 0, 1)
+    return _Site(op, w4.reshape(c, -1), x, layout, shape(x), stride, (kh, kw), w4, padding)
+
+
+def _stride(op: ir.Operation) -> int | None:
+    """A convolution's stride if it is the same in both directions and undilated, else None."""
+    strides = [int(s) for s in np.array(op.attributes["strides"])]
+    dilations = [int(d) for d in np.array(op.attributes["dilations"])]
+    return strides[0] if strides[0] == strides[1] and dilations == [1, 1] else None
 
 
 def _per_channel(
@@ -236,17 +287,33 @@ def _fuse_epilogue(
 ) -> tuple[np.ndarray, Activation, int, ir.Operation, bool]:
     """Follows the producer's single users through `act(y + c)` steps.
 
+    A transpose of the NHWC result to NCHW is absorbed before the steps (a channel-major model
+    has its epilogue after it, `lowering.layout.channels_first`) or after them.
+
     Returns:
       The summed bias, the activation, how many steps were absorbed, the last op absorbed
-      (the producer if none), and whether that op is a following NHWC -> NCHW transpose.
+      (the producer if none), and whether the output is NCHW (a transpose was absorbed).
     """
+    rank = len(shape(site.producer.results[0]))
     # The channel axis: last, except for a channel-major matmul result `[M, N]`.
-    axis = 0 if site.input_layout == "cols" else len(shape(site.producer.results[0])) - 1
+    axis = 0 if site.input_layout == "cols" else rank - 1
     bias = np.zeros(channels, np.float32)
     activation: Activation = None
     last = site.producer
-    steps = 0
+
+    def to_nchw(op: ir.Operation | None) -> bool:
+        return (
+            site.input_layout in ("nhwc", "nchw")
+            and shape(last.results[0])[0] == 1
+            and transpose_permutation(op) == [0, 2, 3, 1]
+        )
+
     user = single_user(last.results[0])
+    nchw = to_nchw(user)
+    if nchw:
+        last, axis = user, 1
+        user = single_user(last.results[0])
+    steps = 0
     while user is not None and activation is None:
         step = _epilogue_step(user, last.results[0], axis)
         if step is None:
@@ -256,12 +323,9 @@ def _fuse_epilogue(
         steps += 1
         last = user
         user = single_user(last.results[0])
-    to_nchw = (
-        site.input_layout in ("nhwc", "nchw")
-        and shape(last.results[0])[0] == 1
-        and _transpose_permutation(user) == [0, 2, 3, 1]
-    )
-    return bias, activation, steps, (user if to_nchw else last), to_nchw
+    if not nchw and to_nchw(user):
+        last, nchw = user, True
+    return bias, activation, steps, last, nchw
 
 
 def _describe(site: _Site, layout: SparseLayout) -> str:
@@ -343,9 +407,11 @@ def _rewrite_kxk(
     m = site.weights.shape[0]
     nnz = int(np.count_nonzero(site.weights))
     counts = np.count_nonzero(site.weights, axis=1)
+    depthwise = site.producer.name == "linalg.depthwise_conv_2d_nhwc_hwc"
     description = (
         f"{site.producer.name} {site.kernel[0]}x{site.kernel[1]} stride {site.stride} "
-        f"{site.weights.shape[1] // (site.kernel[0] * site.kernel[1])}->{m} on "
+        f"{site.weights.shape[1] // (site.kernel[0] * site.kernel[1])}->{m}"
+        f"{' (diagonal taps)' if depthwise else ''} on "
         f"{site.input_shape}: density {nnz / site.weights.size:.3f}, nonzeros per row mean "
         f"{counts.mean():.1f} max {counts.max(initial=0)}"
     )
@@ -362,6 +428,8 @@ def _rewrite_kxk(
         bias,
         site.input_shape,
         stride=site.stride,
+        input_layout=site.input_layout,
+        padding=site.padding,
         output_layout="nchw" if to_nchw else "nhwc",
         activation=activation,
         tiles=tiles,
