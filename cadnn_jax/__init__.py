@@ -2,7 +2,8 @@
 
     tx = optax.chain(cadnn_jax.admm_prune(params, constraints), optax.adam(1e-3))
 
-Then ``hard_prune`` and ``masked_retrain`` make the result exactly feasible.
+Then ``hard_prune`` and ``masked_retrain`` (``quantized_retrain`` for quantized layers) make
+the result exactly feasible.
 """
 
 from cadnn_jax._admm import ADMMState as ADMMState
@@ -39,6 +40,8 @@ from cadnn_jax._projections import projection_input_channels as projection_input
 from cadnn_jax._projections import projection_n_of_m as projection_n_of_m
 from cadnn_jax._projections import projection_patterns as projection_patterns
 from cadnn_jax._projections import projection_topk as projection_topk
+from cadnn_jax._quantized import QuantizedRetrainState as QuantizedRetrainState
+from cadnn_jax._quantized import quantized_retrain as quantized_retrain
 from cadnn_jax._specs import BalancedRows as BalancedRows
 from cadnn_jax._specs import Blocks as Blocks
 from cadnn_jax._specs import Constraint as Constraint
@@ -72,6 +75,7 @@ __all__ = [
     "NOfM",
     "Patterns",
     "PowerOfTwoLevels",
+    "QuantizedRetrainState",
     "StorageReport",
     "TrainResult",
     "UniformLevels",
@@ -105,6 +109,7 @@ __all__ = [
     "projection_power_of_two_levels",
     "projection_topk",
     "projection_uniform_levels",
+    "quantized_retrain",
     "save_model",
     "select_patterns",
     "storage_report",

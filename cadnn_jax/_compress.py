@@ -20,6 +20,7 @@ from cadnn_jax._admm import admm, admm_residuals, find_admm_state
 from cadnn_jax._gradual import gradual_magnitude_prune
 from cadnn_jax._masking import hard_prune, masked_retrain
 from cadnn_jax._project import constraint_table
+from cadnn_jax._quantized import quantized_retrain
 from cadnn_jax._specs import Constraint, Joint, Unstructured
 from cadnn_jax._train import evaluate, train
 from cadnn_jax._tree import nest_paths
@@ -104,6 +105,10 @@ def admm_compress(
 ) -> CompressResult:
     """ADMM (progressive if ``schedule.stages``), hard pruning, then masked retraining.
 
+    If any constraint quantizes (``UniformLevels``, ``PowerOfTwoLevels`` or a ``Joint``), the
+    retraining is ``quantized_retrain``: quantized layers train on their levels, with the scale
+    ``hard_prune`` chose, and end there without a final, lossy re-projection.
+
     Args:
       model: a trained NNX model; it is compressed in place.
       constraints: a spec tree, as for ``admm``.
@@ -176,12 +181,8 @@ def admm_compress(
         nnx.update(model, pruned)
     before = evaluate(model, *val) if val is not None else None
     record({"phase": "hard prune", "val_accuracy": before})
-    _retrain(model, masks, data, schedule, progress, record)
-    # Quantized layers: retraining moved the survivors off their levels, so put them back on;
-    # 0 is a level, so the masks still hold.
-    if any(not s.prunes or isinstance(s, Joint) for s in table.values()):
-        pruned, _ = hard_prune(_params(model), constraints)
-        nnx.update(model, pruned)
+    quantizes = any(not s.prunes or isinstance(s, Joint) for s in table.values())
+    _retrain(model, masks, data, schedule, progress, record, constraints if quantizes else None)
     return CompressResult(masks=masks, accuracy_before_retrain=before, history=history)
 
 
@@ -192,13 +193,18 @@ def _retrain(
     schedule: Schedule,
     progress: bool,
     record: Callable[[dict[str, Any]], None],
+    constraints: Any = None,
 ) -> None:
+    """Masked retraining; quantization-aware on the leaves ``constraints`` quantizes, if given."""
     if schedule.retrain_epochs == 0:
         return
     images, labels = data
     steps = schedule.retrain_epochs * _steps_per_epoch(len(images), schedule.batch_size)
     lr = optax.cosine_decay_schedule(schedule.retrain_lr, steps)
-    tx = masked_retrain(optax.adam(lr), masks)
+    if constraints is None:
+        tx = masked_retrain(optax.adam(lr), masks)
+    else:
+        tx = quantized_retrain(optax.adam(lr), masks, constraints)
     train(
         model,
         tx,

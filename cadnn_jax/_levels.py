@@ -33,6 +33,14 @@ _MAX_POWER_OF_TWO_BITS = 8
 # same relative resolution (about 3% for 64 candidates) across that range.
 _LOWEST_FRACTION = 0.125
 
+# Candidate scales are rounded to this many significant bits. Then ``scale * level`` and the
+# difference of any two such values are exact in float32 (uniform levels up to 16 bits,
+# power-of-two levels up to 5 bits: 8 + 16 and 8 + 15 significant bits), so a retraining update
+# ``w + (q - w)`` from one level to another lands exactly on ``q``. With the scale's full 24 bits
+# about one such update in six misses ``q`` by an ulp. The rounding moves a candidate by at most
+# 2**-8 of itself, far below the grid's spacing (3.4% for 64 candidates).
+_SCALE_BITS = 8
+
 # lax.map evaluates this many candidates at a time: vmapping all of them would hold
 # num_candidates copies of the layer at once (gigabytes for a 512x512x3x3 kernel).
 _CANDIDATE_BATCH = 8
@@ -133,18 +141,22 @@ def _candidate_scales(w: jax.Array, levels: jax.Array, num_candidates: int) -> j
     # An all-zero layer has no natural scale; 1 keeps the result finite and positive.
     base = jnp.where(amax > 0, amax / top, jnp.ones((), w.dtype))
     fractions = np.geomspace(_LOWEST_FRACTION, 1.0, num_candidates)
-    return base * jnp.asarray(fractions, w.dtype)
+    mantissa, exponent = jnp.frexp(base * jnp.asarray(fractions, w.dtype))
+    return jnp.ldexp(jnp.round(mantissa * 2**_SCALE_BITS), exponent - _SCALE_BITS).astype(w.dtype)
 
 
 def best_scale(w: ArrayLike, levels: ArrayLike, num_candidates: int = 64) -> jax.Array:
     r"""The best per-layer scale for ``levels`` among a grid of candidates.
 
     Computes :math:`\arg\min_{s \in S} \|w - \mathrm{projection\_levels}(w, L, s)\|_2^2` over
-    ``S = {c * max|w| / max|L| : c in geomspace(1/8, 1, num_candidates)}``. The joint problem over
-    ``s`` and the level assignment is not convex (the error is piecewise quadratic in ``s``), so
-    this is the best scale of the grid, not a global optimum. Zero entries of ``w`` round to the
-    zero level whatever ``s`` is, so only the nonzero entries (the survivors of pruning) affect
-    the choice. Ties go to the smaller scale. An all-zero ``w`` gets the scale ``1 / 8``.
+    ``S = {c * max|w| / max|L| : c in geomspace(1/8, 1, num_candidates)}``, each rounded to 8
+    significant bits (so levels times the scale, and their differences, are exact in float32;
+    neighbouring candidates may coincide for ``num_candidates`` beyond a few hundred). The joint
+    problem over ``s`` and the level assignment is not convex (the error is piecewise quadratic
+    in ``s``), so this is the best scale of the grid, not a global optimum. Zero entries of
+    ``w`` round to the zero level whatever ``s`` is, so only the nonzero entries (the survivors
+    of pruning) affect the choice. Ties go to the smaller scale. An all-zero ``w`` gets the scale
+    ``1 / 8``.
 
     Args:
       w: weights of any shape.

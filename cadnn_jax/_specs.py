@@ -261,6 +261,10 @@ class UniformLevels(Constraint):
     def project(self, w: jax.Array) -> jax.Array:
         return _levels.projection_uniform_levels(w, self.bits)
 
+    def level_set(self) -> np.ndarray:
+        """The levels before scaling, ascending: ``uniform_levels(bits)``."""
+        return _levels.uniform_levels(self.bits)
+
 
 @dataclasses.dataclass(frozen=True)
 class PowerOfTwoLevels(Constraint):
@@ -277,6 +281,10 @@ class PowerOfTwoLevels(Constraint):
 
     def project(self, w: jax.Array) -> jax.Array:
         return _levels.projection_power_of_two_levels(w, self.bits)
+
+    def level_set(self) -> np.ndarray:
+        """The levels before scaling, ascending: ``power_of_two_levels(bits)``."""
+        return _levels.power_of_two_levels(self.bits)
 
 
 def _check_bits(owner: str, bits: Any) -> None:

@@ -62,21 +62,36 @@ def test_progressive_admm_is_feasible_and_never_revives():
     assert all("residuals" in e for e in result.history if e["phase"].startswith("admm"))
 
 
-def test_joint_pruning_and_quantization_ends_on_levels():
+def test_joint_pruning_and_quantization_retrains_on_the_levels():
     model = _model()
     spec = cj.Joint(cj.Unstructured(0.8), cj.UniformLevels(3))
     constraints = cj.allocate(nnx.state(model, nnx.Param), spec)
-    admm_compress(
+    hard_pruned = {}
+
+    def log(entry):
+        if entry["phase"] == "hard prune":
+            hard_pruned.update(_kernels(model))
+
+    result = admm_compress(
         model,
         constraints,
         _data(),
-        Schedule(prune_epochs=1, retrain_epochs=1, batch_size=64),
+        Schedule(prune_epochs=1, retrain_epochs=1, batch_size=64, retrain_lr=1e-2),
         progress=False,
+        log=log,
     )
+    masks = cj._tree.named_leaves(result.masks)
+    moved = 0
     for path, w in _kernels(model).items():
-        values = np.unique(np.abs(w[w != 0]))
-        assert len(values) <= 3, path  # 3 bits: magnitudes {1, 2, 3} * scale
-        assert (w != 0).sum() <= round(0.2 * w.size)
+        w0 = hard_pruned[path]
+        assert (w != 0).sum() <= round(0.2 * w.size), path
+        assert (w[~np.asarray(masks[path])] == 0).all(), path
+        # Exactly on the grid of the scale hard_prune chose (3 bits: {-3, ..., 3} * scale, and
+        # the top level is always used): retraining kept it, and nothing re-projected after.
+        grid = np.float32(np.abs(w0).max() / 3) * cj.uniform_levels(3)
+        assert np.isin(w, grid).all(), path
+        moved += (w != w0).sum()
+    assert moved > 0  # retraining moved weights between levels
 
 
 @pytest.mark.parametrize("gradual", [True, False])

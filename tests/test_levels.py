@@ -140,9 +140,12 @@ def test_best_scale_beats_every_grid_candidate(seed, family, bits):
     scale = float(best_scale_jit(w, levels))
     candidates = np.asarray(_candidate_scales(jnp.asarray(w), jnp.asarray(levels), 64))
     assert np.isclose(candidates, scale).any()
-    # The scale that clips nothing is one of the candidates, computed here independently.
+    # The scale that clips nothing is one of the candidates, computed here independently, up to
+    # the rounding of candidates to 8 significant bits (at most 2**-8 of the value).
     naive = np.abs(w).max() / np.abs(levels).max()
-    assert np.isclose(candidates, naive).any()
+    assert np.isclose(candidates, naive, rtol=2**-8, atol=0).any()
+    significand = np.frexp(candidates)[0] * 2**8  # in [2**7, 2**8]: an integer if 8 bits
+    np.testing.assert_array_equal(significand, np.round(significand))
     # Errors of nearest-level rounding, brute force over levels, in float64.
     grids = np.concatenate([candidates, [scale]])[:, None] * levels.astype(np.float64)
     errors = np.square(w.reshape(-1)[None, :, None] - grids[:, None, :]).min(axis=-1).sum(-1)
@@ -211,6 +214,22 @@ def test_quantization_error_window(family, bits, window):
     w = normal(3, (64, 64))
     q = PROJECTIONS[family](w, bits)
     assert np.sqrt(squared_error(w, q) / np.square(w).sum()) < window
+
+
+@fast
+@given(
+    seed=st.integers(0, 2**31),
+    family_bits=st.sampled_from([("uniform", 3), ("uniform", 8), ("power_of_two", 5)]),
+)
+def test_moving_between_levels_is_exact(seed, family_bits):
+    # Retraining on the levels moves a weight w = s*a to q = s*b by adding q - w: that must land
+    # on q exactly, for every pair of levels (uniform up to 16 bits, power of two up to 5).
+    family, bits = family_bits
+    levels = LEVELS[family](bits)
+    scale = np.float32(best_scale_jit(normal(seed, (8, 8)), levels))
+    grid = scale * levels
+    w, q = grid[:, None], grid[None, :]
+    np.testing.assert_array_equal(w + (q - w), np.broadcast_to(q, (len(grid), len(grid))))
 
 
 @pytest.mark.parametrize("bits", [2, 3])
