@@ -1,13 +1,14 @@
 """Where a compiled model spends its time: every IREE dispatch timed alone, times its count.
 
 Builds a model the way `benchmarks/sparse_models.py` does (seeded weights, per-channel batch
-norm, optionally pruned by its recipe and compiled with the sparse dispatch), compiles it for
+norm, optionally pruned by its recipe and compiled with the sparse dispatch, channel-major inside
+unless `--sparse-layout nhwc`), compiles it for
 the host with `--iree-hal-dump-executable-benchmarks-to`, compiles and times each dumped
 dispatch with `iree-benchmark-module` (one thread, `local-sync`), and multiplies by how often
 the module calls it (counted in the `flow` phase). Dispatches the dump cannot recompile on
 their own are listed as skipped. Prints a table, biggest total first, grouped by kind (our
 sparse kernels are the `elementwise_broadcast_<blocks>x<pixels>` generics), and writes it as
-JSON to `benchmarks/results/dispatch_profile-<model>-<build>-<date>.json`.
+JSON to `benchmarks/results/dispatch_profile-<model>-<build>[-<layout>]-<date>.json`.
 
     .venv/bin/python benchmarks/dispatch_profile.py --model resnet50 --build sparse
 """
@@ -127,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from lowering import passes
     from lowering.compiler import apply_passes, compile_to_input
     from lowering.export import bake_weights
+    from lowering.layout import channels_first
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, choices=sorted(sparse_models.RECIPES))
@@ -135,6 +137,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         choices=("dense", "sparse"),
         default="sparse",
         help="the pruned model compiled densely, or with the sparse dispatch (default)",
+    )
+    parser.add_argument(
+        "--sparse-layout",
+        choices=("nchw", "nhwc"),
+        default="nchw",
+        help="feature maps inside the sparse build, as in sparse_models.py (default nchw)",
     )
     parser.add_argument("--seed", type=int, default=0, help="weights seed (default 0)")
     parser.add_argument("--top", type=int, default=25, help="rows printed (default 25)")
@@ -149,7 +157,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     forward, state, x = build_state(args.model, args.seed)
     state = sparse_models.randomize_batch_norm(state, np.random.default_rng(args.seed + 1))
     state, _ = sparse_models.prune_state(state, recipe, "blocks")
-    linalg = compile_to_input(bake_weights(forward, state), example_args=(x,))
+    fn = bake_weights(forward, state)
+    if args.build == "sparse" and args.sparse_layout == "nchw":
+        fn = channels_first(fn)
+    linalg = compile_to_input(fn, example_args=(x,))
     flags = list(recipe.dense_flags)
     if args.build == "sparse":
         linalg = apply_passes(
@@ -162,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "benchmark": "dispatch_profile",
             "model": args.model,
             "build": args.build,
+            "sparse_layout": args.sparse_layout if args.build == "sparse" else None,
             "flags": flags,
             **profile(linalg, flags, Path(tmp)),
             **context,
@@ -175,7 +187,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if result["skipped"]:
         print(f"skipped (do not compile alone): {', '.join(result['skipped'])}")
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    out = args.out_dir / f"dispatch_profile-{args.model}-{args.build}-{context['date']}.json"
+    layout = f"-{args.sparse_layout}" if args.build == "sparse" else ""
+    out = (
+        args.out_dir / f"dispatch_profile-{args.model}-{args.build}{layout}-{context['date']}.json"
+    )
     out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
     print(f"wrote {out}")
     return result

@@ -13,8 +13,9 @@ format the 4x1 block kernels use), `balanced` (`BalancedRows` per tap: every out
 keeps the same number per tap) or `unstructured` (`Unstructured` per layer).
 
 Every engine runs the same pruned weights, interleaved round by round: ONNX Runtime (dense, the
-reference), IREE dense (`--dense-flags`), IREE sparse (`fold_batch_norm` then `sparse_dispatch`,
-the same flags plus the recipe's `sparse_flags`) and `jax.jit`. Outputs are checked against
+reference), IREE dense (`--dense-flags`), IREE sparse (the model with channel-major feature maps,
+`lowering.layout.channels_first`, then `fold_batch_norm` and `sparse_dispatch`, the same flags
+plus the recipe's `sparse_flags`) and `jax.jit`. Outputs are checked against
 `jax.jit`. Reported per engine: median, p10 / p90, ratio to ONNX Runtime (and per-round paired
 ratio), GFLOP/s of the dense model's FLOPs and the fraction of the machine's peak (a 2048^3
 GEMM), plus the speed-up of the sparse build over each dense engine. Writes
@@ -50,16 +51,6 @@ DENSE = "iree:dense"
 STRUCTURES = ("blocks", "balanced", "unstructured")
 
 
-# Flags that move the layout changes around each sparse kernel (NHWC <-> channel-major)
-# through the 3x3 convolutions' padding and into neighbouring elementwise ops. One thread,
-# ResNet-50 at 1/8: 68.8 -> 63.8 ms (its dense build: no gain, 259 vs 271 ms); MobileNet-V2 at
-# 25%: 15-16 -> 36 ms (they move transposes into the depthwise convolutions), so per model.
-_PROPAGATE_TRANSPOSES = (
-    "--iree-global-opt-enable-sink-transpose-through-pad",
-    "--iree-opt-aggressively-propagate-transposes",
-)
-
-
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """Which convolutions of a model are pruned, and to what density.
@@ -79,9 +70,7 @@ class Recipe:
 
 
 RECIPES = {
-    "resnet50": Recipe(
-        1 / 8, False, ("--iree-global-opt-use-im2col-for-convs",), _PROPAGATE_TRANSPOSES
-    ),
+    "resnet50": Recipe(1 / 8, False, ("--iree-global-opt-use-im2col-for-convs",)),
     "mobilenet_v2": Recipe(0.25, True, ()),
 }
 
@@ -196,10 +185,17 @@ def build_engines(
     threads: int,
     threshold: float,
     workdir: Path,
+    sparse_layout: str = "nchw",
 ) -> list[Any]:
-    """ONNX Runtime (the reference, first), IREE dense, IREE sparse and jax.jit, as asked."""
+    """ONNX Runtime (the reference, first), IREE dense, IREE sparse and jax.jit, as asked.
+
+    The sparse build is of `lowering.layout.channels_first(fn)` for `sparse_layout` "nchw"
+    (its feature maps channel-major inside, as the sparse kernels read and write them), of `fn`
+    itself for "nhwc"; both take the same input.
+    """
     from benchmarks import _engines
     from lowering import passes
+    from lowering.layout import channels_first
 
     sparse = [
         passes.fold_batch_norm,
@@ -217,7 +213,7 @@ def build_engines(
     if "iree-sparse" in kinds:
         engines.append(
             _engines.IreeEngine(
-                fn,
+                channels_first(fn) if sparse_layout == "nchw" else fn,
                 x,
                 flags=(*dense_flags, *sparse_flags),
                 threads=threads,
@@ -322,8 +318,18 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sparse-flags",
         default=None,
-        help="iree-compile flags the sparse build adds, space separated (default: the "
-        "model's: the transpose-propagation flags for resnet50, none for mobilenet_v2)",
+        help="iree-compile flags the sparse build adds, space separated (default: none; "
+        "with --sparse-layout nhwc, resnet50 gained 7%% from --iree-global-opt-enable-sink-"
+        "transpose-through-pad --iree-opt-aggressively-propagate-transposes, mobilenet_v2 lost "
+        "1.7x)",
+    )
+    parser.add_argument(
+        "--sparse-layout",
+        choices=("nchw", "nhwc"),
+        default="nchw",
+        help="feature maps inside the sparse build: nchw (default; lowering.layout."
+        "channels_first, no layout changes between sparse kernels) or nhwc (the model as "
+        "written, with layout changes around each kernel)",
     )
     parser.add_argument(
         "--engines",
@@ -389,6 +395,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 threads=args.threads,
                 threshold=args.threshold,
                 workdir=workdir,
+                sparse_layout=args.sparse_layout,
             )
             measured = measure(
                 fn,
@@ -411,6 +418,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "rounds": args.rounds,
         "seconds_per_sample": args.seconds,
         "threshold": args.threshold,
+        "sparse_layout": args.sparse_layout,
         "dense_flags": list(recipe.dense_flags),
         "sparse_flags": [*recipe.dense_flags, *recipe.sparse_flags],
         "reference": "onnxruntime",

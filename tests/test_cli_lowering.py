@@ -108,6 +108,7 @@ def test_pruned_model_compiles_to_sparse_kernels(checkpoint, tmp_path):
     main(["compile", str(tmp_path / "pruned"), "--targets", "host", "--out", str(out)])
     report = json.loads((out / "compile.json").read_text())
     assert report["sparse"]
+    assert report["layout"] == "nchw"  # channel-major inside, the input still NHWC
     # The default build went through the sparse pass, host-dense did not (on a model this small
     # the kernels' code outweighs the weights saved, so compare contents, not sizes).
     assert (out / "host.vmfb").read_bytes() != (out / "host-dense.vmfb").read_bytes()

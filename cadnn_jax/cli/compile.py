@@ -76,6 +76,14 @@ def add_parser(sub: Any) -> None:
         default=0.4,
         help="density under which a layer gets a sparse kernel",
     )
+    p.add_argument(
+        "--layout",
+        choices=("auto", "nchw", "nhwc"),
+        default="auto",
+        help="feature maps inside the modules: nchw (channel-major, lowering.channels_first: "
+        "no layout changes between sparse kernels), nhwc (the model as written); auto is nchw "
+        "when sparse kernels are on at batch 1, else nhwc. Inputs stay NHWC either way",
+    )
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST directory for --check")
     p.set_defaults(run=run)
 
@@ -166,8 +174,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             threshold=args.sparse_threshold,
         )
 
+    layout = args.layout
+    if layout == "auto":
+        layout = "nchw" if not args.no_sparse and args.batch == 1 else "nhwc"
     x = np.zeros((args.batch, *shape), np.float32)
-    modules = _compile_all(fn, x, targets, out, "", passes)
+    modules = _compile_all(
+        lowering.channels_first(fn) if layout == "nchw" else fn, x, targets, out, "", passes
+    )
     if not args.no_sparse and "host" in targets:
         # The same model without sparse kernels, so `cadnn bench` can show what they gain.
         modules["host-dense"] = _compile_all(
@@ -184,6 +197,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "batch": args.batch,
         "sparse": not args.no_sparse,
         "sparse_threshold": args.sparse_threshold,
+        "layout": layout,
         "input_shape": list(shape),
         "targets": {
             name: {
