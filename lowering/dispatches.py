@@ -12,21 +12,14 @@ from pathlib import Path
 from lowering.targets import Target, compile_flags
 from lowering.tools import find_tool
 
-__all__ = ["count_dispatches"]
+__all__ = ["count_dispatches", "dispatch_names"]
 
 _DISPATCH = re.compile(r"\bflow\.dispatch @")
+_NAME = re.compile(r"func\.func @(\w+_dispatch_\d+\w*)\(")
 
 
-def count_dispatches(linalg_mlir: str, target: str | Target = "host") -> int:
-    """Compiles input-phase IR up to the `flow` phase and counts its `flow.dispatch` ops.
-
-    Args:
-      linalg_mlir: input-phase IR as text (`iree-compile --compile-to=input` or a pass's output).
-      target: the target whose flags are used.
-
-    Raises:
-      RuntimeError: the compiler failed; the message carries its diagnostics.
-    """
+def _flow(linalg_mlir: str, target: str | Target) -> str:
+    """Input-phase IR compiled up to the `flow` phase, as text."""
     tool = find_tool("iree-compile")
     with tempfile.TemporaryDirectory(prefix="cadnn-dispatches-") as tmp:
         source = Path(tmp) / "input.mlir"
@@ -44,4 +37,27 @@ def count_dispatches(linalg_mlir: str, target: str | Target = "host") -> int:
         proc = subprocess.run(command, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed:\n{proc.stderr}")
-        return len(_DISPATCH.findall(output.read_text()))
+        return output.read_text()
+
+
+def count_dispatches(linalg_mlir: str, target: str | Target = "host") -> int:
+    """Compiles input-phase IR up to the `flow` phase and counts its `flow.dispatch` ops.
+
+    Args:
+      linalg_mlir: input-phase IR as text (`iree-compile --compile-to=input` or a pass's output).
+      target: the target whose flags are used.
+
+    Raises:
+      RuntimeError: the compiler failed; the message carries its diagnostics.
+    """
+    return len(_DISPATCH.findall(_flow(linalg_mlir, target)))
+
+
+def dispatch_names(linalg_mlir: str, target: str | Target = "host") -> list[str]:
+    """The names IREE gives the dispatches of input-phase IR, in order, such as
+    `main_dispatch_0_transpose_42x16_f32` (the kind and shape of each dispatch's root op).
+
+    Raises:
+      RuntimeError: the compiler failed; the message carries its diagnostics.
+    """
+    return _NAME.findall(_flow(linalg_mlir, target))
