@@ -212,14 +212,21 @@ def _conv_net(
     activation: str,
     stride: int,
     padding: str = "VALID",
+    groups: int = 1,
 ) -> Callable[[jax.Array], jax.Array]:
     """`act(conv(x, W) + bias)` in NHWC; `W[M, K]` is a 1x1 filter, `W[M, C, kh, kw]` a KxK
-    one, baked in as a constant."""
+    one (`C` per group: `W[M, 1, kh, kw]` with `groups=M` is depthwise), baked in as a
+    constant."""
     filters = jnp.asarray(w.T[None, None] if w.ndim == 2 else w.transpose(2, 3, 1, 0))
 
     def net(x: jax.Array) -> jax.Array:
         y = jax.lax.conv_general_dilated(
-            x, filters, (stride, stride), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+            x,
+            filters,
+            (stride, stride),
+            padding,
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            feature_group_count=groups,
         )
         return _ACTIVATIONS[activation](y if bias is None else y + bias)
 
@@ -453,19 +460,9 @@ def test_depthwise_on_channel_major_maps(
 ) -> None:
     # Channel-major: a KxK kernel with diagonal taps, no layout change. NHWC: IREE's own.
     rng = np.random.default_rng(seed)
-    filters = rng.standard_normal((3, 3, 1, c)).astype(np.float32)
+    filters = rng.standard_normal((c, 1, 3, 3)).astype(np.float32)
     bias = rng.standard_normal(c).astype(np.float32)
-
-    def net(x: jax.Array) -> jax.Array:
-        y = jax.lax.conv_general_dilated(
-            x,
-            filters,
-            (stride, stride),
-            padding,
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            feature_group_count=c,
-        )
-        return _ACTIVATIONS[activation](y + bias)
+    net = _conv_net(filters, bias, activation, stride, padding, groups=c)
 
     x = rng.standard_normal((1, size, size, c)).astype(np.float32)
     tmp = tmp_path_factory.mktemp("depthwise")
@@ -538,17 +535,8 @@ def _five_layer_net() -> tuple[Callable[..., Any], np.ndarray, np.ndarray]:
     conv3 = _conv_net(conv3_w, None, "relu6", 1, "SAME")
     block3 = _conv_net(block3_w, rng.standard_normal(12).astype(np.float32), "relu", 1, "SAME")
     conv = _conv_net(conv_w, rng.standard_normal(16).astype(np.float32), "relu", 1)
-    depthwise_w = rng.standard_normal((3, 3, 1, 12)).astype(np.float32)
-
-    def depthwise(x: jax.Array) -> jax.Array:
-        return jax.lax.conv_general_dilated(
-            x,
-            depthwise_w,
-            (2, 2),
-            "SAME",
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            feature_group_count=12,
-        )
+    depthwise_w = rng.standard_normal((12, 1, 3, 3)).astype(np.float32)
+    depthwise = _conv_net(depthwise_w, None, "none", 2, "SAME", groups=12)
 
     def net(x: jax.Array) -> jax.Array:
         return conv(depthwise(block3(conv3(x)))).reshape(1, -1) @ fc_w.T
