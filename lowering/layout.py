@@ -37,7 +37,13 @@ _ELEMENTWISE = frozenset(
 )
 _WINDOWED = frozenset({"reduce_window_max", "reduce_window_min", "reduce_window_sum"})
 _REDUCTIONS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"})
-_WINDOW_PARAMS = ("window_dimensions", "window_strides", "padding", "base_dilation")
+_WINDOW_PARAMS = (
+    "window_dimensions",
+    "window_strides",
+    "padding",
+    "base_dilation",
+    "window_dilation",
+)
 _CALL_PARAMS = ("jaxpr", "call_jaxpr", "fun_jaxpr")
 
 
@@ -116,7 +122,7 @@ def _windowed(eqn: core.JaxprEqn, values: Sequence[_Value]) -> list[_Value] | No
     (x,) = values
     perm = x.perm
     params = dict(eqn.params)
-    for key in (*_WINDOW_PARAMS, "window_dilation"):
+    for key in _WINDOW_PARAMS:
         if key in params:
             params[key] = _permute(params[key], perm)
     return [_Value(eqn.primitive.bind(x.array, **params), perm)]

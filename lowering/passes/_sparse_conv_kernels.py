@@ -45,6 +45,19 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def _padded_map(
+    shape: tuple[int, ...], layout: str, padding: tuple[tuple[int, int], tuple[int, int]]
+) -> tuple[int, int, int]:
+    """`(C, Hp, Wp)` of the padded input: an NHWC input comes padded, an NCHW one gets
+    `padding` in the glue."""
+    if layout == "nchw":
+        _, c, h, w = shape
+        (top, bottom), (left, right) = padding
+        return c, h + top + bottom, w + left + right
+    _, hp, wp, c = shape
+    return c, hp, wp
+
+
 def _input_glue(
     shape: tuple[int, ...],
     stride: int,
@@ -56,11 +69,11 @@ def _input_glue(
     shape. `%x` is the padded map `[1, Hp, Wp, C]` (`layout` "nhwc"), or the map `[1, C, H, W]`
     ("nchw") that the glue pads by `padding` itself, without a transpose."""
     s = stride
+    c, hp, wp = _padded_map(shape, layout, padding)
+    hs, ws = _ceil_div(hp, s), _ceil_div(wp, s)
     if layout == "nchw":
-        _, c, h, w = shape
+        _, _, h, w = shape
         (top, bottom), (left, right) = padding
-        hp, wp = h + top + bottom, w + left + right
-        hs, ws = _ceil_div(hp, s), _ceil_div(wp, s)
         lines = [
             f"%x_chw = tensor.collapse_shape %x [[0, 1], [2], [3]] : {tensor_type(shape)} into "
             f"{tensor_type((c, h, w))}",
@@ -74,8 +87,6 @@ def _input_glue(
         )
         source = "%x_even"
     else:
-        _, hp, wp, c = shape
-        hs, ws = _ceil_div(hp, s), _ceil_div(wp, s)
         chw = (c, hp, wp)
         lines = [
             f"%x_hwc = tensor.collapse_shape %x [[0, 1], [2], [3]] : {tensor_type(shape)} into "
@@ -214,11 +225,7 @@ def conv_kernel_function(
         if value not in ("nhwc", "nchw"):
             raise ValueError(f"{argument} must be 'nhwc' or 'nchw', got {value!r}")
     m, (kh, kw), s = rows, kernel, stride
-    if input_layout == "nchw":
-        (top, bottom), (left, right) = padding
-        hp, wp = input_shape[2] + top + bottom, input_shape[3] + left + right
-    else:
-        _, hp, wp, _ = input_shape
+    _, hp, wp = _padded_map(tuple(input_shape), input_layout, padding)
     ho, wo = (hp - kh) // s + 1, (wp - kw) // s + 1
     ws = _ceil_div(wp, s)
     p = ho * ws

@@ -144,6 +144,14 @@ def _spatial_zero_padding(op: ir.Operation | None) -> tuple[tuple[int, int], ...
     return (low[1], high[1]), (low[2], high[2])
 
 
+def _nchw_map(x: ir.Value) -> ir.Value | None:
+    """The NCHW map of batch 1 whose NHWC transpose `x` is, if it is one."""
+    source = defining_op(x)
+    if transpose_permutation(source) == [0, 3, 1, 2] and shape(x)[0] == 1:
+        return inputs(source)[0]
+    return None
+
+
 def _nchw_source(
     x: ir.Value,
 ) -> tuple[ir.Value, Layout, tuple[tuple[int, int], tuple[int, int]]]:
@@ -151,9 +159,9 @@ def _nchw_source(
     map, "nchw" and the padding: the KxK kernel then pads the NCHW map itself."""
     op = defining_op(x)
     padding = _spatial_zero_padding(op)
-    source = defining_op(op.operands[0]) if padding is not None else op
-    if transpose_permutation(source) == [0, 3, 1, 2]:
-        return inputs(source)[0], "nchw", padding or ((0, 0), (0, 0))
+    nchw = _nchw_map(op.operands[0] if padding is not None else x)
+    if nchw is not None:
+        return nchw, "nchw", padding or ((0, 0), (0, 0))
     return x, "nhwc", ((0, 0), (0, 0))
 
 
@@ -182,10 +190,8 @@ def _site(op: ir.Operation) -> _Site | None:
             w4 = filters.transpose(3, 2, 0, 1)
             x, layout, padding = _nchw_source(lhs)
             return _Site(op, w4.reshape(m, -1), x, layout, shape(x), stride, (kh, kw), w4, padding)
-        x, layout = lhs, "nhwc"
-        source = defining_op(lhs)
-        if transpose_permutation(source) == [0, 3, 1, 2] and shape(lhs)[0] == 1:
-            x, layout = inputs(source)[0], "nchw"
+        nchw = _nchw_map(lhs)
+        x, layout = (lhs, "nhwc") if nchw is None else (nchw, "nchw")
         return _Site(op, filters[0, 0].T, x, layout, shape(x), stride)
     if op.name == "linalg.depthwise_conv_2d_nhwc_hwc":
         return _depthwise_site(op)
