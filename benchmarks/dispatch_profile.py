@@ -5,7 +5,9 @@ norm, optionally pruned by its recipe and compiled with the sparse dispatch, cha
 unless `--sparse-layout nhwc`), compiles it for
 the host with `--iree-hal-dump-executable-benchmarks-to`, compiles and times each dumped
 dispatch with `iree-benchmark-module` (one thread, `local-sync`), and multiplies by how often
-the module calls it (counted in the `flow` phase). Dispatches the dump cannot recompile on
+the module calls it (counted in the `flow` phase). With `--threads N` each dispatch is also
+timed on `local-task` with N workers, and its scaling (one-thread time over N-thread time) shows
+which dispatches leave workers idle. Dispatches the dump cannot recompile on
 their own are listed as skipped. Prints a table, biggest total first, grouped by kind (our
 sparse kernels are the `elementwise_broadcast_<blocks>x<pixels>` generics), and writes it as
 JSON to `benchmarks/results/dispatch_profile-<model>-<build>[-<layout>]-<date>.json`.
@@ -50,8 +52,20 @@ def kind_of(name: str) -> str:
     return "other"
 
 
-def profile(linalg: str, flags: Sequence[str], workdir: Path) -> dict[str, Any]:
-    """Times each dispatch of input-phase IR compiled with `flags` (host target)."""
+def _time_ms(bench: Path, vmfb: Path, device: Sequence[str]) -> dict[str, float]:
+    """Each benchmark function of `vmfb` (one per dispatch) and its time in ms on `device`."""
+    out = subprocess.run(
+        [str(bench), f"--module={vmfb}", *device, "--benchmark_min_time=0.2s"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return {m.group(1): float(m.group(2)) * _UNIT_MS[m.group(3)] for m in _TIME.finditer(out)}
+
+
+def profile(linalg: str, flags: Sequence[str], workdir: Path, threads: int = 1) -> dict[str, Any]:
+    """Times each dispatch of input-phase IR compiled with `flags` (host target), on one
+    thread and, for `threads` above 1, on `local-task` with that many workers."""
     from lowering.targets import compile_flags
     from lowering.tools import find_tool
 
@@ -90,35 +104,45 @@ def profile(linalg: str, flags: Sequence[str], workdir: Path) -> dict[str, Any]:
         if built.returncode != 0 or number is None:
             skipped.append(path.name)
             continue
-        out = subprocess.run(
-            [str(bench), f"--module={vmfb}", "--device=local-sync", "--benchmark_min_time=0.2s"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout
-        for match in _TIME.finditer(out):
-            ms = float(match.group(2)) * _UNIT_MS[match.group(3)]
-            calls = counts.get(number.group(1), 1)
-            name = match.group(1).split("_dispatch_")[-1]
-            rows.append(
-                {
-                    "dispatch": name,
-                    "kind": kind_of(name),
-                    "ms": ms,
-                    "calls": calls,
-                    "total_ms": ms * calls,
-                }
+        one = _time_ms(bench, vmfb, ["--device=local-sync"])
+        many = (
+            _time_ms(
+                bench,
+                vmfb,
+                ["--device=local-task", f"--task_topology_max_group_count={threads}"],
             )
+            if threads > 1
+            else {}
+        )
+        for function, ms in one.items():
+            calls = counts.get(number.group(1), 1)
+            name = function.split("_dispatch_")[-1]
+            row = {
+                "dispatch": name,
+                "kind": kind_of(name),
+                "ms": ms,
+                "calls": calls,
+                "total_ms": ms * calls,
+            }
+            if function in many:
+                row["threads_ms"] = many[function]
+                row["threads_total_ms"] = many[function] * calls
+                row["scaling"] = ms / many[function]
+            rows.append(row)
     rows.sort(key=lambda r: -r["total_ms"])
     by_kind: dict[str, float] = collections.defaultdict(float)
     for row in rows:
         by_kind[row["kind"]] += row["total_ms"]
-    return {
+    result = {
         "total_ms": sum(r["total_ms"] for r in rows),
         "by_kind_ms": dict(sorted(by_kind.items(), key=lambda kv: -kv[1])),
         "dispatches": rows,
         "skipped": skipped,
     }
+    if threads > 1:
+        result["threads"] = threads
+        result["threads_total_ms"] = sum(r.get("threads_total_ms", 0.0) for r in rows)
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -147,11 +171,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0, help="weights seed (default 0)")
     parser.add_argument("--top", type=int, default=25, help="rows printed (default 25)")
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="also time each dispatch on local-task with this many workers, and print its "
+        "scaling (default 1: one thread only)",
+    )
+    parser.add_argument(
         "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
     )
     args = parser.parse_args(argv)
     if args.top < 1:
         parser.error(f"--top must be at least 1, got {args.top}")
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
     recipe = sparse_models.RECIPES[args.model]
     context = run_context(None if argv is None else ["benchmarks/dispatch_profile.py", *argv])
     forward, state, x = build_state(args.model, args.seed)
@@ -175,21 +208,29 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "build": args.build,
             "sparse_layout": args.sparse_layout if args.build == "sparse" else None,
             "flags": flags,
-            **profile(linalg, flags, Path(tmp)),
+            **profile(linalg, flags, Path(tmp), args.threads),
             **context,
         }
     print(f"sum of dispatches x calls: {result['total_ms']:.1f} ms (one thread, each alone)")
     for kind, ms in result["by_kind_ms"].items():
         print(f"  {kind:14s} {ms:7.2f} ms")
-    print(f"{'total ms':>9} {'ms':>7} calls  dispatch")
+    if args.threads > 1:
+        print(f"sum on {args.threads} threads: {result['threads_total_ms']:.1f} ms")
+    print(f"{'total ms':>9} {'ms':>7} calls scaling  dispatch")
     for row in result["dispatches"][: args.top]:
-        print(f"{row['total_ms']:9.3f} {row['ms']:7.3f} x{row['calls']:<4d} {row['dispatch']}")
+        scaling = f"{row['scaling']:7.2f}" if "scaling" in row else " " * 7
+        print(
+            f"{row['total_ms']:9.3f} {row['ms']:7.3f} x{row['calls']:<4d} {scaling}  "
+            f"{row['dispatch']}"
+        )
     if result["skipped"]:
         print(f"skipped (do not compile alone): {', '.join(result['skipped'])}")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     layout = f"-{args.sparse_layout}" if args.build == "sparse" else ""
+    threads = f"-t{args.threads}" if args.threads > 1 else ""
     out = (
-        args.out_dir / f"dispatch_profile-{args.model}-{args.build}{layout}-{context['date']}.json"
+        args.out_dir
+        / f"dispatch_profile-{args.model}-{args.build}{layout}{threads}-{context['date']}.json"
     )
     out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
     print(f"wrote {out}")
