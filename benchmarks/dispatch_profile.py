@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             linalg,
             [passes.fold_batch_norm, functools.partial(passes.sparse_dispatch, threshold=0.4)],
         )
-        flags += recipe.sparse_flags
+        flags = list(recipe.sparse_flags)
     with tempfile.TemporaryDirectory(prefix="cadnn-dispatch-profile-") as tmp:
         result = {
             "benchmark": "dispatch_profile",
