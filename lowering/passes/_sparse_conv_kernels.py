@@ -4,7 +4,8 @@ The kernel reads shifted contiguous runs of a channel-major input. The (already 
 `x[1, Hp, Wp, C]`, or an NCHW input padded here (a channel-major model's maps need no
 transpose), becomes `X[C, s*s, L]`: for stride `s` its `s*s` phase planes
 `X[c, py*s + px] = x[0, py::s, px::s, c]`, each `Hs x Ws` (`Hs = ceil(Hp / s)`) flattened, with
-a few zeros after them. The output is computed on the grid `p' = oy * Ws + ox` for `ox` in
+a few zero rows after each (added by the same pad as the border, so that no second copy appends
+them). The output is computed on the grid `p' = oy * Ws + ox` for `ox` in
 `[0, Ws)`, so that input pixel `(oy*s + dy, ox*s + dx)` is element
 `p' + (dy // s) * Ws + dx // s` of phase plane `(dy % s) * s + dx % s`: the offset is a
 constant per tap and the load is contiguous along `p'`. The `Ws - Wo` columns beyond the
@@ -29,6 +30,7 @@ from lowering.passes._sparse_kernels import (
     KernelFunction,
     activate,
     binding_type,
+    block_values,
     dispatch_header,
     generic_and_store,
     pad_lines,
@@ -67,10 +69,13 @@ def _input_glue(
 ) -> tuple[list[str], str, tuple[int, int, int]]:
     """Ops turning `%x` into `X[C, s*s, L]`; returns them, the name of their result and its
     shape. `%x` is the padded map `[1, Hp, Wp, C]` (`layout` "nhwc"), or the map `[1, C, H, W]`
-    ("nchw") that the glue pads by `padding` itself, without a transpose."""
+    ("nchw") that the glue pads by `padding` itself, without a transpose. Each phase plane has
+    at least `tail` zeros after its `Hs * Ws` pixels: whole zero rows, padded at the bottom of
+    the map with the rest, so that `L = (Hs + extra rows) * Ws`."""
     s = stride
     c, hp, wp = _padded_map(shape, layout, padding)
     hs, ws = _ceil_div(hp, s), _ceil_div(wp, s)
+    hs += _ceil_div(tail, ws)
     if layout == "nchw":
         _, _, h, w = shape
         (top, bottom), (left, right) = padding
@@ -107,14 +112,10 @@ def _input_glue(
         f"%x_phases_init = tensor.empty() : {tensor_type(phases)}",
         f"%x_phases = linalg.transpose ins(%x_split : {tensor_type(split)}) "
         f"outs(%x_phases_init : {tensor_type(phases)}) permutation = [0, 2, 4, 1, 3]",
-        f"%x_flat = tensor.collapse_shape %x_phases [[0], [1, 2], [3, 4]] : "
+        f"%xc = tensor.collapse_shape %x_phases [[0], [1, 2], [3, 4]] : "
         f"{tensor_type(phases)} into {tensor_type((c, s * s, hs * ws))}",
     ]
-    if not tail:
-        return lines, "%x_flat", (c, s * s, hs * ws)
-    # Zeros after the last plane keep the reads of the columns beyond the output in bounds.
-    lines += pad_lines("%x_flat", "%xc", (c, s * s, hs * ws), (0, 0, tail))
-    return lines, "%xc", (c, s * s, hs * ws + tail)
+    return lines, "%xc", (c, s * s, hs * ws)
 
 
 def _body(
@@ -167,8 +168,8 @@ def _body(
                 for r in range(g):
                     v = f"%v{slot}_{r}"
                     lines += [
-                        f"{v} = tensor.extract %V[%b, %r{r}, %j{slot}] : "
-                        f"{tensor_type((blocks, g, j))}",
+                        f"{v} = tensor.extract %V[%b, %j{slot}, %r{r}] : "
+                        f"{tensor_type((blocks, j, g))}",
                         f"%t{slot}_{r} = arith.mulf {v}, %x{slot} : f32",
                         f"%s{slot}_{r} = arith.addf {acc[r]}, %t{slot}_{r} : f32",
                     ]
@@ -247,7 +248,7 @@ def conv_kernel_function(
     if j:
         col = np.concatenate([layout.col for _, layout in taps], axis=1).astype(np.int32)
         val = np.concatenate([layout.val for _, layout in taps], axis=2)
-        val = val[:, 0] if g == 1 else val
+        val = val[:, 0] if g == 1 else block_values(val)
         tables = [("C", col, "i32"), ("V", val.astype(np.float32), "f32")]
     bias_shape = (m,) if g == 1 else (blocks, g)
     tables.append(("Bias", np.asarray(bias, np.float32).reshape(bias_shape), "f32"))

@@ -31,6 +31,7 @@ __all__ = [
     "Layout",
     "activate",
     "binding_type",
+    "block_values",
     "dispatch_header",
     "generic_and_store",
     "kernel_function",
@@ -150,6 +151,19 @@ def vector_multiple(p: int, tiles: CpuTiles | None, g: int) -> int:
     return -(-p // v) * v if p > v else p
 
 
+def block_values(val: np.ndarray) -> np.ndarray:
+    """A block format's values `[M/g, g, J]` as the kernel reads them, `[M/g, J, g]`.
+
+    The `g` values of one slot are then adjacent, and a block's values are read front to back
+    as one stream instead of `g` streams `J` floats apart (the layout of block-sparse formats
+    such as BSR). In a whole model the tables come from memory rather than cache: the 7x7
+    layers, whose tables are the largest for their work, took about twice their time alone
+    (sampled with perf). On the pruned ResNet-50 the change was within this machine's noise
+    (0.94-1.05x over interleaved runs).
+    """
+    return np.ascontiguousarray(np.swapaxes(val, 1, 2))
+
+
 def activate(value: str, activation: Activation, lines: list[str], tag: str) -> str:
     """Appends the ops applying `activation` to `value` (uses `%zero`, `%six`); returns the
     name of the result. `tag` keeps the names unique."""
@@ -200,7 +214,7 @@ def _block_body(layout: SparseLayout, k: int, p: int, activation: Activation) ->
         ]
         for r in range(g):
             lines += [
-                f"%v{s}_{r} = tensor.extract %V[%b, %r{r}, %j{s}] : {tensor_type((blocks, g, j))}",
+                f"%v{s}_{r} = tensor.extract %V[%b, %j{s}, %r{r}] : {tensor_type((blocks, j, g))}",
                 f"%t{s}_{r} = arith.mulf %v{s}_{r}, %x{s} : f32",
                 f"%s{s}_{r} = arith.addf {acc[r]}, %t{s}_{r} : f32",
             ]
@@ -541,7 +555,7 @@ def kernel_function(
     bias = np.asarray(bias, np.float32).reshape(m if g == 1 else (m // g, g))
     tables: list[tuple[str, np.ndarray, str]] = []
     if j > 0:
-        val = layout.val.reshape(m, j) if g == 1 else layout.val
+        val = layout.val.reshape(m, j) if g == 1 else block_values(layout.val)
         tables = [("C", layout.col.astype(np.int32), "i32"), ("V", val.astype(np.float32), "f32")]
     tables.append(("Bias", bias, "f32"))
     out_lines, y, out_shape = _output_glue(output_layout, m, spatial)

@@ -130,12 +130,12 @@ def test_before_expected(name: str) -> None:
         # (format, the types of the constants the kernel reads: columns, values, bias)
         ("balanced", ["tensor<4x2xi32>", "tensor<4x2xf32>", "tensor<4xf32>"]),
         ("ell", ["tensor<4x3xi32>", "tensor<4x3xf32>", "tensor<4xf32>"]),
-        ("blocks", ["tensor<2x2xi32>", "tensor<2x4x2xf32>", "tensor<2x4xf32>"]),
+        ("blocks", ["tensor<2x2xi32>", "tensor<2x2x4xf32>", "tensor<2x4xf32>"]),
         ("zero", ["tensor<4xf32>"]),
         # 3x3 stride 2: four taps with nonzeros, one slot each.
         ("taps", ["tensor<2x4xi32>", "tensor<2x4xf32>", "tensor<2xf32>"]),
         # 3x3 stride 1, one 4-row block: three taps with one shared slot each.
-        ("taps_blocks", ["tensor<1x3xi32>", "tensor<1x4x3xf32>", "tensor<1x4xf32>"]),
+        ("taps_blocks", ["tensor<1x3xi32>", "tensor<1x3x4xf32>", "tensor<1x4xf32>"]),
     ],
 )
 def test_kernel_structure(name: str, tables: list[str]) -> None:
@@ -557,7 +557,7 @@ def test_arm64_under_qemu(layout: str, tmp_path: Path) -> None:
     net = LAYOUTS[layout](net)
     linalg = apply_passes(compile_to_input(net, example_args=(x,)), [sparse_dispatch])
     assert linalg.count("flow.dispatch.workgroups") == (5 if layout == "channels_first" else 4)
-    assert "tensor<3x4x27xf32>" in linalg  # the block conv's values: 3 blocks, 9 taps x 3
+    assert "tensor<3x27x4xf32>" in linalg  # the block conv's values: 3 blocks, 9 taps x 3, 4 rows
     module = compile_module(linalg, "arm64-a76", tmp_path / "m.vmfb")
     (y,) = run_module(module.path, [x], "arm64-a76")
     np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
@@ -574,7 +574,7 @@ def test_vulkan_on_lavapipe(layout: str, tmp_path: Path) -> None:
     gpu = functools.partial(sparse_dispatch, tiles=None)
     linalg = apply_passes(compile_to_input(net, example_args=(x,), target="vulkan"), [gpu])
     assert linalg.count("flow.dispatch.workgroups") == (5 if layout == "channels_first" else 4)
-    assert "tensor<3x4x27xf32>" in linalg
+    assert "tensor<3x27x4xf32>" in linalg
     module = compile_module(linalg, "vulkan", tmp_path / "m.vmfb")
     (y,) = run_module(module.path, [x], "vulkan")
     np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
