@@ -130,6 +130,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rho", type=float, default=1e-2, help="initial ADMM rho")
     p.add_argument("--rho-growth", type=float, default=1.5, help="ADMM rho growth per epoch")
     p.add_argument(
+        "--rounds-per-epoch", type=int, default=1, help="ADMM rounds (Z/U updates) per epoch"
+    )
+    p.add_argument(
         "--stages",
         type=int,
         default=2,
@@ -195,6 +198,7 @@ def main(argv: list[str] | None = None) -> None:
                 retrain_epochs=args.retrain_epochs,
                 rho=args.rho,
                 rho_growth=args.rho_growth,
+                rounds_per_epoch=args.rounds_per_epoch,
                 stages=stages if run["method"] == "admm" else (),
                 seed=seed,
             )

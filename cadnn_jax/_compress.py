@@ -37,8 +37,9 @@ class Schedule:
       lr: Adam learning rate while pruning.
       retrain_lr: peak learning rate of masked retraining (cosine decay to 0).
       rho: initial ADMM penalty.
-      rho_growth: ADMM multi-rho factor per round (a round = one epoch).
+      rho_growth: ADMM multi-rho factor per epoch (spread evenly over the epoch's rounds).
       rho_max: cap on rho.
+      rounds_per_epoch: ADMM rounds (Z/U updates) per epoch.
       stages: progressive sparsities before the final one, e.g. (0.9, 0.95, 0.98); () = one stage.
       seed: shuffling seed.
     """
@@ -51,14 +52,16 @@ class Schedule:
     rho: float = 1e-2
     rho_growth: float = 1.5
     rho_max: float = 1.0
+    rounds_per_epoch: int = 1
     stages: tuple[float, ...] = ()
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("prune_epochs", "retrain_epochs", "batch_size"):
+        for name in ("prune_epochs", "retrain_epochs", "batch_size", "rounds_per_epoch"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < (1 if name == "batch_size" else 0):
-                raise ValueError(f"Schedule: {name} must be a non-negative integer, got {value!r}.")
+            least = 1 if name in ("batch_size", "rounds_per_epoch") else 0
+            if not isinstance(value, int) or value < least:
+                raise ValueError(f"Schedule: {name} must be an integer >= {least}, got {value!r}.")
         for name in ("lr", "retrain_lr", "rho", "rho_max"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Schedule: {name} must be > 0, got {getattr(self, name)!r}.")
@@ -141,12 +144,16 @@ def admm_compress(
     for i, (specs, n_epochs) in enumerate(zip(stage_specs, epochs, strict=True)):
         if n_epochs == 0:
             continue
+        # A later stage continues the rho schedule where the previous one left it (and its U,
+        # scaled for that rho, stays consistent) rather than restarting from schedule.rho.
+        rho = schedule.rho if state is None else _continued_rho(schedule.rho, state)
+        rounds = min(schedule.rounds_per_epoch, per_epoch)
         tx_admm = admm(
             _params(model),
             specs,
-            rho=schedule.rho,
-            interval=per_epoch,
-            rho_growth=schedule.rho_growth,
+            rho=rho,
+            interval=max(1, per_epoch // rounds),
+            rho_growth=schedule.rho_growth ** (1 / rounds),
             rho_max=schedule.rho_max,
             masks=masks,
             warm_start=state,
@@ -293,6 +300,10 @@ def magnitude_compress(
 
 def _sparsity_specs(sparsity: Any, kind: type) -> Any:
     return jax.tree.map(lambda s: kind(s), sparsity, is_leaf=lambda x: isinstance(x, float))
+
+
+def _continued_rho(base: float, state: Any) -> Any:
+    return nest_paths({p: base * float(scale) for p, scale in state.rho_scale.items()})
 
 
 def _split(total: int, parts: int) -> list[int]:

@@ -117,3 +117,34 @@ def test_schedule_validates():
         Schedule(stages=(0.9, 0.5))
     with pytest.raises(ValueError, match="prune_epochs must be"):
         Schedule(prune_epochs=-1)
+    with pytest.raises(ValueError, match="rounds_per_epoch must be"):
+        Schedule(rounds_per_epoch=0)
+
+
+def test_admm_rounds_per_epoch_and_rho_carry_over_stages(monkeypatch):
+    import cadnn_jax._compress as compress
+
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return cj.admm(*args, **kwargs)
+
+    monkeypatch.setattr(compress, "admm", spy)
+    model = _model()
+    constraints = cj.allocate(nnx.state(model, nnx.Param), cj.Unstructured(0.9))
+    # 320 examples / 64 = 5 steps per epoch; 5 rounds per epoch = a round every step.
+    schedule = Schedule(
+        prune_epochs=2, retrain_epochs=0, batch_size=64, stages=(0.5,), rounds_per_epoch=5
+    )
+    result = admm_compress(model, constraints, _data(), schedule, progress=False)
+    stages = [e["phase"] for e in result.history if e["phase"].startswith("admm")]
+    assert stages == ["admm stage 1", "admm stage 2"]
+    assert [c["interval"] for c in calls] == [1, 1]
+    assert calls[0]["rho_growth"] == pytest.approx(1.5 ** (1 / 5))
+    # Stage 2 starts where stage 1's five rounds left rho: 1e-2 * 1.5.
+    assert calls[0]["rho"] == 1e-2
+    second = cj._tree.named_leaves(calls[1]["rho"])
+    assert second and all(r == pytest.approx(1.5e-2, rel=1e-5) for r in second.values())
+    for path, w in _kernels(model).items():
+        assert (w != 0).sum() == max(1, round(0.1 * w.size)), path
