@@ -90,8 +90,9 @@ def admm(
       masks: optional tree like ``params`` of 0/1 arrays (or a prefix with None = all kept).
         Entries outside a mask are held at zero in Z and get no gradient: progressive
         compression uses this so that zeros from an earlier stage never come back.
-      warm_start: an ``ADMMState`` from an earlier stage; its U carries over (and Z is
-        re-projected onto the new, tighter set) instead of starting from U = 0.
+      warm_start: an ``ADMMState`` from an earlier stage; its U and its rho factor carry over
+        (and Z is re-projected onto the new, tighter set) instead of U = 0 and factor 1, so rho
+        continues where the earlier stage left it and U stays scaled for that rho.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose state is an ``ADMMState``.
@@ -121,10 +122,13 @@ def admm(
 
     def init_fn(params: Any) -> ADMMState:
         w = named_leaves(params)
+        one = jnp.ones((), jnp.float32)
         if warm_start is not None:
             u = {p: warm_start.u[p] if p in warm_start.u else jnp.zeros_like(w[p]) for p in paths}
+            scale = {p: warm_start.rho_scale.get(p, one) for p in paths}
         else:
             u = {p: jnp.zeros_like(w[p]) for p in paths}
+            scale = {p: one for p in paths}
         z = project_named(table, masked({p: w[p] + u[p] for p in paths}))
         zero = jnp.zeros((), jnp.float32)
         return ADMMState(
@@ -132,7 +136,7 @@ def admm(
             rounds=jnp.zeros((), jnp.int32),
             z=z,
             u=u,
-            rho_scale={p: jnp.ones((), jnp.float32) for p in paths},
+            rho_scale=scale,
             primal={p: _norm(w[p] - z[p]) for p in paths},
             dual={p: zero for p in paths},
         )

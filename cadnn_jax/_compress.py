@@ -144,14 +144,13 @@ def admm_compress(
     for i, (specs, n_epochs) in enumerate(zip(stage_specs, epochs, strict=True)):
         if n_epochs == 0:
             continue
-        # A later stage continues the rho schedule where the previous one left it (and its U,
-        # scaled for that rho, stays consistent) rather than restarting from schedule.rho.
-        rho = schedule.rho if state is None else _continued_rho(schedule.rho, state)
+        # A later stage's warm start carries the previous stage's rho factor with its U, so
+        # the rho schedule continues where it left off rather than restarting.
         rounds = min(schedule.rounds_per_epoch, per_epoch)
         tx_admm = admm(
             _params(model),
             specs,
-            rho=rho,
+            rho=schedule.rho,
             interval=max(1, per_epoch // rounds),
             rho_growth=schedule.rho_growth ** (1 / rounds),
             rho_max=schedule.rho_max,
@@ -300,10 +299,6 @@ def magnitude_compress(
 
 def _sparsity_specs(sparsity: Any, kind: type) -> Any:
     return jax.tree.map(lambda s: kind(s), sparsity, is_leaf=lambda x: isinstance(x, float))
-
-
-def _continued_rho(base: float, state: Any) -> Any:
-    return nest_paths({p: base * float(scale) for p, scale in state.rho_scale.items()})
 
 
 def _split(total: int, parts: int) -> list[int]:

@@ -106,6 +106,23 @@ def test_multi_rho_growth_is_capped_and_dual_is_rescaled():
     np.testing.assert_allclose(scales, [2.0, 4.0, 5.0, 5.0], rtol=1e-6)  # 0.1 * 5 = rho_max
 
 
+def test_warm_start_carries_u_and_rho_factor():
+    target, _ = _quadratic_params(3)
+    params = {"w": target["w"], "b": target["b"]}
+    tx = cj.admm(params, {"w": cj.Unstructured(0.5)}, rho=0.1, interval=1, rho_growth=2.0)
+    state = tx.init(params)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    for _ in range(2):
+        _, state = tx.update(zeros, state, params)
+    # A tighter second stage continues from rho 0.1 * 4 with the U scaled for it.
+    later = cj.admm(params, {"w": cj.Unstructured(0.75)}, rho=0.1, warm_start=state)
+    started = later.init(params)
+    np.testing.assert_allclose(float(started.rho_scale["w"]), 4.0, rtol=1e-6)
+    np.testing.assert_allclose(started.u["w"], state.u["w"])
+    fresh = cj.admm(params, {"w": cj.Unstructured(0.75)}, rho=0.1).init(params)
+    assert float(fresh.rho_scale["w"]) == 1.0
+
+
 def test_rho_schedule_per_leaf():
     target, _ = _quadratic_params(4)
     params = {"w": target["w"], "v": target["w"] + 1}

@@ -142,9 +142,10 @@ def test_admm_rounds_per_epoch_and_rho_carry_over_stages(monkeypatch):
     assert stages == ["admm stage 1", "admm stage 2"]
     assert [c["interval"] for c in calls] == [1, 1]
     assert calls[0]["rho_growth"] == pytest.approx(1.5 ** (1 / 5))
-    # Stage 2 starts where stage 1's five rounds left rho: 1e-2 * 1.5.
-    assert calls[0]["rho"] == 1e-2
-    second = cj._tree.named_leaves(calls[1]["rho"])
-    assert second and all(r == pytest.approx(1.5e-2, rel=1e-5) for r in second.values())
+    # Stage 2 starts where stage 1's five rounds left rho: 1e-2 * 1.5 (base rho times the
+    # factor its warm start carries over).
+    assert [c["rho"] for c in calls] == [1e-2, 1e-2]
+    second = calls[1]["warm_start"].rho_scale
+    assert second and all(float(r) == pytest.approx(1.5, rel=1e-5) for r in second.values())
     for path, w in _kernels(model).items():
         assert (w != 0).sum() == max(1, round(0.1 * w.size)), path
