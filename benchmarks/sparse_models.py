@@ -72,7 +72,9 @@ class Recipe:
 
 
 RECIPES = {
-    "resnet50": Recipe(1 / 8, False, ("--iree-global-opt-use-im2col-for-convs",)),
+    "resnet50": Recipe(
+        1 / 8, False, ("--iree-global-opt-use-im2col-for-convs", "--iree-opt-data-tiling")
+    ),
     "mobilenet_v2": Recipe(0.25, True, ()),
 }
 
