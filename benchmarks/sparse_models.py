@@ -59,10 +59,10 @@ class Recipe:
       density: nonzeros kept in each pruned layer.
       only_1x1: prune 1x1 convolutions only (MobileNet-V2's rate is for its 1x1 layers).
       dense_flags: the IREE flags of the dense build: the best set `benchmarks/peers.py`
-        measured for this model.
+        measured for this model (ResNet-50: im2col with data tiling).
       sparse_flags: the IREE flags of the sparse build, whose only dense convolutions are the
-        ones the recipe leaves unpruned (ResNet-50's first; it ran 1.8x faster alone without
-        im2col on channel-major maps, so the dense build's flag is not carried over).
+        ones the recipe leaves unpruned (ResNet-50's first, which ran faster alone without
+        im2col on channel-major maps, so the dense build's flags are not carried over).
     """
 
     density: float
