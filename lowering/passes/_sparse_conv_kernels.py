@@ -266,7 +266,7 @@ def conv_kernel_function(
     if activation == "relu6":
         dispatch.append("%six = arith.constant 6.000000e+00 : f32")
     body = _body(taps, offsets, x_shape, blocks, g, j, activation)
-    dispatch += generic_and_store(body, m, g, wide, tiles, out_binding)
+    dispatch += generic_and_store(body, m, g, wide, tiles, out_binding, j)
     if g > 1:
         dispatch.append(
             f"%Y_wide = tensor.collapse_shape %Y_kernel [[0, 1], [2]] : "

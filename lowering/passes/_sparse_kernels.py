@@ -48,21 +48,29 @@ Layout = Literal["nhwc", "nchw", "rows", "cols", "vector"]
 class CpuTiles:
     """The `compilation_info` tile sizes of the kernel on CPU, over (row block, pixel).
 
-    A workgroup computes `rows` row blocks on one pixel vector: its pixel tile is the vector
-    tile, so that nothing loops over pixels inside a workgroup. With such a loop, LLVM hoists
-    everything that depends on the row only (the row's broadcast values and the addresses of
-    its columns) out of it, into a stack array larger than L1 (73 KB for a 3x3 512-channel
-    block row), which the loop then reloads; a 3x3 layer on 7x7 maps ran about 2x faster alone
-    with workgroups of (8 blocks, 16 pixels) than of (8 blocks, 448 pixels).
+    A workgroup computes `rows` row blocks on `pixels` pixels, looping over pixel vectors
+    inside. LLVM hoists out of that loop everything that depends on the row only: each slot's
+    `g` values, broadcast to a vector register (32 bytes each), and its column's address (8
+    bytes). While that fits in L1 the loop reuses it; when it does not (a 3x3 block row of a
+    512-channel layer has 576 slots: 78 KB), the loop reloads it from L2 and ran about half as
+    fast as a workgroup of one pixel vector, which has no loop to hoist out of. So a row with
+    more than `hoist_bytes` of hoisted data gets workgroups of one pixel vector; a short one
+    keeps wide workgroups, whose per-workgroup cost (noticeable on `local-task` for a few
+    dozen slots) is spread over more work.
 
     Attributes:
       rows: row blocks per workgroup.
+      pixels: pixels per workgroup when the row's hoisted data fit in `hoist_bytes`; a
+        multiple of every pixel vector.
       vector: the innermost tile, for a one-row kernel; its pixel size is the length of the
         vectors the loads and multiply-adds run at (8 AVX2 registers of 8 lanes here).
+      hoist_bytes: the most hoisted data per row kept in a wide workgroup (half of L1 here).
     """
 
     rows: int = 8
+    pixels: int = 448
     vector: tuple[int, int] = (1, 64)
+    hoist_bytes: int = 16 * 1024
 
     def for_block(self, g: int) -> "CpuTiles":
         """The tiles of a kernel computing `g` rows at once: the pixel tile is divided by `g`
@@ -74,20 +82,28 @@ class CpuTiles:
         v0, v1 = self.vector
         return dataclasses.replace(self, vector=(v0, max(8, v1 // g)))
 
-    def attribute(self) -> str:
-        """The `#iree_codegen.compilation_info` attribute, as MLIR text."""
-        v0, v1 = self.vector
+    def workgroup_pixels(self, g: int, slots: int) -> int:
+        """Pixels per workgroup of a `g`-row kernel with `slots` nonzeros (or blocks) per row."""
+        v = self.for_block(g).vector[1]
+        return self.pixels if slots * (32 * g + 8) <= self.hoist_bytes else v
+
+    def attribute(self, g: int, slots: int) -> str:
+        """The `#iree_codegen.compilation_info` attribute of a `g`-row kernel with `slots`
+        nonzeros (or blocks) per row, as MLIR text."""
+        v0, v1 = self.for_block(g).vector
         return (
             "#iree_codegen.compilation_info<lowering_config = #iree_cpu.lowering_config<"
-            f"distribution = [{self.rows}, {v1}], vector_common_parallel = [{v0}, {v1}]>, "
+            f"distribution = [{self.rows}, {self.workgroup_pixels(g, slots)}], "
+            f"vector_common_parallel = [{v0}, {v1}]>, "
             "translation_info = #iree_codegen.translation_info<"
             "pipeline = #iree_cpu.pipeline<DoubleTilingExpert>>>"
         )
 
 
 DEFAULT_TILES = CpuTiles()
-"""Measured on this machine (AVX2, 16 vector registers): 64-pixel vectors for row formats,
-16 for 4-row blocks, workgroups of 8 rows (or blocks) by one pixel vector."""
+"""Measured on this machine (AVX2, 16 vector registers, 32 KB L1): 64-pixel vectors for row
+formats, 16 for 4-row blocks, workgroups of 8 rows (or blocks) by 448 pixels, or by one pixel
+vector for rows with more than 16 KB of hoisted data."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -357,17 +373,18 @@ def _output_glue(
 
 
 def generic_and_store(
-    body: list[str], m: int, g: int, p: int, tiles: CpuTiles | None, out_binding: str
+    body: list[str], m: int, g: int, p: int, tiles: CpuTiles | None, out_binding: str, slots: int
 ) -> list[str]:
     """The kernel's all-parallel generic over (row or row block, pixel) with `body`, its
     `compilation_info`, and the stores to `%Y_out`, then the end of the dispatch region.
 
     One row (`g == 1`) reads `%Bias[M]` and writes `[M, P]`; a block kernel writes `g` results
     of `[M/g, P]`, row `r` of every block to `[b, r, :]` with one strided store, so that
-    `[M/g, g, P]` is `[M, P]` in the original channel order without a copy.
+    `[M/g, g, P]` is `[M, P]` in the original channel order without a copy. `slots`, the
+    nonzeros (or blocks) per row, chooses the workgroup tile (`CpuTiles.attribute`).
     """
     blocks = m // g
-    tile = "" if tiles is None else f", compilation_info = {tiles.for_block(g).attribute()}"
+    tile = "" if tiles is None else f", compilation_info = {tiles.attribute(g, slots)}"
     parallel = 'iterator_types = ["parallel", "parallel"]'
     result_type = tensor_type((blocks, p))
     lines = [f"%init = tensor.empty() : {result_type}"]
@@ -473,7 +490,7 @@ def _dispatch(
     body = (
         _row_body(layout, k, p, activation) if row_format else _block_body(layout, k, p, activation)
     )
-    lines += generic_and_store(body, m, g, p, tiles, out_binding)
+    lines += generic_and_store(body, m, g, p, tiles, out_binding, j)
     if not row_format:
         lines.append(
             f"{result_name} = tensor.collapse_shape %Y_kernel [[0, 1], [2]] : "

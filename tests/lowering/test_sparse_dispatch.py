@@ -27,6 +27,7 @@ from lowering.passes._sparse_formats import (
     layout_for_rows,
     layout_for_taps,
 )
+from lowering.passes._sparse_kernels import CpuTiles
 from lowering.passes.sparse_dispatch import sparse_dispatch
 from lowering.run_module import run_module
 from lowering.runtime import run_in_process
@@ -169,6 +170,20 @@ def test_threshold_decides() -> None:
 def test_gpu_kernels_have_no_cpu_tiles() -> None:
     after, _ = _rewrite((IR / "sparse_blocks.before.mlir").read_text(), tiles=None)
     assert "flow.dispatch.workgroups" in after and "compilation_info" not in after
+
+
+def test_long_rows_get_workgroups_of_one_pixel_vector() -> None:
+    # A row whose hoisted values and addresses (32 bytes per value of a slot, 8 per address)
+    # pass 16 KB gets one pixel vector per workgroup; shorter rows keep 448 pixels.
+    tiles = CpuTiles()
+    assert tiles.workgroup_pixels(4, 26) == 448
+    assert tiles.workgroup_pixels(4, 120) == 448  # 120 * 136 = 16,320 bytes
+    assert tiles.workgroup_pixels(4, 121) == 16
+    assert tiles.workgroup_pixels(4, 576) == 16
+    assert tiles.workgroup_pixels(1, 409) == 448  # 409 * 40 = 16,360 bytes
+    assert tiles.workgroup_pixels(1, 410) == 64
+    assert "distribution = [8, 16], vector_common_parallel = [1, 16]" in tiles.attribute(4, 576)
+    assert "distribution = [8, 448], vector_common_parallel = [1, 64]" in tiles.attribute(1, 8)
 
 
 def test_bad_arguments() -> None:
