@@ -53,10 +53,10 @@ class CpuTiles:
     `g` values, broadcast to a vector register (32 bytes each), and its column's address (8
     bytes). While that fits in L1 the loop reuses it; when it does not (a 3x3 block row of a
     512-channel layer has 576 slots: 78 KB), the loop reloads it from L2 and ran about half as
-    fast as a workgroup of one pixel vector, which has no loop to hoist out of. So a row with
-    more than `hoist_bytes` of hoisted data gets workgroups of one pixel vector; a short one
-    keeps wide workgroups, whose per-workgroup cost (noticeable on `local-task` for a few
-    dozen slots) is spread over more work.
+    fast as a workgroup of one pixel vector, which has no loop to hoist out of (timed alone
+    during development; commit 0cb3fee). So a row with more than `hoist_bytes` of hoisted data
+    gets workgroups of one pixel vector; a short one keeps wide workgroups, which reuse what
+    was hoisted and keep the number of workgroups (and their fixed cost) down.
 
     Attributes:
       rows: row blocks per workgroup.
