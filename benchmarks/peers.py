@@ -45,17 +45,15 @@ import numpy as np  # noqa: E402
 REFERENCE = "onnxruntime"
 ENGINE_KINDS = ("onnxruntime", "iree", "jax", "litert")
 
-# Flag sets from the earlier measurement: im2col made ResNet-50 4x faster and MobileNet-V2
-# slower; data tiling of convolutions is IREE's experimental answer to the same problem.
+# Flag sets from the earlier measurement and this machine's: im2col made ResNet-50 4x
+# faster and MobileNet-V2 slower; data tiling (off by default for llvm-cpu in IREE 3.13) then
+# packs those matrix multiplies (ResNet-50 2.40x -> 1.74x of ONNX Runtime, tag `dt`). IREE's
+# experimental data tiling of convolutions themselves ran ResNet-50 7x slower than ONNX Runtime
+# (results/peers-resnet50-2026-11-22.json, `dt-conv`), so it is no longer a default.
 DEFAULT_IREE_FLAG_SETS: dict[str, tuple[str, ...]] = {
     "default": (),
     "im2col": ("--iree-global-opt-use-im2col-for-convs",),
-    "dt-conv": (
-        "--iree-dispatch-creation-data-tiling",
-        # A list option that takes one value per occurrence ("matmul,convolution" is rejected).
-        "--iree-dispatch-creation-experimental-set-data-tiling-ops=matmul",
-        "--iree-dispatch-creation-experimental-set-data-tiling-ops=convolution",
-    ),
+    "im2col-dt": ("--iree-global-opt-use-im2col-for-convs", "--iree-opt-data-tiling"),
 }
 
 
