@@ -100,6 +100,23 @@ def _constraints(run: dict[str, Any], rates: dict[str, float]) -> Any:
     return spec
 
 
+def _schedule(run: dict[str, Any], args: argparse.Namespace, seed: int) -> Schedule:
+    """The run's epochs and hyperparameters; only ADMM runs get the progressive stages."""
+    stages = tuple(1 - (1 - run["rate"]) * 2 ** (args.stages - i) for i in range(args.stages))
+    return Schedule(
+        prune_epochs=args.prune_epochs,
+        retrain_epochs=args.retrain_epochs,
+        lr=args.lr,
+        retrain_lr=args.retrain_lr,
+        rho=args.rho,
+        rho_growth=args.rho_growth,
+        rho_max=args.rho_max,
+        rounds_per_epoch=args.rounds_per_epoch,
+        stages=stages if run["method"] == "admm" else (),
+        seed=seed,
+    )
+
+
 def _dense(seed: int, args: argparse.Namespace, data: dict[str, Any]) -> pathlib.Path:
     path = pathlib.Path(args.cache) / f"lenet5-dense-seed{seed}-e{args.dense_epochs}"
     if path.exists():
@@ -120,7 +137,7 @@ def _dense(seed: int, args: argparse.Namespace, data: dict[str, Any]) -> pathlib
     return path
 
 
-def main(argv: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default: 0)")
     p.add_argument("--rates", type=float, nargs="+", default=list(RATES), help="sparsities")
@@ -131,6 +148,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rho-growth", type=float, default=1.5, help="ADMM rho growth per epoch")
     p.add_argument(
         "--rounds-per-epoch", type=int, default=1, help="ADMM rounds (Z/U updates) per epoch"
+    )
+    p.add_argument("--rho-max", type=float, default=1.0, help="cap on ADMM rho")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate while pruning")
+    p.add_argument(
+        "--retrain-lr",
+        type=float,
+        default=1e-3,
+        help="peak learning rate of masked retraining (cosine decay to 0)",
     )
     p.add_argument(
         "--stages",
@@ -146,7 +171,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tag", default="latest", help="results file suffix")
     p.add_argument("--cache", default="runs/bench-cache", help="where dense models are cached")
     p.add_argument("--progress", action="store_true", help="progress bars")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.cache).mkdir(parents=True, exist_ok=True)
@@ -190,18 +219,7 @@ def main(argv: list[str] | None = None) -> None:
             # Every method prunes to the same per-layer rates: those one global magnitude
             # threshold gives the dense model (uniform rates starve the small layers).
             rates = cj.global_magnitude_rates(params, run["rate"])
-            stages = tuple(
-                1 - (1 - run["rate"]) * 2 ** (args.stages - i) for i in range(args.stages)
-            )
-            schedule = Schedule(
-                prune_epochs=args.prune_epochs,
-                retrain_epochs=args.retrain_epochs,
-                rho=args.rho,
-                rho_growth=args.rho_growth,
-                rounds_per_epoch=args.rounds_per_epoch,
-                stages=stages if run["method"] == "admm" else (),
-                seed=seed,
-            )
+            schedule = _schedule(run, args, seed)
             t0 = time.perf_counter()
             if run["method"] == "admm":
                 result = admm_compress(
