@@ -270,7 +270,9 @@ def markdown_rows(result: Mapping[str, Any]) -> list[str]:
     up = result["speedup_of_sparse"]
 
     def ms(name: str) -> str:
-        median = by_name.get(name, {}).get("median_ms")
+        if name not in by_name:
+            return "not run"
+        median = by_name[name]["median_ms"]
         return "failed" if median is None else f"{median:.1f} ms"
 
     pruning = result["pruning"]
