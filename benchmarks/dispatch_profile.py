@@ -180,6 +180,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
     )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the input IR, flow IR and the dumped dispatch benchmarks here for reading "
+        "(default: a temporary directory, removed at the end)",
+    )
     args = parser.parse_args(argv)
     if args.top < 1:
         parser.error(f"--top must be at least 1, got {args.top}")
@@ -202,13 +209,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
         flags = list(recipe.sparse_flags)
     with tempfile.TemporaryDirectory(prefix="cadnn-dispatch-profile-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         result = {
             "benchmark": "dispatch_profile",
             "model": args.model,
             "build": args.build,
             "sparse_layout": args.sparse_layout if args.build == "sparse" else None,
             "flags": flags,
-            **profile(linalg, flags, Path(tmp), args.threads),
+            **profile(linalg, flags, workdir, args.threads),
             **context,
         }
     print(f"sum of dispatches x calls: {result['total_ms']:.1f} ms (one thread, each alone)")
