@@ -64,9 +64,23 @@ def test_compress_end_to_end_writes_report_and_checkpoints(data_dir, tmp_path, c
     assert report["storage"]["pruning_rate"] > 9
     assert "compressed" in capsys.readouterr().out
     # A second run starts from the first run's dense checkpoint.
-    main(_argv(data_dir, tmp_path / "again", "--init", str(out / "dense"), "--method", "gradual"))
+    main(
+        _argv(
+            data_dir,
+            tmp_path / "again",
+            "--init",
+            str(out / "dense"),
+            "--method",
+            "gradual",
+            "--rho-max",
+            "5",
+            "--rounds-per-epoch",
+            "3",
+        )
+    )
     again = json.loads((tmp_path / "again" / "report.json").read_text())
     assert again["pretrain_epochs"] == 0 and again["method"] == "gradual"
+    assert (again["schedule"]["rho_max"], again["schedule"]["rounds_per_epoch"]) == (5.0, 3)
     # The default global allocation spreads 98% over the layers unevenly, 98% overall.
     assert again["allocation"] == "global"
     assert 45 <= again["storage"]["pruning_rate"] <= 55
@@ -82,6 +96,8 @@ def test_compress_end_to_end_writes_report_and_checkpoints(data_dir, tmp_path, c
         (["--stages", "0.5,x"], "--stages must be comma-separated"),
         (["--method", "gradual", "--constraint", "blocks"], "magnitude baselines prune"),
         (["--keep-dense", "conv9/*"], "matches no parameter"),
+        (["--rho-max", "0"], r"--rho-max must be > 0, got 0.0"),
+        (["--rounds-per-epoch", "0"], "--rounds-per-epoch must be >= 1, got 0"),
     ],
 )
 def test_bad_flags_give_clear_errors(data_dir, tmp_path, capsys, extra, match):

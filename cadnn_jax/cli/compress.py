@@ -121,6 +121,19 @@ def add_parser(sub: Any) -> None:
         default=Schedule.rho_growth,
         help="ADMM penalty growth per epoch (multi-rho)",
     )
+    p.add_argument(
+        "--rho-max",
+        type=float,
+        default=Schedule.rho_max,
+        help="cap on the ADMM penalty as it grows",
+    )
+    p.add_argument(
+        "--rounds-per-epoch",
+        type=int,
+        default=Schedule.rounds_per_epoch,
+        help="ADMM rounds (Z and U updates) per epoch; the epoch's --rho-growth is spread "
+        "evenly over them",
+    )
     p.add_argument("--lr", type=float, default=Schedule.lr, help="Adam learning rate")
     p.add_argument(
         "--retrain-lr",
@@ -165,6 +178,11 @@ def _check_args(args: argparse.Namespace) -> None:
     for name in ("pretrain_epochs", "prune_epochs", "retrain_epochs"):
         if getattr(args, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}.")
+    for name in ("rho", "rho_max", "lr", "retrain_lr"):
+        if not getattr(args, name) > 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}.")
+    if args.rounds_per_epoch < 1:
+        raise ValueError(f"--rounds-per-epoch must be >= 1, got {args.rounds_per_epoch}.")
     if not 0 <= args.sparsity < 1:
         raise ValueError(f"--sparsity must be in [0, 1), got {args.sparsity}.")
     if args.train_limit is not None and args.train_limit <= args.val_size:
@@ -267,6 +285,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         retrain_lr=args.retrain_lr,
         rho=args.rho,
         rho_growth=args.rho_growth,
+        rho_max=args.rho_max,
+        rounds_per_epoch=args.rounds_per_epoch,
         stages=stages,
         seed=args.seed,
     )
