@@ -48,6 +48,7 @@ from lowering.benchmark import benchmark_module  # noqa: E402
 from lowering.compiler import CompiledModule, CompileError, compile_module  # noqa: E402
 from lowering.export import channels_first_input  # noqa: E402
 from lowering.passes._sparse_formats import choose_layout, layout_for_taps  # noqa: E402
+from lowering.passes._sparse_kernels import DEFAULT_TILES, CpuTiles  # noqa: E402
 from lowering.passes.sparse_dispatch import sparse_dispatch  # noqa: E402
 
 DENSITIES = (0.5, 0.2, 0.1, 0.05)
@@ -154,14 +155,38 @@ def _format(w: np.ndarray) -> dict[str, Any]:
     }
 
 
-def measure(layer: Layer, rounds: int, workdir: Path) -> list[dict[str, Any]]:
-    """Compiles the dense and sparse modules of `layer`, then times them in interleaved
-    rounds; failures are recorded in each record's `errors`."""
+def parse_tiles(text: str) -> CpuTiles:
+    """`"rows=32,hoist_bytes=0"` -> the default `CpuTiles` with those fields replaced
+    (`vector` takes the pixel size of the innermost tile: `vector=32` is `(1, 32)`)."""
+    fields = {f.name for f in dataclasses.fields(CpuTiles)}
+    changes: dict[str, Any] = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        name = name.strip()
+        if name not in fields:
+            raise ValueError(
+                f"--tiles: unknown field {name!r} in {text!r}; fields: {sorted(fields)}"
+            )
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"--tiles: {name} must be an integer, got {value!r}") from None
+        if number < (0 if name == "hoist_bytes" else 1):
+            raise ValueError(f"--tiles: {name} must be positive, got {number}")
+        changes[name] = (1, number) if name == "vector" else number
+    return dataclasses.replace(DEFAULT_TILES, **changes)
+
+
+def measure(
+    layer: Layer, rounds: int, workdir: Path, tiles: CpuTiles = DEFAULT_TILES
+) -> list[dict[str, Any]]:
+    """Compiles the dense and sparse modules of `layer` (the sparse ones with `tiles`), then
+    times them in interleaved rounds; failures are recorded in each record's `errors`."""
     rng = np.random.default_rng(0)
     w = rng.standard_normal(layer.weight_shape).astype(np.float32)
     b = rng.standard_normal(layer.weight_shape[0]).astype(np.float32)
     x = rng.standard_normal(layer.input_shape).astype(np.float32)
-    forced = functools.partial(sparse_dispatch, threshold=1.01)
+    forced = functools.partial(sparse_dispatch, threshold=1.01, tiles=tiles)
     modules: dict[str, CompiledModule | None] = {}
     records: dict[str, dict[str, Any]] = {}
     modules["dense"] = compile_module(
@@ -231,15 +256,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="results file (JSON)")
     names = [layer.name for layer in LAYERS]
     parser.add_argument("--layers", nargs="+", choices=names, default=names)
+    parser.add_argument(
+        "--tiles",
+        default="",
+        help="the sparse kernels' CPU tiles, as changes to the pass's defaults, e.g. "
+        "'rows=32,hoist_bytes=0' (fields: rows, pixels, vector, hoist_bytes; see "
+        "lowering/passes/_sparse_kernels.py, CpuTiles); default: the pass's own",
+    )
     args = parser.parse_args(argv)
+    try:
+        tiles = parse_tiles(args.tiles)
+    except ValueError as e:
+        parser.error(str(e))
     date = datetime.date.today().isoformat()
     out = args.out or ROOT / "benchmarks" / "results" / f"sparse_kernels-{date}.json"
-    context = {"benchmark": "sparse_kernels", "rounds": args.rounds, **run_context()}
+    context = {
+        "benchmark": "sparse_kernels",
+        "rounds": args.rounds,
+        "tiles": dataclasses.asdict(tiles),
+        **run_context(),
+    }
     records = []
     layers = [layer for layer in LAYERS if layer.name in args.layers]
     with tempfile.TemporaryDirectory(prefix="cadnn-bench-sparse-") as tmp:
         for layer in layers:
-            for record in measure(layer, args.rounds, Path(tmp)):
+            for record in measure(layer, args.rounds, Path(tmp), tiles):
                 record = {**record, **context}
                 skip = ("samples_ms", "dense_samples_ms")
                 print(json.dumps({k: v for k, v in record.items() if k not in skip}), flush=True)

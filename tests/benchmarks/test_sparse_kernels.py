@@ -1,0 +1,35 @@
+"""The kernel benchmark's command line: `--tiles` changes the pass's tiles field by field."""
+
+import dataclasses
+
+import pytest
+
+from benchmarks import sparse_kernels
+from lowering.passes._sparse_kernels import DEFAULT_TILES
+
+
+def test_tiles_replace_only_the_fields_given() -> None:
+    assert sparse_kernels.parse_tiles("") == DEFAULT_TILES
+    tiles = sparse_kernels.parse_tiles("rows=32,hoist_bytes=0,vector=32")
+    assert (tiles.rows, tiles.hoist_bytes, tiles.vector) == (32, 0, (1, 32))
+    assert tiles.pixels == DEFAULT_TILES.pixels
+    assert (
+        dataclasses.replace(
+            tiles, rows=8, hoist_bytes=DEFAULT_TILES.hoist_bytes, vector=DEFAULT_TILES.vector
+        )
+        == DEFAULT_TILES
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("colums=4", "unknown field 'colums'"),
+        ("rows=many", "rows must be an integer, got 'many'"),
+        ("pixels=0", "pixels must be positive, got 0"),
+    ],
+)
+def test_bad_tiles_are_named(text: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        sparse_kernels.main(["--tiles", text])
+    assert message in capsys.readouterr().err
