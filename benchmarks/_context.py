@@ -4,13 +4,15 @@ import datetime
 import importlib.metadata
 import os
 import platform
+import resource
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["git_sha", "machine", "run_context", "versions"]
+__all__ = ["OtherLoad", "git_sha", "machine", "run_context", "versions"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,3 +88,65 @@ def run_context(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "versions": versions(),
         "command": list(sys.argv if argv is None else argv),
     }
+
+
+def _busy_and_steal_seconds(stat: Path = Path("/proc/stat")) -> tuple[float, float] | None:
+    """CPU seconds the whole machine has spent busy (user, nice, system, interrupts) and
+    stolen by the hypervisor since boot, from `/proc/stat`; `None` where there is none."""
+    try:
+        fields = [int(v) for v in stat.read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
+def _own_seconds() -> float:
+    """CPU seconds of this process (all its threads) and of its children that have ended."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class OtherLoad:
+    """What the rest of the machine used while a benchmark ran: the CPU time of processes that
+    are not this one or its children, and the time the hypervisor stole.
+
+    Timings on a machine shared with other work are slowed unequally (a training job at
+    `nice 19` moved ONNX Runtime's ResNet-50 from 42 to 67 ms here and the sparse build more),
+    so results record it, and `stop` warns when it is more than `warn_share` of the machine.
+    Linux only; elsewhere the record says so.
+    """
+
+    def __init__(self, warn_share: float = 0.05) -> None:
+        self._warn_share = warn_share
+        self._wall = time.monotonic()
+        self._machine = _busy_and_steal_seconds()
+        self._own = _own_seconds()
+
+    def stop(self) -> dict[str, float | str | None]:
+        """The record for the results file (seconds, and `other_share` of all cores' time)."""
+        wall = time.monotonic() - self._wall
+        now = _busy_and_steal_seconds()
+        if now is None or self._machine is None:
+            return {"wall_s": wall, "other_share": None, "note": "no /proc/stat here"}
+        busy = now[0] - self._machine[0]
+        own = _own_seconds() - self._own
+        other = max(0.0, busy - own)
+        share = other / (wall * (os.cpu_count() or 1)) if wall > 0 else 0.0
+        record = {
+            "wall_s": wall,
+            "machine_busy_s": busy,
+            "own_cpu_s": own,
+            "other_cpu_s": other,
+            "other_share": share,
+            "steal_s": now[1] - self._machine[1],
+        }
+        if share > self._warn_share:
+            print(
+                f"warning: other processes used {100 * share:.0f}% of the machine's CPU time "
+                "during this run; its timings are not comparable with a run on a quiet machine",
+                file=sys.stderr,
+            )
+        return record

@@ -463,10 +463,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     os.environ["XLA_FLAGS"] = xla_flags_for_threads(
         args.threads, os.cpu_count() or 1, os.environ.get("XLA_FLAGS", "")
     )
-    from benchmarks._context import run_context
+    from benchmarks._context import OtherLoad, run_context
     from benchmarks._peak import GemmEngine, measure_peak
 
     context = run_context(None if argv is None else ["benchmarks/peers.py", *argv])
+    load = OtherLoad()
     fn, x = build_model(args.model, args.seed)
     try:
         peak = measure_peak(args.threads, n=args.peak_n)
@@ -508,6 +509,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         **context,
     }
     result["machine"]["load_average_after"] = list(os.getloadavg())
+    result["other_load"] = load.stop()
     rows = markdown_rows(args.model, result["engines"])
     tag = f"-{args.tag}" if args.tag else ""
     out = write_results(result, args.out_dir / f"peers-{args.model}{tag}-{context['date']}", rows)

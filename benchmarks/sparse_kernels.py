@@ -43,7 +43,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks._context import run_context  # noqa: E402
+from benchmarks._context import OtherLoad, run_context  # noqa: E402
 from lowering.benchmark import benchmark_module  # noqa: E402
 from lowering.compiler import CompiledModule, CompileError, compile_module  # noqa: E402
 from lowering.export import channels_first_input  # noqa: E402
@@ -280,8 +280,11 @@ def main(argv: list[str] | None = None) -> None:
     layers = [layer for layer in LAYERS if layer.name in args.layers]
     with tempfile.TemporaryDirectory(prefix="cadnn-bench-sparse-") as tmp:
         for layer in layers:
-            for record in measure(layer, args.rounds, Path(tmp), tiles):
-                record = {**record, **context}
+            load = OtherLoad()
+            measured = measure(layer, args.rounds, Path(tmp), tiles)
+            other = load.stop()
+            for record in measured:
+                record = {**record, **context, "other_load": other}
                 skip = ("samples_ms", "dense_samples_ms")
                 print(json.dumps({k: v for k, v in record.items() if k not in skip}), flush=True)
                 records.append(record)

@@ -363,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     os.environ["XLA_FLAGS"] = xla_flags_for_threads(
         args.threads, os.cpu_count() or 1, os.environ.get("XLA_FLAGS", "")
     )
-    from benchmarks._context import run_context
+    from benchmarks._context import OtherLoad, run_context
     from benchmarks._peak import GemmEngine, measure_peak
     from benchmarks.peers import build_state, measure, write_results
     from lowering.export import bake_weights
@@ -376,6 +376,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.sparse_flags is not None:
         recipe = dataclasses.replace(recipe, sparse_flags=tuple(args.sparse_flags.split()))
     context = run_context(None if argv is None else ["benchmarks/sparse_models.py", *argv])
+    load = OtherLoad()
     forward, state, x = build_state(args.model, args.seed)
     state = randomize_batch_norm(state, np.random.default_rng(args.seed + 1))
     state, pruning = prune_state(state, recipe, args.structure)
@@ -440,6 +441,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             record["dense_equivalent_fraction_of_peak"] = record.pop("fraction_of_peak")
             record["fraction_of_peak"] = None
     result["machine"]["load_average_after"] = list(os.getloadavg())
+    result["other_load"] = load.stop()
     rows = markdown_rows(result)
     tag = f"-{args.tag}" if args.tag else ""
     stem = args.out_dir / f"sparse_models-{args.model}{tag}-{context['date']}"

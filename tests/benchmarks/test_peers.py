@@ -183,3 +183,25 @@ def test_main_writes_results(
     for key in ("machine", "versions", "git_sha", "command", "peak", "gflop", "markdown"):
         assert key in written
     assert written["engines"][1]["samples_ms"] and result["model"] == "lenet5"
+
+
+def test_other_load_counts_processes_that_are_not_ours() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from benchmarks._context import OtherLoad
+
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass"
+    load = OtherLoad(warn_share=2.0)
+    # A child that has ended and been waited for is our own work...
+    subprocess.run([sys.executable, "-c", spin], check=True)
+    # ...one that has not been reaped when `stop` reads the counters is somebody else's, as
+    # far as the record can tell (about a second of CPU time each).
+    other = subprocess.Popen([sys.executable, "-c", spin])
+    os.waitid(os.P_PID, other.pid, os.WEXITED | os.WNOWAIT)
+    record = load.stop()
+    other.wait()
+    assert record["own_cpu_s"] >= 0.9, record
+    assert record["other_cpu_s"] >= 0.8, record
+    assert 0 < record["other_share"] <= 1
