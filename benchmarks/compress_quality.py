@@ -113,6 +113,8 @@ def _schedule(run: dict[str, Any], args: argparse.Namespace, seed: int) -> Sched
         rho_max=args.rho_max,
         rounds_per_epoch=args.rounds_per_epoch,
         stages=stages if run["method"] == "admm" else (),
+        proportional_stages=args.stage_mode == "proportional",
+        admm_optimizer=args.admm_opt,
         seed=seed,
     )
 
@@ -163,6 +165,19 @@ def _parser() -> argparse.ArgumentParser:
         default=2,
         help="progressive ADMM: this many earlier stages before the final rate "
         "(each halving the density gap), 0 = one stage",
+    )
+    p.add_argument(
+        "--stage-mode",
+        choices=("uniform", "proportional"),
+        default="uniform",
+        help="how a progressive stage's sparsity reaches each layer: uniform = min(stage, layer"
+        " rate); proportional = each layer's final density scaled by the same factor",
+    )
+    p.add_argument(
+        "--admm-opt",
+        choices=("adam", "sgd"),
+        default="adam",
+        help="optimizer of the ADMM phase at --lr (sgd: momentum 0.9)",
     )
     p.add_argument("--block-rate", type=float, default=0.95, help="4x1 block run sparsity")
     p.add_argument("--joint-rate", type=float, default=0.9971, help="joint run sparsity")

@@ -23,7 +23,7 @@ from cadnn_jax._project import constraint_table
 from cadnn_jax._quantized import quantized_retrain
 from cadnn_jax._specs import Constraint, Joint, Unstructured
 from cadnn_jax._train import evaluate, train
-from cadnn_jax._tree import nest_paths
+from cadnn_jax._tree import named_leaves, nest_paths
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +41,11 @@ class Schedule:
       rho_max: cap on rho.
       rounds_per_epoch: ADMM rounds (Z/U updates) per epoch.
       stages: progressive sparsities before the final one, e.g. (0.9, 0.95, 0.98); () = one stage.
+      proportional_stages: how a stage's sparsity reaches each layer. False: every layer gets
+        ``min(stage, its final sparsity)``. True: every layer keeps its final density scaled by
+        ``(1 - stage) / (1 - overall final sparsity)`` (capped at dense), so each stage shrinks
+        every layer by the same factor instead of leaving the largest step to the last stage.
+      admm_optimizer: optimizer of the ADMM phase: "adam", or "sgd" (momentum 0.9), at ``lr``.
       seed: shuffling seed.
     """
 
@@ -54,6 +59,8 @@ class Schedule:
     rho_max: float = 1.0
     rounds_per_epoch: int = 1
     stages: tuple[float, ...] = ()
+    proportional_stages: bool = False
+    admm_optimizer: str = "adam"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -68,6 +75,10 @@ class Schedule:
         if any(not 0 <= s < 1 for s in self.stages) or list(self.stages) != sorted(self.stages):
             raise ValueError(
                 f"Schedule: stages must be rising sparsities in [0, 1), got {self.stages!r}."
+            )
+        if self.admm_optimizer not in ("adam", "sgd"):
+            raise ValueError(
+                f'Schedule: admm_optimizer must be "adam" or "sgd", got {self.admm_optimizer!r}.'
             )
 
 
@@ -88,12 +99,40 @@ def _steps_per_epoch(n: int, batch_size: int) -> int:
     return max(1, n // batch_size)
 
 
+def _has_sparsity(spec: Constraint) -> bool:
+    return not isinstance(spec, Joint) and any(
+        f.name == "sparsity" for f in dataclasses.fields(spec)
+    )
+
+
 def _with_sparsity(spec: Constraint, sparsity: float) -> Constraint:
-    if isinstance(spec, Joint):
-        return spec
-    if any(f.name == "sparsity" for f in dataclasses.fields(spec)):
+    if _has_sparsity(spec):
         return dataclasses.replace(spec, sparsity=min(sparsity, spec.sparsity))
     return spec
+
+
+def _stage_tables(
+    table: dict[str, Constraint], params: Any, stages: tuple[float, ...], proportional: bool
+) -> list[dict[str, Constraint]]:
+    """The constraint table of each progressive stage (see ``Schedule.proportional_stages``)."""
+    if not proportional:
+        return [{p: _with_sparsity(s, stage) for p, s in table.items()} for stage in stages]
+    sizes = {p: w.size for p, w in named_leaves(params).items()}
+    pruned = [p for p, s in table.items() if _has_sparsity(s)]
+    total = sum(sizes[p] for p in pruned)
+    final_density = sum((1.0 - table[p].sparsity) * sizes[p] for p in pruned) / max(total, 1)
+    out = []
+    for stage in stages:
+        factor = (1.0 - stage) / max(final_density, 1e-12)
+        out.append(
+            {
+                p: _with_sparsity(s, max(0.0, 1.0 - min(1.0, (1.0 - s.sparsity) * factor)))
+                if _has_sparsity(s)
+                else s
+                for p, s in table.items()
+            }
+        )
+    return out
 
 
 def admm_compress(
@@ -135,8 +174,8 @@ def admm_compress(
             log(entry)
 
     stage_specs = [
-        nest_paths({p: _with_sparsity(s, stage) for p, s in table.items()})
-        for stage in schedule.stages
+        nest_paths(t)
+        for t in _stage_tables(table, _params(model), schedule.stages, schedule.proportional_stages)
     ]
     stage_specs.append(nest_paths(dict(table)))
     epochs = _split(schedule.prune_epochs, len(stage_specs))
@@ -157,7 +196,12 @@ def admm_compress(
             masks=masks,
             warm_start=state,
         )
-        tx = optax.chain(tx_admm, optax.adam(schedule.lr))
+        inner = (
+            optax.sgd(schedule.lr, momentum=0.9)
+            if schedule.admm_optimizer == "sgd"
+            else optax.adam(schedule.lr)
+        )
+        tx = optax.chain(tx_admm, inner)
         if masks is not None:
             tx = masked_retrain(tx, masks)
 

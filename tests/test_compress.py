@@ -119,6 +119,23 @@ def test_schedule_validates():
         Schedule(prune_epochs=-1)
     with pytest.raises(ValueError, match="rounds_per_epoch must be"):
         Schedule(rounds_per_epoch=0)
+    with pytest.raises(ValueError, match='admm_optimizer must be "adam" or "sgd"'):
+        Schedule(admm_optimizer="rmsprop")
+
+
+def test_stage_tables_uniform_and_proportional():
+    from cadnn_jax._compress import _stage_tables
+
+    params = {"a": np.zeros(100), "b": np.zeros(300), "bias": np.zeros(10)}
+    # Final densities 0.5 (a) and 0.1 (b): 50 + 30 = 80 of 400 weights, 0.2 overall.
+    table = {"a": cj.Unstructured(0.5), "b": cj.Unstructured(0.9), "bias": cj.UniformLevels(bits=4)}
+    (uniform,) = _stage_tables(table, params, (0.6,), proportional=False)
+    assert (uniform["a"].sparsity, uniform["b"].sparsity) == (0.5, 0.6)
+    (half,) = _stage_tables(table, params, (0.6,), proportional=True)
+    # A 0.4-dense stage doubles every layer's final density (capped at dense).
+    assert half["a"].sparsity == pytest.approx(0.0)
+    assert half["b"].sparsity == pytest.approx(0.8)
+    assert half["bias"] == table["bias"]
 
 
 def test_admm_rounds_per_epoch_and_rho_carry_over_stages(monkeypatch):
