@@ -44,6 +44,7 @@ from cadnn_jax._fashion_mnist import load_fashion_mnist, train_val_split  # noqa
 from cadnn_jax._storage import storage_report  # noqa: E402
 from cadnn_jax._train import evaluate, train  # noqa: E402
 from cadnn_jax._tree import nest_paths  # noqa: E402
+from cadnn_jax.cli.compress import schedule_from_args  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 # Extreme rates first: that is where ADMM and magnitude pruning differ.
@@ -103,15 +104,8 @@ def _constraints(run: dict[str, Any], rates: dict[str, float]) -> Any:
 def _schedule(run: dict[str, Any], args: argparse.Namespace, seed: int) -> Schedule:
     """The run's epochs and hyperparameters; only ADMM runs get the progressive stages."""
     stages = tuple(1 - (1 - run["rate"]) * 2 ** (args.stages - i) for i in range(args.stages))
-    return Schedule(
-        prune_epochs=args.prune_epochs,
-        retrain_epochs=args.retrain_epochs,
-        lr=args.lr,
-        retrain_lr=args.retrain_lr,
-        rho=args.rho,
-        rho_growth=args.rho_growth,
-        rho_max=args.rho_max,
-        rounds_per_epoch=args.rounds_per_epoch,
+    return schedule_from_args(
+        args,
         stages=stages if run["method"] == "admm" else (),
         proportional_stages=args.stage_mode == "proportional",
         admm_optimizer=args.admm_opt,

@@ -274,22 +274,28 @@ def build_spec(args: argparse.Namespace, params: Any) -> Callable[[str, tuple[in
     return joint
 
 
+_SCHEDULE_FLAGS = (
+    "prune_epochs",
+    "retrain_epochs",
+    "batch_size",
+    "lr",
+    "retrain_lr",
+    "rho",
+    "rho_growth",
+    "rho_max",
+    "rounds_per_epoch",
+)
+
+
+def schedule_from_args(args: argparse.Namespace, **fields: Any) -> Schedule:
+    """The `Schedule` of the flags named as its fields (those `args` has), plus `fields`."""
+    given = {name: getattr(args, name) for name in _SCHEDULE_FLAGS if hasattr(args, name)}
+    return Schedule(**{**given, **fields})
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     _check_args(args)
-    stages = parse_stages(args.stages)
-    schedule = Schedule(
-        prune_epochs=args.prune_epochs,
-        retrain_epochs=args.retrain_epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        retrain_lr=args.retrain_lr,
-        rho=args.rho,
-        rho_growth=args.rho_growth,
-        rho_max=args.rho_max,
-        rounds_per_epoch=args.rounds_per_epoch,
-        stages=stages,
-        seed=args.seed,
-    )
+    schedule = schedule_from_args(args, stages=parse_stages(args.stages), seed=args.seed)
     out = pathlib.Path(args.out or f"runs/{args.model}")
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
