@@ -138,19 +138,31 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default: 0)")
     p.add_argument("--rates", type=float, nargs="+", default=list(RATES), help="sparsities")
     p.add_argument("--dense-epochs", type=int, default=8, help="dense training epochs")
-    p.add_argument("--prune-epochs", type=int, default=4, help="ADMM / gradual epochs")
-    p.add_argument("--retrain-epochs", type=int, default=3, help="masked retraining epochs")
-    p.add_argument("--rho", type=float, default=1e-2, help="initial ADMM rho")
-    p.add_argument("--rho-growth", type=float, default=1.5, help="ADMM rho growth per epoch")
     p.add_argument(
-        "--rounds-per-epoch", type=int, default=1, help="ADMM rounds (Z/U updates) per epoch"
+        "--prune-epochs", type=int, default=Schedule.prune_epochs, help="ADMM / gradual epochs"
     )
-    p.add_argument("--rho-max", type=float, default=1.0, help="cap on ADMM rho")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate while pruning")
+    p.add_argument(
+        "--retrain-epochs",
+        type=int,
+        default=Schedule.retrain_epochs,
+        help="masked retraining epochs",
+    )
+    p.add_argument("--rho", type=float, default=Schedule.rho, help="initial ADMM rho")
+    p.add_argument(
+        "--rho-growth", type=float, default=Schedule.rho_growth, help="ADMM rho growth per epoch"
+    )
+    p.add_argument(
+        "--rounds-per-epoch",
+        type=int,
+        default=Schedule.rounds_per_epoch,
+        help="ADMM rounds (Z/U updates) per epoch",
+    )
+    p.add_argument("--rho-max", type=float, default=Schedule.rho_max, help="cap on ADMM rho")
+    p.add_argument("--lr", type=float, default=Schedule.lr, help="Adam learning rate while pruning")
     p.add_argument(
         "--retrain-lr",
         type=float,
-        default=1e-3,
+        default=Schedule.retrain_lr,
         help="peak learning rate of masked retraining (cosine decay to 0)",
     )
     p.add_argument(

@@ -171,8 +171,9 @@ def parse_tiles(text: str) -> CpuTiles:
             number = int(value)
         except ValueError:
             raise ValueError(f"--tiles: {name} must be an integer, got {value!r}") from None
-        if number < (0 if name == "hoist_bytes" else 1):
-            raise ValueError(f"--tiles: {name} must be positive, got {number}")
+        least = 0 if name == "hoist_bytes" else 1
+        if number < least:
+            raise ValueError(f"--tiles: {name} must be at least {least}, got {number}")
         changes[name] = (1, number) if name == "vector" else number
     return dataclasses.replace(DEFAULT_TILES, **changes)
 

@@ -126,7 +126,7 @@ def _stage_tables(
         factor = (1.0 - stage) / max(final_density, 1e-12)
         out.append(
             {
-                p: _with_sparsity(s, max(0.0, 1.0 - min(1.0, (1.0 - s.sparsity) * factor)))
+                p: _with_sparsity(s, 1.0 - min(1.0, (1.0 - s.sparsity) * factor))
                 if _has_sparsity(s)
                 else s
                 for p, s in table.items()

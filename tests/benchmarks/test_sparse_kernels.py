@@ -26,7 +26,8 @@ def test_tiles_replace_only_the_fields_given() -> None:
     [
         ("colums=4", "unknown field 'colums'"),
         ("rows=many", "rows must be an integer, got 'many'"),
-        ("pixels=0", "pixels must be positive, got 0"),
+        ("pixels=0", "pixels must be at least 1, got 0"),
+        ("hoist_bytes=-1", "hoist_bytes must be at least 0, got -1"),
     ],
 )
 def test_bad_tiles_are_named(text: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
