@@ -43,7 +43,7 @@ from cadnn_jax._compress import Schedule, admm_compress, magnitude_compress  # n
 from cadnn_jax._fashion_mnist import load_fashion_mnist, train_val_split  # noqa: E402
 from cadnn_jax._storage import storage_report  # noqa: E402
 from cadnn_jax._train import evaluate, train  # noqa: E402
-from cadnn_jax._tree import nest_paths  # noqa: E402
+from cadnn_jax._tree import named_leaves, nest_paths  # noqa: E402
 from cadnn_jax.cli.compress import schedule_from_args  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -84,18 +84,33 @@ def _runs(args: argparse.Namespace) -> list[dict[str, Any]]:
         },
     ]
     runs[4:4] = extra  # after the two most extreme rates
+    if args.admm_spec == "global":
+        # ADMM's unstructured runs project onto one top-k budget over all the pruned layers,
+        # so ADMM chooses each layer's share itself (the name stays, for --only and resuming).
+        runs = [
+            {**r, "spec": "global"} if (r["method"], r["kind"]) == ("admm", "unstructured") else r
+            for r in runs
+        ]
     return [r for r in runs if not args.only or any(o in r["name"] for o in args.only)]
 
 
 def _constraints(run: dict[str, Any], rates: dict[str, float]) -> Any:
+    """The spec factory for ``cj.allocate``: the layers in ``rates``, pruned as ``run`` says.
+
+    ``run["spec"] == "global"``: one ``GlobalUnstructured(run["rate"])`` shared by those layers
+    (the same overall budget, split by ADMM); otherwise each layer at its rate in ``rates``.
+    """
+
     def spec(path: str, shape: tuple[int, ...]) -> cj.Constraint | None:
         if path not in rates:
             return None
-        s: cj.Constraint = (
-            cj.Blocks(rates[path], size=4)
-            if run["kind"] == "blocks"
-            else cj.Unstructured(rates[path])
-        )
+        s: cj.Constraint
+        if run["kind"] == "blocks":
+            s = cj.Blocks(rates[path], size=4)
+        elif run.get("spec") == "global":
+            s = cj.GlobalUnstructured(run["rate"])
+        else:
+            s = cj.Unstructured(rates[path])
         return cj.Joint(s, cj.UniformLevels(run["bits"])) if run.get("bits") else s
 
     return spec
@@ -185,6 +200,14 @@ def _parser() -> argparse.ArgumentParser:
         default="adam",
         help="optimizer of the ADMM phase at --lr (sgd: momentum 0.9)",
     )
+    p.add_argument(
+        "--admm-spec",
+        choices=("layer", "global"),
+        default="layer",
+        help="ADMM's unstructured constraint: layer = each layer at the rate one global magnitude"
+        " threshold gives the dense model (as gradual); global = one top-k budget over all"
+        " those layers, so ADMM chooses the per-layer rates itself",
+    )
     p.add_argument("--block-rate", type=float, default=0.95, help="4x1 block run sparsity")
     p.add_argument("--joint-rate", type=float, default=0.9971, help="joint run sparsity")
     p.add_argument("--joint-bits", type=int, default=3, help="joint run bits")
@@ -273,6 +296,8 @@ def main(argv: list[str] | None = None) -> None:
                 },
                 "accuracy_before_retrain_val": result.accuracy_before_retrain,
                 "layer_rates": rates,
+                # What the masks really kept (differs from layer_rates with --admm-spec global).
+                "mask_rates": _mask_rates(result.masks, rates),
                 "storage": storage.to_dict(),
                 "seconds": time.perf_counter() - t0,
             }
@@ -280,6 +305,16 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps({k: v for k, v in entry.items() if k != "storage"}), flush=True)
             _write(out_path, doc)
     print(json.dumps({"summary": summarize(doc)}), flush=True)
+
+
+def _mask_rates(masks: Any, rates: dict[str, float]) -> dict[str, float]:
+    """The fraction of zeros in each pruned layer's mask, and overall (``"total"``)."""
+    named = {p: np.asarray(m) for p, m in named_leaves(masks).items() if p in rates}
+    out = {p: float(1.0 - np.mean(m)) for p, m in named.items()}
+    out["total"] = float(
+        1.0 - sum(m.sum() for m in named.values()) / sum(m.size for m in named.values())
+    )
+    return out
 
 
 def summarize(doc: dict[str, Any]) -> dict[str, Any]:

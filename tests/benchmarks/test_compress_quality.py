@@ -2,6 +2,9 @@
 
 import dataclasses
 
+import numpy as np
+
+import cadnn_jax as cj
 from benchmarks import compress_quality
 from cadnn_jax._compress import Schedule
 
@@ -30,3 +33,29 @@ def test_flags_reach_schedule() -> None:
     assert admm.proportional_stages and admm.admm_optimizer == "sgd"
     gradual = compress_quality._schedule({"method": "gradual", "rate": 0.99}, args, seed=0)
     assert gradual.stages == () and gradual.retrain_lr == 5e-3 and gradual.lr == 2e-3
+
+
+def test_admm_spec_global_shares_one_budget_across_layers() -> None:
+    rates = {"a/kernel": 0.5, "b/kernel": 0.5}
+    layer_args = compress_quality._parser().parse_args(["--rates", "0.75"])
+    (run,) = [r for r in compress_quality._runs(layer_args) if r["name"] == "admm-0.75"]
+    assert "spec" not in run
+    assert compress_quality._constraints(run, rates)("a/kernel", (2, 2)) == cj.Unstructured(0.5)
+
+    args = compress_quality._parser().parse_args("--rates 0.75 --admm-spec global".split())
+    runs = {r["name"]: r for r in compress_quality._runs(args)}
+    # Only ADMM's unstructured runs change; gradual and blocks keep the per-layer rates.
+    assert runs["admm-0.75"]["spec"] == "global"
+    assert "spec" not in runs["gradual-0.75"] and "spec" not in runs["admm-blocks4-0.95"]
+    spec = compress_quality._constraints(runs["admm-0.75"], rates)
+    assert spec("a/kernel", (2, 2)) == cj.GlobalUnstructured(0.75)
+    assert spec("a/bias", (2,)) is None
+
+    # One top-k over both layers: the 2 largest magnitudes are both in b, a is emptied.
+    params = {
+        "a": {"kernel": np.array([[0.1, 0.2], [0.3, 0.4]], np.float32)},
+        "b": {"kernel": np.array([[5.0, 0.0], [0.0, 6.0]], np.float32)},
+    }
+    _, masks = cj.hard_prune(params, cj.allocate(params, spec))
+    mask_rates = compress_quality._mask_rates(masks, rates)
+    assert mask_rates == {"a/kernel": 1.0, "b/kernel": 0.5, "total": 0.75}
