@@ -43,7 +43,7 @@ from cadnn_jax._compress import Schedule, admm_compress, magnitude_compress  # n
 from cadnn_jax._fashion_mnist import load_fashion_mnist, train_val_split  # noqa: E402
 from cadnn_jax._storage import storage_report  # noqa: E402
 from cadnn_jax._train import evaluate, train  # noqa: E402
-from cadnn_jax._tree import named_leaves, nest_paths  # noqa: E402
+from cadnn_jax._tree import nest_paths  # noqa: E402
 from cadnn_jax.cli.compress import schedule_from_args  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -296,8 +296,6 @@ def main(argv: list[str] | None = None) -> None:
                 },
                 "accuracy_before_retrain_val": result.accuracy_before_retrain,
                 "layer_rates": rates,
-                # What the masks really kept (differs from layer_rates with --admm-spec global).
-                "mask_rates": _mask_rates(result.masks, rates),
                 "storage": storage.to_dict(),
                 "seconds": time.perf_counter() - t0,
             }
@@ -305,16 +303,6 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps({k: v for k, v in entry.items() if k != "storage"}), flush=True)
             _write(out_path, doc)
     print(json.dumps({"summary": summarize(doc)}), flush=True)
-
-
-def _mask_rates(masks: Any, rates: dict[str, float]) -> dict[str, float]:
-    """The fraction of zeros in each pruned layer's mask, and overall (``"total"``)."""
-    named = {p: np.asarray(m) for p, m in named_leaves(masks).items() if p in rates}
-    out = {p: float(1.0 - np.mean(m)) for p, m in named.items()}
-    out["total"] = float(
-        1.0 - sum(m.sum() for m in named.values()) / sum(m.size for m in named.values())
-    )
-    return out
 
 
 def summarize(doc: dict[str, Any]) -> dict[str, Any]:
