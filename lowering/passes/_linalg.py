@@ -34,6 +34,9 @@ _UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "math.absf": np.abs,
 }
 _PURE_DIALECTS = ("arith.", "math.", "tensor.", "linalg.")
+# The sparse kernels' dispatches (`sparse_dispatch`) write their result only; in input-phase
+# IR they are the only dispatches there are.
+_PURE_OPS = ("flow.dispatch.workgroups",)
 
 
 def functions(module: ir.Module) -> Iterator[ir.Operation]:
@@ -259,15 +262,16 @@ def clone_block(block: ir.Block, mapping: dict, terminator: str) -> ir.Value:
 
 
 def erase_dead_ops(function: ir.Operation) -> int:
-    """Erases side-effect-free ops (arith, math, tensor, linalg on tensors) whose results are
-    unused, until none is left; returns how many were erased."""
+    """Erases side-effect-free ops (arith, math, tensor, linalg on tensors, the sparse
+    kernels' dispatches) whose results are unused, until none is left; returns how many were
+    erased."""
     erased = 0
     changed = True
     while changed:
         changed = False
         for op in reversed(body_ops(function)):
             if (
-                op.name.startswith(_PURE_DIALECTS)
+                (op.name.startswith(_PURE_DIALECTS) or op.name in _PURE_OPS)
                 and len(op.results) > 0
                 and all(len(users(r)) == 0 for r in op.results)
             ):

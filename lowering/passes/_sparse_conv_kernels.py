@@ -21,6 +21,8 @@ fused; the dispatch is wrapped in `flow.dispatch.workgroups` like the 1x1 kernel
 (`lowering.passes._sparse_kernels`).
 """
 
+import dataclasses
+
 import numpy as np
 
 from lowering.passes._sparse_formats import SparseLayout
@@ -38,7 +40,7 @@ from lowering.passes._sparse_kernels import (
     vector_multiple,
 )
 
-__all__ = ["conv_kernel_function"]
+__all__ = ["Grid", "conv_kernel_function", "grid_function", "input_grid"]
 
 Taps = list[tuple[tuple[int, int], SparseLayout]]
 
@@ -47,17 +49,139 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _padded_map(
-    shape: tuple[int, ...], layout: str, padding: tuple[tuple[int, int], tuple[int, int]]
-) -> tuple[int, int, int]:
-    """`(C, Hp, Wp)` of the padded input: an NHWC input comes padded, an NCHW one gets
-    `padding` in the glue."""
-    if layout == "nchw":
-        _, c, h, w = shape
-        (top, bottom), (left, right) = padding
-        return c, h + top + bottom, w + left + right
-    _, hp, wp, c = shape
-    return c, hp, wp
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """Where a KxK kernel reads its input: the phase planes `X[C, s*s, L]` of an NCHW map
+    `[1, C, H, W]` padded by `padding`, each plane `Hs x Ws` flattened with whole zero rows
+    after it (`L = rows * Ws`), at least `tail` zeros.
+
+    The geometry does not depend on the channels, so a pointwise layer (a 1x1 convolution,
+    bias, activation) can run on the grid of its input and write its output straight in the
+    KxK kernel's grid, masked to zero where the grid holds padding (`mask`).
+    """
+
+    height: int
+    width: int
+    stride: int
+    padding: tuple[tuple[int, int], tuple[int, int]]
+    tail: int
+
+    @property
+    def padded(self) -> tuple[int, int]:
+        """`(Hp, Wp)`: the map with its border."""
+        (top, bottom), (left, right) = self.padding
+        return self.height + top + bottom, self.width + left + right
+
+    @property
+    def plane(self) -> tuple[int, int]:
+        """`(rows, Ws)` of one phase plane, the zero rows after it included."""
+        hp, wp = self.padded
+        ws = _ceil_div(wp, self.stride)
+        return _ceil_div(hp, self.stride) + _ceil_div(self.tail, ws), ws
+
+    @property
+    def length(self) -> int:
+        """`L`, the pixels of one phase plane."""
+        rows, ws = self.plane
+        return rows * ws
+
+    @property
+    def pixels(self) -> int:
+        """`s * s * L`, the pixels of the whole grid."""
+        return self.stride * self.stride * self.length
+
+    def shape(self, channels: int) -> tuple[int, int, int]:
+        """`(C, s*s, L)`."""
+        return channels, self.stride * self.stride, self.length
+
+    def mask(self) -> np.ndarray:
+        """float32 `[s*s*L]`: 1 where the grid holds a pixel of the map, 0 on padding."""
+        s = self.stride
+        (top, _), (left, _) = self.padding
+        rows, ws = self.plane
+        py, px, qy, qx = np.meshgrid(
+            np.arange(s), np.arange(s), np.arange(rows), np.arange(ws), indexing="ij"
+        )
+        y, x = qy * s + py - top, qx * s + px - left
+        inside = (y >= 0) & (y < self.height) & (x >= 0) & (x < self.width)
+        return inside.reshape(-1).astype(np.float32)
+
+    def glue(self, channels: int) -> list[str]:
+        """Ops turning `%x[1, C, H, W]` into `%xc[C, s*s, L]`: one pad (the border and the
+        zero rows), then for a stride above 1 the split into phase planes."""
+        s, c = self.stride, channels
+        (top, _), (left, _) = self.padding
+        rows, ws = self.plane
+        chw = (c, self.height, self.width)
+        lines = [
+            f"%x_chw = tensor.collapse_shape %x [[0, 1], [2], [3]] : "
+            f"{tensor_type((1, *chw))} into {tensor_type(chw)}",
+            *pad_lines(
+                "%x_chw",
+                "%x_even",
+                chw,
+                (0, rows * s - self.height - top, ws * s - self.width - left),
+                (0, top, left),
+            ),
+        ]
+        split = (c, rows, s, ws, s)
+        phases = (c, s, s, rows, ws)
+        return [
+            *lines,
+            f"%x_split = tensor.expand_shape %x_even [[0], [1, 2], [3, 4]] output_shape "
+            f"{list(split)} : {tensor_type((c, rows * s, ws * s))} into {tensor_type(split)}",
+            f"%x_phases_init = tensor.empty() : {tensor_type(phases)}",
+            f"%x_phases = linalg.transpose ins(%x_split : {tensor_type(split)}) "
+            f"outs(%x_phases_init : {tensor_type(phases)}) permutation = [0, 2, 4, 1, 3]",
+            f"%xc = tensor.collapse_shape %x_phases [[0], [1, 2], [3, 4]] : "
+            f"{tensor_type(phases)} into {tensor_type(self.shape(c))}",
+        ]
+
+
+def input_grid(
+    input_shape: tuple[int, ...],
+    kernel: tuple[int, int],
+    stride: int,
+    padding: tuple[tuple[int, int], tuple[int, int]],
+    tiles: CpuTiles | None,
+    block: int,
+) -> Grid:
+    """The grid the KxK kernel of an NCHW map `[1, C, H, W]` reads (`conv_kernel_function`
+    with `input_layout` "nchw" or "grid"), for taps in blocks of `block` rows."""
+    _, _, h, w = input_shape
+    (top, bottom), (left, right) = padding
+    hp, wp = h + top + bottom, w + left + right
+    kh, kw = kernel
+    s = stride
+    ho, ws = (hp - kh) // s + 1, _ceil_div(wp, s)
+    p = ho * ws
+    # The output grid padded to whole vectors (`vector_multiple`); the input gets as many
+    # more zeros.
+    wide = vector_multiple(p, tiles, block)
+    return Grid(h, w, s, padding, (kw - 1) // s + wide - p)
+
+
+def grid_function(name: str, input_shape: tuple[int, ...], grid: Grid) -> str:
+    """A function taking an NCHW map `[1, C, H, W]` to its `grid`, flattened: `[C, s*s*L]`.
+
+    A pointwise kernel (`_sparse_kernels.kernel_function` with `input_layout` "cols" and the
+    grid's `mask`) then computes the next map directly in the grid a KxK kernel reads.
+    """
+    c = input_shape[1]
+    flat = (c, grid.pixels)
+    return "\n".join(
+        [
+            "module {",
+            f"util.func private @{name}(%x: {tensor_type(tuple(input_shape))}) -> "
+            f"{tensor_type(flat)} {{",
+            *grid.glue(c),
+            f"%xg = tensor.collapse_shape %xc [[0], [1, 2]] : {tensor_type(grid.shape(c))} "
+            f"into {tensor_type(flat)}",
+            f"util.return %xg : {tensor_type(flat)}",
+            "}",
+            "}",
+        ]
+    )
 
 
 def _input_glue(
@@ -65,45 +189,46 @@ def _input_glue(
     stride: int,
     tail: int,
     layout: str,
-    padding: tuple[tuple[int, int], tuple[int, int]],
+    grid: Grid | None,
 ) -> tuple[list[str], str, tuple[int, int, int]]:
     """Ops turning `%x` into `X[C, s*s, L]`; returns them, the name of their result and its
-    shape. `%x` is the padded map `[1, Hp, Wp, C]` (`layout` "nhwc"), or the map `[1, C, H, W]`
-    ("nchw") that the glue pads by `padding` itself, without a transpose. Each phase plane has
-    at least `tail` zeros after its `Hs * Ws` pixels: whole zero rows, padded at the bottom of
-    the map with the rest, so that `L = (Hs + extra rows) * Ws`."""
+    shape. `%x` is the padded map `[1, Hp, Wp, C]` (`layout` "nhwc"), the map `[1, C, H, W]`
+    ("nchw") that the glue pads itself (`grid.glue`), or the grid already, flattened
+    (`[C, s*s*L]`, "grid"). Each phase plane has at least `tail` zeros after its `Hs * Ws`
+    pixels: whole zero rows, padded at the bottom of the map with the rest, so that
+    `L = (Hs + extra rows) * Ws`."""
     s = stride
-    c, hp, wp = _padded_map(shape, layout, padding)
+    if layout == "grid":
+        assert grid is not None
+        c = shape[0]
+        return (
+            [
+                f"%xc = tensor.expand_shape %x [[0], [1, 2]] output_shape "
+                f"{list(grid.shape(c))} : {tensor_type(shape)} into "
+                f"{tensor_type(grid.shape(c))}"
+            ],
+            "%xc",
+            grid.shape(c),
+        )
+    if layout == "nchw":
+        assert grid is not None
+        c = shape[1]
+        return grid.glue(c), "%xc", grid.shape(c)
+    _, hp, wp, c = shape
     hs, ws = _ceil_div(hp, s), _ceil_div(wp, s)
     hs += _ceil_div(tail, ws)
-    if layout == "nchw":
-        _, _, h, w = shape
-        (top, bottom), (left, right) = padding
-        lines = [
-            f"%x_chw = tensor.collapse_shape %x [[0, 1], [2], [3]] : {tensor_type(shape)} into "
-            f"{tensor_type((c, h, w))}",
-        ]
-        lines += pad_lines(
-            "%x_chw",
-            "%x_even",
-            (c, h, w),
-            (0, bottom + hs * s - hp, right + ws * s - wp),
-            (0, top, left),
-        )
+    chw = (c, hp, wp)
+    lines = [
+        f"%x_hwc = tensor.collapse_shape %x [[0, 1], [2], [3]] : {tensor_type(shape)} into "
+        f"{tensor_type((hp, wp, c))}",
+        f"%x_chw_init = tensor.empty() : {tensor_type(chw)}",
+        f"%x_chw = linalg.transpose ins(%x_hwc : {tensor_type((hp, wp, c))}) "
+        f"outs(%x_chw_init : {tensor_type(chw)}) permutation = [2, 0, 1]",
+    ]
+    source = "%x_chw"
+    if (hs * s, ws * s) != (hp, wp):
+        lines += pad_lines(source, "%x_even", chw, (0, hs * s - hp, ws * s - wp))
         source = "%x_even"
-    else:
-        chw = (c, hp, wp)
-        lines = [
-            f"%x_hwc = tensor.collapse_shape %x [[0, 1], [2], [3]] : {tensor_type(shape)} into "
-            f"{tensor_type((hp, wp, c))}",
-            f"%x_chw_init = tensor.empty() : {tensor_type(chw)}",
-            f"%x_chw = linalg.transpose ins(%x_hwc : {tensor_type((hp, wp, c))}) "
-            f"outs(%x_chw_init : {tensor_type(chw)}) permutation = [2, 0, 1]",
-        ]
-        source = "%x_chw"
-        if (hs * s, ws * s) != (hp, wp):
-            lines += pad_lines(source, "%x_even", chw, (0, hs * s - hp, ws * s - wp))
-            source = "%x_even"
     split = (c, hs, s, ws, s)
     phases = (c, s, s, hs, ws)
     lines += [
@@ -207,7 +332,9 @@ def conv_kernel_function(
         convolution, as JAX's input IR has it after `tensor.pad`); for `input_layout` "nchw",
         `[1, C, H, W]` before `padding`.
       stride: the convolution's stride in both directions.
-      input_layout: `"nhwc"` or `"nchw"` (the kernel then reads the map without a transpose).
+      input_layout: `"nhwc"`, `"nchw"` (the kernel then reads the map without a transpose),
+        or `"grid"`: the argument is already the `Grid` of the NCHW map `input_shape`,
+        flattened to `[C, s*s*L]` (computed there by a pointwise kernel, `grid_function`).
       padding: `((top, bottom), (left, right))` zeros around an NCHW input.
       output_layout: `"nhwc"` (`[1, Ho, Wo, M]`) or `"nchw"` (`[1, M, Ho, Wo]`).
       activation: `None`, `"relu"` or `"relu6"`.
@@ -217,25 +344,37 @@ def conv_kernel_function(
       The function's text and the constants to bind to its arguments after `x`.
 
     Raises:
-      ValueError: a batch other than 1, a layout other than NHWC / NCHW, or taps with
-        different block heights.
+      ValueError: a batch other than 1, an unknown layout, or taps with different block
+        heights.
     """
     if input_shape[0] != 1:
         raise ValueError(f"input_shape must have batch 1, got {input_shape}")
-    for argument, value in (("input_layout", input_layout), ("output_layout", output_layout)):
-        if value not in ("nhwc", "nchw"):
-            raise ValueError(f"{argument} must be 'nhwc' or 'nchw', got {value!r}")
+    for argument, value, allowed in (
+        ("input_layout", input_layout, ("nhwc", "nchw", "grid")),
+        ("output_layout", output_layout, ("nhwc", "nchw")),
+    ):
+        if value not in allowed:
+            raise ValueError(f"{argument} must be one of {allowed}, got {value!r}")
     m, (kh, kw), s = rows, kernel, stride
-    _, hp, wp = _padded_map(tuple(input_shape), input_layout, padding)
-    ho, wo = (hp - kh) // s + 1, (wp - kw) // s + 1
-    ws = _ceil_div(wp, s)
-    p = ho * ws
     g = taps[0][1].block if taps else 1
-    # The grid padded to whole vectors (`vector_multiple`); the input gets as many more zeros.
+    grid = None
+    if input_layout == "nhwc":
+        _, hp, wp, _ = input_shape
+        ws = _ceil_div(wp, s)
+        p = ((hp - kh) // s + 1) * ws
+        tail = (kw - 1) // s + vector_multiple(p, tiles, g) - p
+    else:
+        grid = input_grid(tuple(input_shape), kernel, s, padding, tiles, g)
+        (hp, wp), (_, ws), tail = grid.padded, grid.plane, grid.tail
+    ho, wo = (hp - kh) // s + 1, (wp - kw) // s + 1
+    p = ho * ws
     wide = vector_multiple(p, tiles, g)
-    in_lines, x, x_shape = _input_glue(
-        tuple(input_shape), s, (kw - 1) // s + wide - p, input_layout, padding
-    )
+    # The function's argument: the map, or for "grid" the grid of the NCHW map, flattened.
+    x_arg = tuple(input_shape)
+    if input_layout == "grid":
+        assert grid is not None
+        x_arg = (input_shape[1], grid.pixels)
+    in_lines, x, x_shape = _input_glue(x_arg, s, tail, input_layout, grid)
     offsets = [((dy % s) * s + dx % s, (dy // s) * ws + dx // s) for (dy, dx), _ in taps]
     j = sum(layout.slots for _, layout in taps)
     if any(layout.block != g for _, layout in taps) or m % g:
@@ -304,7 +443,7 @@ def conv_kernel_function(
         ]
     args = ", ".join(
         [
-            f"%x: {tensor_type(tuple(input_shape))}",
+            f"%x: {tensor_type(x_arg)}",
             *(f"%{n.lower()}: {tensor_type(a.shape, e)}" for n, a, e in tables),
         ]
     )

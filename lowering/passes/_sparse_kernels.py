@@ -197,7 +197,21 @@ def activate(value: str, activation: Activation, lines: list[str], tag: str) -> 
     return f"%relu6{tag}"
 
 
-def _row_body(layout: SparseLayout, k: int, p: int, activation: Activation) -> list[str]:
+def _masked(results: list[str], masked: bool, lines: list[str], p: int) -> list[str]:
+    """Appends the ops multiplying `results` by the pixel's `%Mask[p]` (when `masked`)."""
+    if not masked:
+        return results
+    lines.append(f"%mask_p = tensor.extract %Mask[%p] : {tensor_type((p,))}")
+    out = []
+    for r, value in enumerate(results):
+        lines.append(f"%masked{r} = arith.mulf {value}, %mask_p : f32")
+        out.append(f"%masked{r}")
+    return out
+
+
+def _row_body(
+    layout: SparseLayout, k: int, p: int, activation: Activation, masked: bool = False
+) -> list[str]:
     """Body of the row-format generic: one output row `m`, all its slots unrolled."""
     m, j = layout.rows, layout.slots
     lines = ["^bb0(%bias_m: f32, %out: f32):", "%m = linalg.index 0 : index"]
@@ -213,11 +227,13 @@ def _row_body(layout: SparseLayout, k: int, p: int, activation: Activation) -> l
             f"%s{s} = arith.addf {acc}, %t{s} : f32",
         ]
         acc = f"%s{s}"
-    result = activate(acc, activation, lines, "")
+    (result,) = _masked([activate(acc, activation, lines, "")], masked, lines, p)
     return [*lines, f"linalg.yield {result} : f32"]
 
 
-def _block_body(layout: SparseLayout, k: int, p: int, activation: Activation) -> list[str]:
+def _block_body(
+    layout: SparseLayout, k: int, p: int, activation: Activation, masked: bool = False
+) -> list[str]:
     """Body of the block generic: `g` rows of block `b`, each activation loaded once."""
     g, j = layout.block, layout.slots
     blocks = layout.rows // g
@@ -241,6 +257,7 @@ def _block_body(layout: SparseLayout, k: int, p: int, activation: Activation) ->
             ]
             acc[r] = f"%s{s}_{r}"
     results = [activate(a, activation, lines, f"{r}") for r, a in enumerate(acc)]
+    results = _masked(results, masked, lines, p)
     return [*lines, f"linalg.yield {', '.join(results)} : {', '.join(['f32'] * g)}"]
 
 
@@ -487,8 +504,11 @@ def _dispatch(
         lines.append("%zero = arith.constant 0.000000e+00 : f32")
     if activation == "relu6":
         lines.append("%six = arith.constant 6.000000e+00 : f32")
+    masked = any(name == "Mask" for name, _, _ in tables)
     body = (
-        _row_body(layout, k, p, activation) if row_format else _block_body(layout, k, p, activation)
+        _row_body(layout, k, p, activation, masked)
+        if row_format
+        else _block_body(layout, k, p, activation, masked)
     )
     lines += generic_and_store(body, m, g, p, tiles, out_binding, j)
     if not row_format:
@@ -522,6 +542,7 @@ def kernel_function(
     activation: Activation = None,
     tiles: CpuTiles | None = DEFAULT_TILES,
     pad_pixels: bool = True,
+    mask: np.ndarray | None = None,
 ) -> KernelFunction:
     """Generates `y = act(x @ W^T + bias)` for one layer as a sparse kernel.
 
@@ -543,13 +564,17 @@ def kernel_function(
         and on an NCHW map cost one copy. Off where that transpose would otherwise cancel
         against the previous sparse kernel's output (a chain of sparse layers on NHWC maps),
         which a pad in between prevents.
+      mask: float32 `[N]` for `"cols"`: each output column is multiplied by it, last. A
+        pointwise layer computed on a KxK kernel's grid (`_sparse_conv_kernels.Grid`) keeps
+        its padding zero this way.
 
     Returns:
       The function's text and the constants to bind to its arguments after `x`.
 
     Raises:
       ValueError: an NCHW map with batch above 1, a matrix layout paired with another
-        layout, or an input whose channels differ from `W`'s columns.
+        layout, an input whose channels differ from `W`'s columns, or a mask that is not one
+        value per column of a `"cols"` input.
     """
     output_layout = output_layout or input_layout
     matrices = ("rows", "cols", "vector")
@@ -580,6 +605,13 @@ def kernel_function(
         val = layout.val.reshape(m, j) if g == 1 else block_values(layout.val)
         tables = [("C", layout.col.astype(np.int32), "i32"), ("V", val.astype(np.float32), "f32")]
     tables.append(("Bias", bias, "f32"))
+    if mask is not None:
+        if input_layout != "cols" or np.shape(mask) != (p,):
+            raise ValueError(
+                f"mask must have shape ({p},) for input_layout 'cols', got shape "
+                f"{np.shape(mask)} with input_layout {input_layout!r}"
+            )
+        tables.append(("Mask", np.asarray(mask, np.float32), "f32"))
     out_lines, y, out_shape = _output_glue(output_layout, m, spatial)
     args = ", ".join(
         [

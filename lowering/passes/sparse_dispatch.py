@@ -31,6 +31,13 @@ convolutions use one table per kernel tap, in rows or in row blocks (`taps`; ker
 `act(y + c)` (per-channel constant `c`, activation none, ReLU or ReLU6; several adds, at most
 one activation, last) are fused into the kernel, and a transpose back to NCHW, before those
 generics (a channel-major model) or after them, is absorbed. Dead ops are erased.
+
+A 1x1 kernel on an NCHW map whose output only feeds a KxK kernel, and that has fewer input
+than output channels (an inverted residual block's expansion), is computed again on the KxK
+kernel's padded grid (`_sparse_conv_kernels.Grid`), its output masked to zero on the padding:
+the pad and phase split then copy its input instead of its output (16 channels instead of 96
+before MobileNet-V2's first stride-2 depthwise layer), when the grid has at most
+`grid_overhead` times the map's pixels (the 1x1 kernel computes the border too).
 Results are unchanged up to float rounding (padding slots multiply a real activation by 0, so
 an infinite or NaN activation turns a padded row's output into NaN where the dense op would
 not).
@@ -63,8 +70,13 @@ from lowering.passes._linalg import (
     shape,
     single_user,
     transpose_permutation,
+    users,
 )
-from lowering.passes._sparse_conv_kernels import conv_kernel_function
+from lowering.passes._sparse_conv_kernels import (
+    conv_kernel_function,
+    grid_function,
+    input_grid,
+)
 from lowering.passes._sparse_formats import SparseLayout, choose_layout, layout_for_taps
 from lowering.passes._sparse_kernels import (
     DEFAULT_TILES,
@@ -78,6 +90,12 @@ __all__ = ["DEFAULT_THRESHOLD", "sparse_dispatch"]
 
 DEFAULT_THRESHOLD = 0.4
 """Density below which a layer goes sparse: at 50% the measured kernel was 1.09x dense."""
+
+GRID_OVERHEAD = 1.25
+"""The most pixels (grid / map) for which a 1x1 kernel feeding a KxK one computes its output
+on the KxK kernel's grid instead of having it padded (`_on_grid`). MobileNet-V2's 112, 56 and
+28 pixel maps have 1.05-1.22 and ran faster so (session 8, README); the 14x14 (1.39) and 7x7
+maps, where the copies are small and the border large, were not tried."""
 
 _log = logging.getLogger(__name__)
 
@@ -101,6 +119,18 @@ _ACTIVATIONS: dict[Activation, Callable[[np.ndarray], np.ndarray]] = {
     "relu": lambda v: np.maximum(v, 0),
     "relu6": lambda v: np.clip(v, 0, 6),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class _Pointwise:
+    """A 1x1 kernel on an NCHW map, as rewritten, kept so that a KxK kernel reading its
+    output can have it computed again on its own grid."""
+
+    site: "_Site"
+    layout: SparseLayout
+    bias: np.ndarray
+    activation: Activation
+    index: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -358,10 +388,16 @@ def _inline(text: str, arguments: Sequence[ir.Value], ip: ir.InsertionPoint) -> 
 
 
 def _rewrite(
-    site: _Site, index: int, threshold: float, block_sizes: Sequence[int], tiles: CpuTiles | None
+    site: _Site,
+    index: int,
+    threshold: float,
+    block_sizes: Sequence[int],
+    tiles: CpuTiles | None,
+    pointwise: dict[ir.Value, _Pointwise],
+    grid_overhead: float,
 ) -> bool:
     if site.filters is not None:
-        return _rewrite_kxk(site, index, threshold, block_sizes, tiles)
+        return _rewrite_kxk(site, index, threshold, block_sizes, tiles, pointwise, grid_overhead)
     layout = choose_layout(site.weights, block_sizes)
     if layout.density >= threshold:
         _log.info(
@@ -389,6 +425,8 @@ def _rewrite(
     constants = [new_constant(a, ip) for a in kernel.constants]
     result = _inline(kernel.text, [site.x, *constants], ip)
     last.results[0].replace_all_uses_with(result)
+    if site.input_layout == "nchw" and output_layout == "nchw" and site.stride == 1:
+        pointwise[result] = _Pointwise(site, layout, bias, activation, index)
     _log.info(
         "layer %d sparse %s: %s, %d slots per %s, padding waste %.0f%%, fused: %s%s",
         index,
@@ -403,12 +441,64 @@ def _rewrite(
     return True
 
 
+def _on_grid(
+    site: _Site,
+    index: int,
+    g: int,
+    tiles: CpuTiles | None,
+    pointwise: dict[ir.Value, _Pointwise],
+    overhead: float,
+) -> ir.Value | None:
+    """Computes the 1x1 kernel producing the KxK site's NCHW input again, on the KxK kernel's
+    grid: its input (fewer channels, as in an inverted residual block's expansion) is padded
+    and split into phase planes instead of its output, and its output masked to zero on the
+    padding. Returns the grid `[C, s*s*L]` (the old kernel is dead once the site is
+    rewritten), or `None` when the input is not such a kernel's only use, the grid has
+    more than `overhead` times the map's pixels, or the input has no fewer channels."""
+    producer = pointwise.get(site.x)
+    if site.input_layout != "nchw" or producer is None or len(users(site.x)) != 1:
+        return None
+    grid = input_grid(site.input_shape, site.kernel, site.stride, site.padding, tiles, g)
+    _, c, h, w = site.input_shape
+    k = producer.layout.columns
+    if grid.pixels > overhead * h * w or k >= c:
+        return None
+    source = producer.site
+    ip = ir.InsertionPoint(defining_op(site.x))
+    name = f"sparse_layer_{producer.index}_grid"
+    x_grid = _inline(grid_function(f"{name}_input", source.input_shape, grid), [source.x], ip)
+    kernel = kernel_function(
+        name,
+        producer.layout,
+        producer.bias,
+        (k, grid.pixels),
+        input_layout="cols",
+        activation=producer.activation,
+        tiles=tiles,
+        mask=grid.mask(),
+    )
+    constants = [new_constant(a, ip) for a in kernel.constants]
+    _log.info(
+        "layer %d computed again on layer %d's grid (%d pixels for %d): its %d input channels "
+        "padded instead of its %d output channels",
+        producer.index,
+        index,
+        grid.pixels,
+        h * w,
+        k,
+        c,
+    )
+    return _inline(kernel.text, [x_grid, *constants], ip)
+
+
 def _rewrite_kxk(
     site: _Site,
     index: int,
     threshold: float,
     block_sizes: Sequence[int],
     tiles: CpuTiles | None,
+    pointwise: dict[ir.Value, _Pointwise],
+    grid_overhead: float,
 ) -> bool:
     m = site.weights.shape[0]
     nnz = int(np.count_nonzero(site.weights))
@@ -425,7 +515,9 @@ def _rewrite_kxk(
         _log.info("layer %d left dense: %s >= threshold %g", index, description, threshold)
         return False
     taps = layout_for_taps(site.filters, block_sizes)
+    g = taps[0][1].block if taps else 1
     bias, activation, steps, last, to_nchw = _fuse_epilogue(site, m)
+    on_grid = _on_grid(site, index, g, tiles, pointwise, grid_overhead)
     kernel = conv_kernel_function(
         f"sparse_layer_{index}",
         taps,
@@ -434,7 +526,7 @@ def _rewrite_kxk(
         bias,
         site.input_shape,
         stride=site.stride,
-        input_layout=site.input_layout,
+        input_layout=site.input_layout if on_grid is None else "grid",
         padding=site.padding,
         output_layout="nchw" if to_nchw else "nhwc",
         activation=activation,
@@ -442,10 +534,9 @@ def _rewrite_kxk(
     )
     ip = ir.InsertionPoint(last)
     constants = [new_constant(a, ip) for a in kernel.constants]
-    result = _inline(kernel.text, [site.x, *constants], ip)
+    result = _inline(kernel.text, [site.x if on_grid is None else on_grid, *constants], ip)
     last.results[0].replace_all_uses_with(result)
     slots = sum(layout.slots for _, layout in taps)
-    g = taps[0][1].block if taps else 1
     fused = (["bias"] if steps else []) + ([activation] if activation else [])
     _log.info(
         "layer %d sparse taps%s: %s, %d taps, %d slots per %s, padding waste %.0f%%, fused: %s%s",
@@ -468,6 +559,7 @@ def sparse_dispatch(
     threshold: float = DEFAULT_THRESHOLD,
     block_sizes: Sequence[int] = (4,),
     tiles: CpuTiles | None = DEFAULT_TILES,
+    grid_overhead: float = GRID_OVERHEAD,
 ) -> int:
     """Replaces sparse 1x1 convolutions and fully connected layers by sparse kernels.
 
@@ -478,6 +570,10 @@ def sparse_dispatch(
       block_sizes: heights `g` of the row blocks sharing column indices to consider.
       tiles: the kernels' CPU `compilation_info`; `None` for GPU (Vulkan) targets, where
         IREE's own SPIR-V configuration is used.
+      grid_overhead: a 1x1 kernel on an NCHW map whose only user is a KxK kernel, with fewer
+        input than output channels, is computed on the KxK kernel's padded grid (its input
+        padded instead of its output) when the grid has at most this many times the map's
+        pixels; 0 never does.
 
     Returns:
       How many layers were rewritten.
@@ -487,10 +583,13 @@ def sparse_dispatch(
     """
     if threshold < 0:
         raise ValueError(f"threshold must be >= 0, got {threshold}")
+    if grid_overhead < 0:
+        raise ValueError(f"grid_overhead must be >= 0, got {grid_overhead}")
     if any(g < 1 for g in block_sizes):
         raise ValueError(f"block_sizes must be >= 1, got {tuple(block_sizes)}")
     rewritten = 0
     index = 0
+    pointwise: dict[ir.Value, _Pointwise] = {}
     for function in functions(module):
         for op in body_ops(function):
             if op.name not in _PRODUCERS:
@@ -499,7 +598,9 @@ def sparse_dispatch(
             if site is None:
                 continue
             with op.location:
-                rewritten += _rewrite(site, index, threshold, block_sizes, tiles)
+                rewritten += _rewrite(
+                    site, index, threshold, block_sizes, tiles, pointwise, grid_overhead
+                )
             index += 1
         erase_dead_ops(function)
     return rewritten
