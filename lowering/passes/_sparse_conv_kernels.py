@@ -40,7 +40,14 @@ from lowering.passes._sparse_kernels import (
     vector_multiple,
 )
 
-__all__ = ["Grid", "conv_kernel_function", "grid_function", "input_grid"]
+__all__ = [
+    "Grid",
+    "conv_kernel_function",
+    "grid_function",
+    "input_grid",
+    "output_grid",
+    "output_grid_function",
+]
 
 Taps = list[tuple[tuple[int, int], SparseLayout]]
 
@@ -304,6 +311,85 @@ def _body(
     return [*lines, f"linalg.yield {', '.join(results)} : {', '.join(['f32'] * g)}"]
 
 
+def output_grid(
+    input_shape: tuple[int, ...],
+    kernel: tuple[int, int],
+    stride: int,
+    input_layout: str,
+    padding: tuple[tuple[int, int], tuple[int, int]],
+    tiles: CpuTiles | None,
+    block: int,
+) -> tuple[int, int, int, int]:
+    """`(Ho, Ws, Wo, wide)` of the KxK kernel's output: it computes `Ho` rows of `Ws` pixels,
+    of which the first `Wo` are the map's, flattened and extended to `wide` pixels (whole
+    vectors), as `[M, wide]` (`conv_kernel_function` with these arguments)."""
+    kh, kw = kernel
+    if input_layout == "nhwc":
+        _, hp, wp, _ = input_shape
+    else:
+        hp, wp = input_grid(input_shape, kernel, stride, padding, tiles, block).padded
+    ho, wo, ws = (hp - kh) // stride + 1, (wp - kw) // stride + 1, _ceil_div(wp, stride)
+    return ho, ws, wo, vector_multiple(ho * ws, tiles, block)
+
+
+def _output_lines(
+    m: int, geometry: tuple[int, int, int, int], output_layout: str
+) -> tuple[list[str], tuple[int, ...]]:
+    """Ops cutting the map `%y` out of the output grid `%Y_wide[M, wide]` (`output_grid`'s
+    `geometry`), in `output_layout`; returns them and the map's shape."""
+    ho, ws, wo, wide = geometry
+    p = ho * ws
+    grid, valid = (m, ho, ws), (m, ho, wo)
+    lines, source = [], "%Y_wide"
+    if wide != p:
+        lines.append(
+            f"%Y = tensor.extract_slice %Y_wide[0, 0] [{m}, {p}] [1, 1] : "
+            f"{tensor_type((m, wide))} to {tensor_type((m, p))}"
+        )
+        source = "%Y"
+    lines += [
+        f"%y_grid = tensor.expand_shape {source} [[0], [1, 2]] output_shape {list(grid)} : "
+        f"{tensor_type((m, p))} into {tensor_type(grid)}",
+        f"%y_valid = tensor.extract_slice %y_grid[0, 0, 0] [{m}, {ho}, {wo}] [1, 1, 1] : "
+        f"{tensor_type(grid)} to {tensor_type(valid)}",
+    ]
+    if output_layout == "nchw":
+        out_shape: tuple[int, ...] = (1, m, ho, wo)
+        lines.append(
+            f"%y = tensor.expand_shape %y_valid [[0, 1], [2], [3]] output_shape "
+            f"{list(out_shape)} : {tensor_type(valid)} into {tensor_type(out_shape)}"
+        )
+        return lines, out_shape
+    out_shape = (1, ho, wo, m)
+    lines += [
+        f"%y_hwc_init = tensor.empty() : {tensor_type((ho, wo, m))}",
+        f"%y_hwc = linalg.transpose ins(%y_valid : {tensor_type(valid)}) "
+        f"outs(%y_hwc_init : {tensor_type((ho, wo, m))}) permutation = [1, 2, 0]",
+        f"%y = tensor.expand_shape %y_hwc [[0, 1], [2], [3]] output_shape "
+        f"{list(out_shape)} : {tensor_type((ho, wo, m))} into {tensor_type(out_shape)}",
+    ]
+    return lines, out_shape
+
+
+def output_grid_function(name: str, m: int, geometry: tuple[int, int, int, int]) -> str:
+    """A function cutting the NCHW map `[1, M, Ho, Wo]` out of an output grid `[M, wide]`
+    (`output_grid`'s `geometry`): a pointwise kernel with fewer output than input channels
+    (a projection) computed on a KxK kernel's output grid, before the cut, copies fewer
+    channels."""
+    lines, out_shape = _output_lines(m, geometry, "nchw")
+    return "\n".join(
+        [
+            "module {",
+            f"util.func private @{name}(%Y_wide: {tensor_type((m, geometry[3]))}) -> "
+            f"{tensor_type(out_shape)} {{",
+            *lines,
+            f"util.return %y : {tensor_type(out_shape)}",
+            "}",
+            "}",
+        ]
+    )
+
+
 def conv_kernel_function(
     name: str,
     taps: Taps,
@@ -355,20 +441,16 @@ def conv_kernel_function(
     ):
         if value not in allowed:
             raise ValueError(f"{argument} must be one of {allowed}, got {value!r}")
-    m, (kh, kw), s = rows, kernel, stride
+    m, s = rows, stride
     g = taps[0][1].block if taps else 1
     grid = None
+    ho, ws, wo, wide = output_grid(tuple(input_shape), kernel, s, input_layout, padding, tiles, g)
+    p = ho * ws
     if input_layout == "nhwc":
-        _, hp, wp, _ = input_shape
-        ws = _ceil_div(wp, s)
-        p = ((hp - kh) // s + 1) * ws
-        tail = (kw - 1) // s + vector_multiple(p, tiles, g) - p
+        tail = (kernel[1] - 1) // s + wide - p
     else:
         grid = input_grid(tuple(input_shape), kernel, s, padding, tiles, g)
-        (hp, wp), (_, ws), tail = grid.padded, grid.plane, grid.tail
-    ho, wo = (hp - kh) // s + 1, (wp - kw) // s + 1
-    p = ho * ws
-    wide = vector_multiple(p, tiles, g)
+        tail = grid.tail
     # The function's argument: the map, or for "grid" the grid of the NCHW map, flattened.
     x_arg = tuple(input_shape)
     if input_layout == "grid":
@@ -411,36 +493,7 @@ def conv_kernel_function(
             f"%Y_wide = tensor.collapse_shape %Y_kernel [[0, 1], [2]] : "
             f"{tensor_type(kernel_out)} into {tensor_type((m, wide))}"
         )
-    if wide == p:
-        dispatch = [line.replace("%Y_wide", "%Y") for line in dispatch]
-    else:
-        dispatch.append(
-            f"%Y = tensor.extract_slice %Y_wide[0, 0] [{m}, {p}] [1, 1] : "
-            f"{tensor_type((m, wide))} to {tensor_type((m, p))}"
-        )
-    result = tensor_type((m, p))
-    grid, valid = (m, ho, ws), (m, ho, wo)
-    out_lines = [
-        f"%y_grid = tensor.expand_shape %Y [[0], [1, 2]] output_shape {list(grid)} : "
-        f"{result} into {tensor_type(grid)}",
-        f"%y_valid = tensor.extract_slice %y_grid[0, 0, 0] [{m}, {ho}, {wo}] [1, 1, 1] : "
-        f"{tensor_type(grid)} to {tensor_type(valid)}",
-    ]
-    if output_layout == "nchw":
-        out_shape: tuple[int, ...] = (1, m, ho, wo)
-        out_lines.append(
-            f"%y = tensor.expand_shape %y_valid [[0, 1], [2], [3]] output_shape "
-            f"{list(out_shape)} : {tensor_type(valid)} into {tensor_type(out_shape)}"
-        )
-    else:
-        out_shape = (1, ho, wo, m)
-        out_lines += [
-            f"%y_hwc_init = tensor.empty() : {tensor_type((ho, wo, m))}",
-            f"%y_hwc = linalg.transpose ins(%y_valid : {tensor_type(valid)}) "
-            f"outs(%y_hwc_init : {tensor_type((ho, wo, m))}) permutation = [1, 2, 0]",
-            f"%y = tensor.expand_shape %y_hwc [[0, 1], [2], [3]] output_shape "
-            f"{list(out_shape)} : {tensor_type((ho, wo, m))} into {tensor_type(out_shape)}",
-        ]
+    out_lines, out_shape = _output_lines(m, (ho, ws, wo, wide), output_layout)
     args = ", ".join(
         [
             f"%x: {tensor_type(x_arg)}",

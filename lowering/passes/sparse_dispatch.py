@@ -36,8 +36,11 @@ A 1x1 kernel on an NCHW map whose output only feeds a KxK kernel, and that has f
 than output channels (an inverted residual block's expansion), is computed again on the KxK
 kernel's padded grid (`_sparse_conv_kernels.Grid`), its output masked to zero on the padding:
 the pad and phase split then copy its input instead of its output (16 channels instead of 96
-before MobileNet-V2's first stride-2 depthwise layer), when the grid has at most
-`grid_overhead` times the map's pixels (the 1x1 kernel computes the border too).
+before MobileNet-V2's first stride-2 depthwise layer). Likewise a 1x1 kernel reading only a
+KxK kernel's output, with fewer output than input channels (the projection), is computed on
+the KxK kernel's output grid, and its own output is cut from the grid instead (24 channels
+instead of 144). Both apply when the grid has at most `grid_overhead` times the map's pixels
+(the 1x1 kernel computes the border too).
 Results are unchanged up to float rounding (padding slots multiply a real activation by 0, so
 an infinite or NaN activation turns a padded row's output into NaN where the dense op would
 not).
@@ -76,6 +79,8 @@ from lowering.passes._sparse_conv_kernels import (
     conv_kernel_function,
     grid_function,
     input_grid,
+    output_grid,
+    output_grid_function,
 )
 from lowering.passes._sparse_formats import SparseLayout, choose_layout, layout_for_taps
 from lowering.passes._sparse_kernels import (
@@ -91,11 +96,13 @@ __all__ = ["DEFAULT_THRESHOLD", "sparse_dispatch"]
 DEFAULT_THRESHOLD = 0.4
 """Density below which a layer goes sparse: at 50% the measured kernel was 1.09x dense."""
 
-GRID_OVERHEAD = 1.25
-"""The most pixels (grid / map) for which a 1x1 kernel feeding a KxK one computes its output
-on the KxK kernel's grid instead of having it padded (`_on_grid`). MobileNet-V2's 112, 56 and
-28 pixel maps have 1.05-1.22 and ran faster so (session 8, README); the 14x14 (1.39) and 7x7
-maps, where the copies are small and the border large, were not tried."""
+GRID_OVERHEAD = 2.0
+"""The most pixels (grid / map) for which a 1x1 kernel next to a KxK one computes on the KxK
+kernel's grid rather than having its map padded or cut (`_on_grid`, `_on_output_grid`). In
+MobileNet-V2 every such pair is under it (the 7x7 maps' grids have 1.84x their pixels), and
+with all of them on the grids the model ran 0.84x the time of none on one thread and on two,
+against 0.94-0.96x with only the maps up to 1.25x (the 112 to 28 pixel ones; session 8,
+iree-benchmark-module, six interleaved rounds, figures in the commit message)."""
 
 _log = logging.getLogger(__name__)
 
@@ -131,6 +138,18 @@ class _Pointwise:
     bias: np.ndarray
     activation: Activation
     index: int
+
+
+@dataclasses.dataclass
+class _Grids:
+    """What the pass has rewritten so far that a neighbour may read on a KxK kernel's grid:
+    1x1 kernels on NCHW maps (by their result), and KxK kernels' output grids `[M, wide]`
+    with their geometry (`_sparse_conv_kernels.output_grid`), by the NCHW map cut from them."""
+
+    pointwise: dict[ir.Value, _Pointwise] = dataclasses.field(default_factory=dict)
+    outputs: dict[ir.Value, tuple[ir.Value, tuple[int, int, int, int]]] = dataclasses.field(
+        default_factory=dict
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -393,11 +412,11 @@ def _rewrite(
     threshold: float,
     block_sizes: Sequence[int],
     tiles: CpuTiles | None,
-    pointwise: dict[ir.Value, _Pointwise],
+    grids: _Grids,
     grid_overhead: float,
 ) -> bool:
     if site.filters is not None:
-        return _rewrite_kxk(site, index, threshold, block_sizes, tiles, pointwise, grid_overhead)
+        return _rewrite_kxk(site, index, threshold, block_sizes, tiles, grids, grid_overhead)
     layout = choose_layout(site.weights, block_sizes)
     if layout.density >= threshold:
         _log.info(
@@ -409,24 +428,28 @@ def _rewrite(
     output_layout: Layout = "nchw" if to_nchw else site.input_layout
     if site.input_layout == "nchw" and not to_nchw:
         output_layout = "nhwc"
-    kernel = kernel_function(
-        f"sparse_layer_{index}",
-        layout,
-        bias,
-        site.input_shape,
-        input_layout=site.input_layout,
-        output_layout=output_layout,
-        stride=site.stride,
-        activation=activation,
-        tiles=tiles,
-        pad_pixels=not _after_layout_change(site.x),
-    )
     ip = ir.InsertionPoint(last)
-    constants = [new_constant(a, ip) for a in kernel.constants]
-    result = _inline(kernel.text, [site.x, *constants], ip)
+    result = None
+    if output_layout == "nchw":
+        result = _on_output_grid(site, index, layout, bias, activation, tiles, grids, grid_overhead)
+    if result is None:
+        kernel = kernel_function(
+            f"sparse_layer_{index}",
+            layout,
+            bias,
+            site.input_shape,
+            input_layout=site.input_layout,
+            output_layout=output_layout,
+            stride=site.stride,
+            activation=activation,
+            tiles=tiles,
+            pad_pixels=not _after_layout_change(site.x),
+        )
+        constants = [new_constant(a, ip) for a in kernel.constants]
+        result = _inline(kernel.text, [site.x, *constants], ip)
     last.results[0].replace_all_uses_with(result)
     if site.input_layout == "nchw" and output_layout == "nchw" and site.stride == 1:
-        pointwise[result] = _Pointwise(site, layout, bias, activation, index)
+        grids.pointwise[result] = _Pointwise(site, layout, bias, activation, index)
     _log.info(
         "layer %d sparse %s: %s, %d slots per %s, padding waste %.0f%%, fused: %s%s",
         index,
@@ -441,12 +464,83 @@ def _rewrite(
     return True
 
 
+def _on_output_grid(
+    site: _Site,
+    index: int,
+    layout: SparseLayout,
+    bias: np.ndarray,
+    activation: Activation,
+    tiles: CpuTiles | None,
+    grids: _Grids,
+    overhead: float,
+) -> ir.Value | None:
+    """Computes a 1x1 kernel reading a KxK kernel's output on that kernel's output grid, and
+    cuts the map out of its result instead: the cut copies its output channels rather than
+    its input channels (24 instead of 144 after an inverted residual block's depthwise
+    layer). Returns the map, or `None` (nothing emitted) when the input is not a KxK
+    kernel's map used only here, the layer has no fewer input than output channels or a
+    stride, or the grid has more than `overhead` times the map's pixels."""
+    source = grids.outputs.get(site.x)
+    if (
+        source is None
+        or site.input_layout != "nchw"
+        or site.stride != 1
+        or len(users(site.x)) != 1
+        or layout.rows >= layout.columns
+    ):
+        return None
+    grid, geometry = source
+    ho, _, wo, wide = geometry
+    if wide > overhead * ho * wo:
+        return None
+    ip = ir.InsertionPoint(site.producer)
+    kernel = kernel_function(
+        f"sparse_layer_{index}",
+        layout,
+        bias,
+        (layout.columns, wide),
+        input_layout="cols",
+        activation=activation,
+        tiles=tiles,
+    )
+    constants = [new_constant(a, ip) for a in kernel.constants]
+    y_grid = _inline(kernel.text, [grid, *constants], ip)
+    name = f"sparse_layer_{index}_cut"
+    _log.info(
+        "layer %d computed on the previous KxK kernel's output grid (%d pixels for %d): its "
+        "%d output channels cut from the grid instead of its %d input channels",
+        index,
+        wide,
+        ho * wo,
+        layout.rows,
+        layout.columns,
+    )
+    return _inline(output_grid_function(name, layout.rows, geometry), [y_grid], ip)
+
+
+def _output_grid_value(result: ir.Value) -> ir.Value | None:
+    """The `[M, wide]` output grid a KxK kernel's map `result` was cut from (through the
+    slices and reshapes of `_sparse_conv_kernels._output_lines`)."""
+    grid = None
+    op = defining_op(result)
+    while op is not None and op.name in (
+        "tensor.expand_shape",
+        "tensor.extract_slice",
+        "tensor.collapse_shape",
+    ):
+        value = op.operands[0]
+        if len(shape(value)) == 2:
+            grid = value
+        op = defining_op(value)
+    return grid
+
+
 def _on_grid(
     site: _Site,
     index: int,
     g: int,
     tiles: CpuTiles | None,
-    pointwise: dict[ir.Value, _Pointwise],
+    grids: _Grids,
     overhead: float,
 ) -> ir.Value | None:
     """Computes the 1x1 kernel producing the KxK site's NCHW input again, on the KxK kernel's
@@ -455,7 +549,7 @@ def _on_grid(
     padding. Returns the grid `[C, s*s*L]` (the old kernel is dead once the site is
     rewritten), or `None` when the input is not such a kernel's only use, the grid has
     more than `overhead` times the map's pixels, or the input has no fewer channels."""
-    producer = pointwise.get(site.x)
+    producer = grids.pointwise.get(site.x)
     if site.input_layout != "nchw" or producer is None or len(users(site.x)) != 1:
         return None
     grid = input_grid(site.input_shape, site.kernel, site.stride, site.padding, tiles, g)
@@ -497,7 +591,7 @@ def _rewrite_kxk(
     threshold: float,
     block_sizes: Sequence[int],
     tiles: CpuTiles | None,
-    pointwise: dict[ir.Value, _Pointwise],
+    grids: _Grids,
     grid_overhead: float,
 ) -> bool:
     m = site.weights.shape[0]
@@ -517,7 +611,7 @@ def _rewrite_kxk(
     taps = layout_for_taps(site.filters, block_sizes)
     g = taps[0][1].block if taps else 1
     bias, activation, steps, last, to_nchw = _fuse_epilogue(site, m)
-    on_grid = _on_grid(site, index, g, tiles, pointwise, grid_overhead)
+    on_grid = _on_grid(site, index, g, tiles, grids, grid_overhead)
     kernel = conv_kernel_function(
         f"sparse_layer_{index}",
         taps,
@@ -536,6 +630,12 @@ def _rewrite_kxk(
     constants = [new_constant(a, ip) for a in kernel.constants]
     result = _inline(kernel.text, [site.x if on_grid is None else on_grid, *constants], ip)
     last.results[0].replace_all_uses_with(result)
+    grid = _output_grid_value(result)
+    if to_nchw and site.input_layout == "nchw" and grid is not None:
+        geometry = output_grid(
+            site.input_shape, site.kernel, site.stride, "nchw", site.padding, tiles, g
+        )
+        grids.outputs[result] = (grid, geometry)
     slots = sum(layout.slots for _, layout in taps)
     fused = (["bias"] if steps else []) + ([activation] if activation else [])
     _log.info(
@@ -571,9 +671,11 @@ def sparse_dispatch(
       tiles: the kernels' CPU `compilation_info`; `None` for GPU (Vulkan) targets, where
         IREE's own SPIR-V configuration is used.
       grid_overhead: a 1x1 kernel on an NCHW map whose only user is a KxK kernel, with fewer
-        input than output channels, is computed on the KxK kernel's padded grid (its input
-        padded instead of its output) when the grid has at most this many times the map's
-        pixels; 0 never does.
+        input than output channels, is computed on the KxK kernel's padded input grid (its
+        input padded instead of its output), and one whose input is only a KxK kernel's
+        output, with fewer output than input channels, on that kernel's output grid (its
+        output cut from the grid instead of its input), when the grid has at most this many
+        times the map's pixels; 0 never does.
 
     Returns:
       How many layers were rewritten.
@@ -589,7 +691,7 @@ def sparse_dispatch(
         raise ValueError(f"block_sizes must be >= 1, got {tuple(block_sizes)}")
     rewritten = 0
     index = 0
-    pointwise: dict[ir.Value, _Pointwise] = {}
+    grids = _Grids()
     for function in functions(module):
         for op in body_ops(function):
             if op.name not in _PRODUCERS:
@@ -599,7 +701,7 @@ def sparse_dispatch(
                 continue
             with op.location:
                 rewritten += _rewrite(
-                    site, index, threshold, block_sizes, tiles, pointwise, grid_overhead
+                    site, index, threshold, block_sizes, tiles, grids, grid_overhead
                 )
             index += 1
         erase_dead_ops(function)

@@ -194,6 +194,8 @@ def test_bad_arguments() -> None:
         _rewrite((IR / "sparse_ell.before.mlir").read_text(), threshold=-1)
     with pytest.raises(ValueError, match="block_sizes"):
         _rewrite((IR / "sparse_ell.before.mlir").read_text(), block_sizes=(0,))
+    with pytest.raises(ValueError, match="grid_overhead must be >= 0, got -1"):
+        _rewrite((IR / "sparse_ell.before.mlir").read_text(), grid_overhead=-1)
 
 
 def test_command_line(tmp_path: Path) -> None:
@@ -503,7 +505,7 @@ def test_depthwise_on_channel_major_maps(
     activation=st.sampled_from(["none", "relu"]),
     seed=st.integers(0, 2**16),
 )
-def test_expansion_computed_on_the_kxk_grid(
+def test_inverted_residual_computed_on_the_kxk_grids(
     tmp_path_factory: pytest.TempPathFactory,
     k: int,
     expand: int,
@@ -514,9 +516,11 @@ def test_expansion_computed_on_the_kxk_grid(
     activation: str,
     seed: int,
 ) -> None:
-    # An expanding 1x1 conv (K -> expand * K channels, bias, activation) feeding a padded 3x3
-    # (or depthwise) conv on a channel-major map: the 1x1 kernel runs on the 3x3 kernel's
-    # grid, so its input is the one padded, and its output is masked to zero on the border.
+    # An expanding 1x1 conv (K -> expand * K channels, bias, activation), a padded 3x3 (or
+    # depthwise) conv and a projecting 1x1 conv back to K channels, on channel-major maps:
+    # the expansion runs on the 3x3 kernel's input grid (its input is the one padded, its
+    # output masked to zero on the border), the projection on the 3x3 kernel's output grid
+    # (the map is cut from its output, not from its input).
     rng = np.random.default_rng(seed)
     m = expand * k
     w = rng.standard_normal((m, k)).astype(np.float32) * _mask(structure, m, k, 0.3, rng)
@@ -526,21 +530,41 @@ def test_expansion_computed_on_the_kxk_grid(
     else:
         filters = rng.standard_normal((m, m, 3, 3)).astype(np.float32)
         filters *= rng.random(filters.shape) < 0.2
-    conv = _conv_net(filters, None, "none", stride, "SAME", groups=m if depthwise else 1)
+    conv = _conv_net(filters, None, activation, stride, "SAME", groups=m if depthwise else 1)
+    w2 = rng.standard_normal((k, m)).astype(np.float32) * _mask(structure, k, m, 0.3, rng)
+    projection = _conv_net(w2, None, "none", 1)
     x = rng.standard_normal((1, size, size + 1, k)).astype(np.float32)
     with _pass_log() as log:
         text = _check_host(
-            channels_first(lambda x: conv(expansion(x))),
+            channels_first(lambda x: projection(conv(expansion(x)))),
             x,
             tmp_path_factory.mktemp("grid"),
             threshold=0.5,
             grid_overhead=10.0,  # any map, however small
         )
-    assert text.count("flow.dispatch.workgroups") == 2
-    assert "computed again on layer 1's grid" in log.getvalue()
-    # The only pad left is the K-channel input's.
-    pads = re.findall(r"tensor\.pad .*?\} : tensor<(\d+)x", text, re.DOTALL)
-    assert pads == [str(k)]
+    assert text.count("flow.dispatch.workgroups") == 3
+    assert "layer 0 computed again on layer 1's grid" in log.getvalue()
+    assert "layer 2 computed on the previous KxK kernel's output grid" in log.getvalue()
+    # The only pad left is the K-channel input's; the only map cut from a grid has K channels.
+    assert re.findall(r"tensor\.pad .*?\} : tensor<(\d+)x", text, re.DOTALL) == [str(k)]
+    cuts = re.findall(r"tensor\.extract_slice .* to tensor<(\d+)x\d+x\d+xf32>", text)
+    assert cuts == [str(k)]
+
+
+def test_grids_only_within_the_overhead() -> None:
+    # The inverted residual of the backend tests: on its 9x10 map the expansion's grid has
+    # 168 pixels for 90 (1.87x) and the projection's 30 for 25 (1.2x), so 2.0 (the default)
+    # takes both, 1.5 only the latter, and 0 neither: the 24-channel maps are then padded (for
+    # the depthwise kernel, and to whole pixel vectors for the projection) and cut.
+    net, x, _ = _inverted_residual()
+    linalg = compile_to_input(net, example_args=(x,))
+    pad = r"tensor\.pad .*?\} : tensor<(\d+)x"
+    cut = r"tensor\.extract_slice .* to tensor<(\d+)x\d+x\d+xf32>"
+    cases = [(2.0, ["8"], ["8"]), (1.5, ["24"], ["8"]), (0.0, ["24", "24"], ["24"])]
+    for overhead, pads, cuts in cases:
+        text = apply_passes(linalg, [functools.partial(sparse_dispatch, grid_overhead=overhead)])
+        assert re.findall(pad, text, re.DOTALL) == pads, overhead
+        assert re.findall(cut, text) == cuts, overhead
 
 
 @contextlib.contextmanager
@@ -667,17 +691,20 @@ def test_vulkan_on_lavapipe(layout: str, tmp_path: Path) -> None:
     np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
 
 
-def _expansion_pair() -> tuple[Callable[..., Any], np.ndarray, np.ndarray]:
-    """A 4x1-block 1x1 conv 8 -> 24 with bias + ReLU, then a strided depthwise 3x3 conv, on
-    channel-major maps: the pair whose 1x1 kernel runs on the depthwise kernel's grid."""
+def _inverted_residual() -> tuple[Callable[..., Any], np.ndarray, np.ndarray]:
+    """A 4x1-block 1x1 conv 8 -> 24 with bias + ReLU, a strided depthwise 3x3 conv and a
+    1x1 conv 24 -> 8, on channel-major maps: the first 1x1 kernel runs on the depthwise
+    kernel's input grid, the second on its output grid."""
     rng = np.random.default_rng(6)
     w = rng.standard_normal((24, 8)).astype(np.float32) * _mask("blocks", 24, 8, 0.25, rng)
     expansion = _conv_net(w, rng.standard_normal(24).astype(np.float32), "relu", 1)
     filters = rng.standard_normal((24, 1, 3, 3)).astype(np.float32)
     depthwise = _conv_net(filters, None, "none", 2, "SAME", groups=24)
+    w2 = rng.standard_normal((8, 24)).astype(np.float32) * _mask("blocks", 8, 24, 0.25, rng)
+    projection = _conv_net(w2, None, "none", 1)
 
     def net(x: jax.Array) -> jax.Array:
-        return depthwise(expansion(x))
+        return projection(depthwise(expansion(x)))
 
     x = rng.standard_normal((1, 9, 10, 8)).astype(np.float32)
     return channels_first(net), x, np.asarray(jax.jit(net)(x))
@@ -690,16 +717,18 @@ def _expansion_pair() -> tuple[Callable[..., Any], np.ndarray, np.ndarray]:
         pytest.param("vulkan", marks=pytest.mark.vulkan),
     ],
 )
-def test_expansion_on_the_grid_on_other_backends(target: str, tmp_path: Path) -> None:
-    net, x, expected = _expansion_pair()
+def test_inverted_residual_on_the_grids_on_other_backends(target: str, tmp_path: Path) -> None:
+    net, x, expected = _inverted_residual()
     gpu = target == "vulkan"
     rewrite = functools.partial(
         sparse_dispatch, grid_overhead=10.0, **({"tiles": None} if gpu else {})
     )
     linalg = compile_to_input(net, example_args=(x,), target="vulkan" if gpu else "host")
     linalg = apply_passes(linalg, [rewrite])
-    assert linalg.count("flow.dispatch.workgroups") == 2
+    assert linalg.count("flow.dispatch.workgroups") == 3
     assert re.findall(r"tensor\.pad .*?\} : tensor<(\d+)x", linalg, re.DOTALL) == ["8"]
+    cuts = re.findall(r"tensor\.extract_slice .* to tensor<(\d+)x\d+x\d+xf32>", linalg)
+    assert cuts == ["8"]
     module = compile_module(linalg, target, tmp_path / "m.vmfb")
     (y,) = run_module(module.path, [x], target)
     np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
