@@ -145,14 +145,41 @@ def profile(linalg: str, flags: Sequence[str], workdir: Path, threads: int = 1) 
     return result
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def build_model(
+    model: str, build: str, sparse_layout: str, seed: int
+) -> tuple[str, list[str], np.ndarray]:
+    """The input-phase IR of `model` built as `benchmarks/sparse_models.py` builds it (seeded
+    weights and batch norm, pruned by its recipe), compiled densely (`build` "dense") or with
+    the sparse dispatch ("sparse", channel-major inside for `sparse_layout` "nchw"); returns
+    it, the recipe's IREE flags for that build, and the example input."""
     from benchmarks import sparse_models
-    from benchmarks._context import run_context
-    from benchmarks.peers import _json_default, build_state
+    from benchmarks.peers import build_state
     from lowering import passes
     from lowering.compiler import apply_passes, compile_to_input
     from lowering.export import bake_weights
     from lowering.layout import channels_first
+
+    recipe = sparse_models.RECIPES[model]
+    forward, state, x = build_state(model, seed)
+    state = sparse_models.randomize_batch_norm(state, np.random.default_rng(seed + 1))
+    state, _ = sparse_models.prune_state(state, recipe, "blocks")
+    fn = bake_weights(forward, state)
+    if build == "sparse" and sparse_layout == "nchw":
+        fn = channels_first(fn)
+    linalg = compile_to_input(fn, example_args=(x,))
+    if build == "dense":
+        return linalg, list(recipe.dense_flags), np.asarray(x)
+    linalg = apply_passes(
+        linalg,
+        [passes.fold_batch_norm, functools.partial(passes.sparse_dispatch, threshold=0.4)],
+    )
+    return linalg, list(recipe.sparse_flags), np.asarray(x)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    from benchmarks import sparse_models
+    from benchmarks._context import run_context
+    from benchmarks.peers import _json_default
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, choices=sorted(sparse_models.RECIPES))
@@ -192,22 +219,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         parser.error(f"--top must be at least 1, got {args.top}")
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
-    recipe = sparse_models.RECIPES[args.model]
     context = run_context(None if argv is None else ["benchmarks/dispatch_profile.py", *argv])
-    forward, state, x = build_state(args.model, args.seed)
-    state = sparse_models.randomize_batch_norm(state, np.random.default_rng(args.seed + 1))
-    state, _ = sparse_models.prune_state(state, recipe, "blocks")
-    fn = bake_weights(forward, state)
-    if args.build == "sparse" and args.sparse_layout == "nchw":
-        fn = channels_first(fn)
-    linalg = compile_to_input(fn, example_args=(x,))
-    flags = list(recipe.dense_flags)
-    if args.build == "sparse":
-        linalg = apply_passes(
-            linalg,
-            [passes.fold_batch_norm, functools.partial(passes.sparse_dispatch, threshold=0.4)],
-        )
-        flags = list(recipe.sparse_flags)
+    linalg, flags, _ = build_model(args.model, args.build, args.sparse_layout, args.seed)
     with tempfile.TemporaryDirectory(prefix="cadnn-dispatch-profile-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
