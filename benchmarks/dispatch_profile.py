@@ -176,12 +176,12 @@ def build_model(
     return linalg, list(recipe.sparse_flags), np.asarray(x)
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags choosing and reporting the model build (`build_model`), shared with
+    `benchmarks/module_profile.py`: --model, --build, --sparse-layout, --seed, --top,
+    --out-dir."""
     from benchmarks import sparse_models
-    from benchmarks._context import run_context
-    from benchmarks.peers import _json_default
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, choices=sorted(sparse_models.RECIPES))
     parser.add_argument(
         "--build",
@@ -198,14 +198,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0, help="weights seed (default 0)")
     parser.add_argument("--top", type=int, default=25, help="rows printed (default 25)")
     parser.add_argument(
+        "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    from benchmarks._context import run_context
+    from benchmarks.peers import _json_default
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_model_arguments(parser)
+    parser.add_argument(
         "--threads",
         type=int,
         default=1,
         help="also time each dispatch on local-task with this many workers, and print its "
         "scaling (default 1: one thread only)",
-    )
-    parser.add_argument(
-        "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
     )
     parser.add_argument(
         "--workdir",

@@ -211,26 +211,12 @@ def profile_module(
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    from benchmarks import sparse_models
     from benchmarks._context import run_context
-    from benchmarks.dispatch_profile import build_model
+    from benchmarks.dispatch_profile import add_model_arguments, build_model
     from benchmarks.peers import _json_default
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, choices=sorted(sparse_models.RECIPES))
-    parser.add_argument(
-        "--build",
-        choices=("dense", "sparse"),
-        default="sparse",
-        help="the pruned model compiled densely, or with the sparse dispatch (default)",
-    )
-    parser.add_argument(
-        "--sparse-layout",
-        choices=("nchw", "nhwc"),
-        default="nchw",
-        help="feature maps inside the sparse build, as in sparse_models.py (default nchw)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="weights seed (default 0)")
+    add_model_arguments(parser)
     parser.add_argument(
         "--threads",
         type=int,
@@ -238,10 +224,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="workers: 1 runs on local-sync (default), more on local-task",
     )
     parser.add_argument("--seconds", type=float, default=3.0, help="how long to sample (default 3)")
-    parser.add_argument("--top", type=int, default=25, help="rows printed (default 25)")
-    parser.add_argument(
-        "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
-    )
     parser.add_argument(
         "--workdir",
         type=Path,
