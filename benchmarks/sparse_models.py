@@ -190,12 +190,14 @@ def build_engines(
     threshold: float,
     workdir: Path,
     sparse_layout: str = "nchw",
+    grid_overhead: float | None = None,
 ) -> list[Any]:
     """ONNX Runtime (the reference, first), IREE dense, IREE sparse and jax.jit, as asked.
 
     The sparse build is of `lowering.layout.channels_first(fn)` for `sparse_layout` "nchw"
     (its feature maps channel-major inside, as the sparse kernels read and write them), of `fn`
-    itself for "nhwc"; both take the same input.
+    itself for "nhwc"; both take the same input. `grid_overhead` is `sparse_dispatch`'s
+    (its default if `None`).
     """
     from benchmarks import _engines
     from lowering import passes
@@ -203,7 +205,11 @@ def build_engines(
 
     sparse = [
         passes.fold_batch_norm,
-        functools.partial(passes.sparse_dispatch, threshold=threshold),
+        functools.partial(
+            passes.sparse_dispatch,
+            threshold=threshold,
+            **({} if grid_overhead is None else {"grid_overhead": grid_overhead}),
+        ),
     ]
     engines: list[Any] = []
     if "onnxruntime" in kinds:
@@ -316,6 +322,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="density under which a layer gets a sparse kernel (default 0.4)",
     )
     parser.add_argument(
+        "--grid-overhead",
+        type=float,
+        default=None,
+        help="sparse_dispatch's grid_overhead: how many times a map's pixels a 1x1 kernel may "
+        "compute to run on the padded grid of the KxK kernel next to it (default: the pass's, "
+        "2.0; 0 turns the grids off)",
+    )
+    parser.add_argument(
         "--dense-flags",
         default=None,
         help="iree-compile flags of the IREE dense build, space separated (default: the best "
@@ -350,6 +364,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--density must be in (0, 1], got {args.density}")
     if args.threshold < 0:
         parser.error(f"--threshold must be >= 0, got {args.threshold}")
+    if args.grid_overhead is not None and args.grid_overhead < 0:
+        parser.error(f"--grid-overhead must be >= 0, got {args.grid_overhead}")
     if "iree-sparse" not in args.engines:
         parser.error("--engines must include iree-sparse: it is what this benchmark measures")
     return args
@@ -403,6 +419,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 threshold=args.threshold,
                 workdir=workdir,
                 sparse_layout=args.sparse_layout,
+                grid_overhead=args.grid_overhead,
             )
             measured = measure(
                 fn,
@@ -425,6 +442,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "rounds": args.rounds,
         "seconds_per_sample": args.seconds,
         "threshold": args.threshold,
+        "grid_overhead": args.grid_overhead,
         "sparse_layout": args.sparse_layout,
         "dense_flags": list(recipe.dense_flags),
         "sparse_flags": list(recipe.sparse_flags),
