@@ -41,12 +41,11 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from benchmarks.dispatch_profile import kind_of  # noqa: E402
+from benchmarks.dispatch_profile import _UNIT_MS, kind_of  # noqa: E402
 
 # A row of `perf report --no-children --sort dso,sym --stdio -g none`.
 _ROW = re.compile(r"^\s*([\d.]+)%\s+(\S+)\s+\[[.k]\]\s+(.+?)\s*$")
 _TIME = re.compile(r"BM_\S+/process_time/real_time\s+([\d.]+) (ns|us|ms)\s+([\d.]+) (ns|us|ms)")
-_UNIT_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0}
 SYSTEM_FLAGS = (
     "--iree-llvmcpu-link-embedded=false",
     "--iree-llvmcpu-keep-linker-artifacts",

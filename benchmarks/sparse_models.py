@@ -326,8 +326,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=float,
         default=None,
         help="sparse_dispatch's grid_overhead: how many times a map's pixels a 1x1 kernel may "
-        "compute to run on the padded grid of the KxK kernel next to it (default: the pass's, "
-        "2.0; 0 turns the grids off)",
+        "compute to run on the padded grid of the KxK kernel next to it (default: the pass's "
+        "GRID_OVERHEAD; 0 turns the grids off)",
     )
     parser.add_argument(
         "--dense-flags",

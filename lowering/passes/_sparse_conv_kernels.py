@@ -131,41 +131,45 @@ class Grid:
                 (0, top, left),
             ),
         ]
-        split = (c, rows, s, ws, s)
-        phases = (c, s, s, rows, ws)
-        return [
-            *lines,
-            f"%x_split = tensor.expand_shape %x_even [[0], [1, 2], [3, 4]] output_shape "
-            f"{list(split)} : {tensor_type((c, rows * s, ws * s))} into {tensor_type(split)}",
-            f"%x_phases_init = tensor.empty() : {tensor_type(phases)}",
-            f"%x_phases = linalg.transpose ins(%x_split : {tensor_type(split)}) "
-            f"outs(%x_phases_init : {tensor_type(phases)}) permutation = [0, 2, 4, 1, 3]",
-            f"%xc = tensor.collapse_shape %x_phases [[0], [1, 2], [3, 4]] : "
-            f"{tensor_type(phases)} into {tensor_type(self.shape(c))}",
-        ]
+        return [*lines, *_phase_split("%x_even", c, rows, ws, s)]
+
+
+def _phase_split(source: str, c: int, rows: int, ws: int, s: int) -> list[str]:
+    """Ops splitting `source[C, rows*s, Ws*s]` into its stride's phase planes, flattened:
+    `%xc[C, s*s, rows*Ws]` (unit dimensions only for stride 1, which IREE folds away)."""
+    split = (c, rows, s, ws, s)
+    phases = (c, s, s, rows, ws)
+    return [
+        f"%x_split = tensor.expand_shape {source} [[0], [1, 2], [3, 4]] output_shape "
+        f"{list(split)} : {tensor_type((c, rows * s, ws * s))} into {tensor_type(split)}",
+        f"%x_phases_init = tensor.empty() : {tensor_type(phases)}",
+        f"%x_phases = linalg.transpose ins(%x_split : {tensor_type(split)}) "
+        f"outs(%x_phases_init : {tensor_type(phases)}) permutation = [0, 2, 4, 1, 3]",
+        f"%xc = tensor.collapse_shape %x_phases [[0], [1, 2], [3, 4]] : "
+        f"{tensor_type(phases)} into {tensor_type((c, s * s, rows * ws))}",
+    ]
 
 
 def input_grid(
     input_shape: tuple[int, ...],
     kernel: tuple[int, int],
     stride: int,
+    input_layout: str,
     padding: tuple[tuple[int, int], tuple[int, int]],
     tiles: CpuTiles | None,
     block: int,
 ) -> Grid:
-    """The grid the KxK kernel of an NCHW map `[1, C, H, W]` reads (`conv_kernel_function`
-    with `input_layout` "nchw" or "grid"), for taps in blocks of `block` rows."""
+    """The grid the KxK kernel reads (`conv_kernel_function` with these arguments), for taps
+    in blocks of `block` rows: of the NCHW map `[1, C, H, W]` and its `padding` ("nchw" or
+    "grid"), or of the padded NHWC map `[1, Hp, Wp, C]` ("nhwc"). Each plane gets as many
+    zeros after it as the output grid (`output_grid`) reads beyond the map."""
+    ho, ws, _, wide = output_grid(input_shape, kernel, stride, input_layout, padding, tiles, block)
+    tail = (kernel[1] - 1) // stride + wide - ho * ws
+    if input_layout == "nhwc":
+        _, hp, wp, _ = input_shape
+        return Grid(hp, wp, stride, ((0, 0), (0, 0)), tail)
     _, _, h, w = input_shape
-    (top, bottom), (left, right) = padding
-    hp, wp = h + top + bottom, w + left + right
-    kh, kw = kernel
-    s = stride
-    ho, ws = (hp - kh) // s + 1, _ceil_div(wp, s)
-    p = ho * ws
-    # The output grid padded to whole vectors (`vector_multiple`); the input gets as many
-    # more zeros.
-    wide = vector_multiple(p, tiles, block)
-    return Grid(h, w, s, padding, (kw - 1) // s + wide - p)
+    return Grid(h, w, stride, padding, tail)
 
 
 def grid_function(name: str, input_shape: tuple[int, ...], grid: Grid) -> str:
@@ -192,21 +196,13 @@ def grid_function(name: str, input_shape: tuple[int, ...], grid: Grid) -> str:
 
 
 def _input_glue(
-    shape: tuple[int, ...],
-    stride: int,
-    tail: int,
-    layout: str,
-    grid: Grid | None,
+    shape: tuple[int, ...], layout: str, grid: Grid
 ) -> tuple[list[str], str, tuple[int, int, int]]:
-    """Ops turning `%x` into `X[C, s*s, L]`; returns them, the name of their result and its
-    shape. `%x` is the padded map `[1, Hp, Wp, C]` (`layout` "nhwc"), the map `[1, C, H, W]`
-    ("nchw") that the glue pads itself (`grid.glue`), or the grid already, flattened
-    (`[C, s*s*L]`, "grid"). Each phase plane has at least `tail` zeros after its `Hs * Ws`
-    pixels: whole zero rows, padded at the bottom of the map with the rest, so that
-    `L = (Hs + extra rows) * Ws`."""
-    s = stride
+    """Ops turning `%x` into `grid`'s `X[C, s*s, L]`; returns them, the name of their result
+    and its shape. `%x` is the padded map `[1, Hp, Wp, C]` (`layout` "nhwc"), transposed and
+    given the grid's zero rows here, the map `[1, C, H, W]` ("nchw") that the glue pads
+    itself (`grid.glue`), or the grid already, flattened (`[C, s*s*L]`, "grid")."""
     if layout == "grid":
-        assert grid is not None
         c = shape[0]
         return (
             [
@@ -218,12 +214,10 @@ def _input_glue(
             grid.shape(c),
         )
     if layout == "nchw":
-        assert grid is not None
         c = shape[1]
         return grid.glue(c), "%xc", grid.shape(c)
     _, hp, wp, c = shape
-    hs, ws = _ceil_div(hp, s), _ceil_div(wp, s)
-    hs += _ceil_div(tail, ws)
+    s, (rows, ws) = grid.stride, grid.plane
     chw = (c, hp, wp)
     lines = [
         f"%x_hwc = tensor.collapse_shape %x [[0, 1], [2], [3]] : {tensor_type(shape)} into "
@@ -233,21 +227,10 @@ def _input_glue(
         f"outs(%x_chw_init : {tensor_type(chw)}) permutation = [2, 0, 1]",
     ]
     source = "%x_chw"
-    if (hs * s, ws * s) != (hp, wp):
-        lines += pad_lines(source, "%x_even", chw, (0, hs * s - hp, ws * s - wp))
+    if (rows * s, ws * s) != (hp, wp):
+        lines += pad_lines(source, "%x_even", chw, (0, rows * s - hp, ws * s - wp))
         source = "%x_even"
-    split = (c, hs, s, ws, s)
-    phases = (c, s, s, hs, ws)
-    lines += [
-        f"%x_split = tensor.expand_shape {source} [[0], [1, 2], [3, 4]] output_shape "
-        f"{list(split)} : {tensor_type((c, hs * s, ws * s))} into {tensor_type(split)}",
-        f"%x_phases_init = tensor.empty() : {tensor_type(phases)}",
-        f"%x_phases = linalg.transpose ins(%x_split : {tensor_type(split)}) "
-        f"outs(%x_phases_init : {tensor_type(phases)}) permutation = [0, 2, 4, 1, 3]",
-        f"%xc = tensor.collapse_shape %x_phases [[0], [1, 2], [3, 4]] : "
-        f"{tensor_type(phases)} into {tensor_type((c, s * s, hs * ws))}",
-    ]
-    return lines, "%xc", (c, s * s, hs * ws)
+    return [*lines, *_phase_split(source, c, rows, ws, s)], "%xc", grid.shape(c)
 
 
 def _body(
@@ -327,7 +310,9 @@ def output_grid(
     if input_layout == "nhwc":
         _, hp, wp, _ = input_shape
     else:
-        hp, wp = input_grid(input_shape, kernel, stride, padding, tiles, block).padded
+        _, _, h, w = input_shape
+        (top, bottom), (left, right) = padding
+        hp, wp = h + top + bottom, w + left + right
     ho, wo, ws = (hp - kh) // stride + 1, (wp - kw) // stride + 1, _ceil_div(wp, stride)
     return ho, ws, wo, vector_multiple(ho * ws, tiles, block)
 
@@ -443,20 +428,14 @@ def conv_kernel_function(
             raise ValueError(f"{argument} must be one of {allowed}, got {value!r}")
     m, s = rows, stride
     g = taps[0][1].block if taps else 1
-    grid = None
-    ho, ws, wo, wide = output_grid(tuple(input_shape), kernel, s, input_layout, padding, tiles, g)
-    p = ho * ws
-    if input_layout == "nhwc":
-        tail = (kernel[1] - 1) // s + wide - p
-    else:
-        grid = input_grid(tuple(input_shape), kernel, s, padding, tiles, g)
-        tail = grid.tail
+    geometry = output_grid(tuple(input_shape), kernel, s, input_layout, padding, tiles, g)
+    _, ws, _, wide = geometry
+    grid = input_grid(tuple(input_shape), kernel, s, input_layout, padding, tiles, g)
     # The function's argument: the map, or for "grid" the grid of the NCHW map, flattened.
     x_arg = tuple(input_shape)
     if input_layout == "grid":
-        assert grid is not None
         x_arg = (input_shape[1], grid.pixels)
-    in_lines, x, x_shape = _input_glue(x_arg, s, tail, input_layout, grid)
+    in_lines, x, x_shape = _input_glue(x_arg, input_layout, grid)
     offsets = [((dy % s) * s + dx % s, (dy // s) * ws + dx // s) for (dy, dx), _ in taps]
     j = sum(layout.slots for _, layout in taps)
     if any(layout.block != g for _, layout in taps) or m % g:
@@ -493,7 +472,7 @@ def conv_kernel_function(
             f"%Y_wide = tensor.collapse_shape %Y_kernel [[0, 1], [2]] : "
             f"{tensor_type(kernel_out)} into {tensor_type((m, wide))}"
         )
-    out_lines, out_shape = _output_lines(m, (ho, ws, wo, wide), output_layout)
+    out_lines, out_shape = _output_lines(m, geometry, output_layout)
     args = ", ".join(
         [
             f"%x: {tensor_type(x_arg)}",

@@ -144,8 +144,10 @@ class _Pointwise:
 class _Grids:
     """What the pass has rewritten so far that a neighbour may read on a KxK kernel's grid:
     1x1 kernels on NCHW maps (by their result), and KxK kernels' output grids `[M, wide]`
-    with their geometry (`_sparse_conv_kernels.output_grid`), by the NCHW map cut from them."""
+    with their geometry (`_sparse_conv_kernels.output_grid`), by the NCHW map cut from them;
+    and the bound on a grid's pixels over its map's (`sparse_dispatch`'s `grid_overhead`)."""
 
+    overhead: float
     pointwise: dict[ir.Value, _Pointwise] = dataclasses.field(default_factory=dict)
     outputs: dict[ir.Value, tuple[ir.Value, tuple[int, int, int, int]]] = dataclasses.field(
         default_factory=dict
@@ -413,10 +415,9 @@ def _rewrite(
     block_sizes: Sequence[int],
     tiles: CpuTiles | None,
     grids: _Grids,
-    grid_overhead: float,
 ) -> bool:
     if site.filters is not None:
-        return _rewrite_kxk(site, index, threshold, block_sizes, tiles, grids, grid_overhead)
+        return _rewrite_kxk(site, index, threshold, block_sizes, tiles, grids)
     layout = choose_layout(site.weights, block_sizes)
     if layout.density >= threshold:
         _log.info(
@@ -431,7 +432,7 @@ def _rewrite(
     ip = ir.InsertionPoint(last)
     result = None
     if output_layout == "nchw":
-        result = _on_output_grid(site, index, layout, bias, activation, tiles, grids, grid_overhead)
+        result = _on_output_grid(site, index, layout, bias, activation, tiles, grids)
     if result is None:
         kernel = kernel_function(
             f"sparse_layer_{index}",
@@ -472,14 +473,13 @@ def _on_output_grid(
     activation: Activation,
     tiles: CpuTiles | None,
     grids: _Grids,
-    overhead: float,
 ) -> ir.Value | None:
     """Computes a 1x1 kernel reading a KxK kernel's output on that kernel's output grid, and
     cuts the map out of its result instead: the cut copies its output channels rather than
     its input channels (24 instead of 144 after an inverted residual block's depthwise
     layer). Returns the map, or `None` (nothing emitted) when the input is not a KxK
     kernel's map used only here, the layer has no fewer input than output channels or a
-    stride, or the grid has more than `overhead` times the map's pixels."""
+    stride, or the grid has more than `grids.overhead` times the map's pixels."""
     source = grids.outputs.get(site.x)
     if (
         source is None
@@ -491,7 +491,7 @@ def _on_output_grid(
         return None
     grid, geometry = source
     ho, _, wo, wide = geometry
-    if wide > overhead * ho * wo:
+    if wide > grids.overhead * ho * wo:
         return None
     ip = ir.InsertionPoint(site.producer)
     kernel = kernel_function(
@@ -541,21 +541,21 @@ def _on_grid(
     g: int,
     tiles: CpuTiles | None,
     grids: _Grids,
-    overhead: float,
 ) -> ir.Value | None:
     """Computes the 1x1 kernel producing the KxK site's NCHW input again, on the KxK kernel's
     grid: its input (fewer channels, as in an inverted residual block's expansion) is padded
     and split into phase planes instead of its output, and its output masked to zero on the
     padding. Returns the grid `[C, s*s*L]` (the old kernel is dead once the site is
     rewritten), or `None` when the input is not such a kernel's only use, the grid has
-    more than `overhead` times the map's pixels, or the input has no fewer channels."""
+    more than `grids.overhead` times the map's pixels, or the input has no fewer
+    channels."""
     producer = grids.pointwise.get(site.x)
     if site.input_layout != "nchw" or producer is None or len(users(site.x)) != 1:
         return None
-    grid = input_grid(site.input_shape, site.kernel, site.stride, site.padding, tiles, g)
+    grid = input_grid(site.input_shape, site.kernel, site.stride, "nchw", site.padding, tiles, g)
     _, c, h, w = site.input_shape
     k = producer.layout.columns
-    if grid.pixels > overhead * h * w or k >= c:
+    if grid.pixels > grids.overhead * h * w or k >= c:
         return None
     source = producer.site
     ip = ir.InsertionPoint(defining_op(site.x))
@@ -592,7 +592,6 @@ def _rewrite_kxk(
     block_sizes: Sequence[int],
     tiles: CpuTiles | None,
     grids: _Grids,
-    grid_overhead: float,
 ) -> bool:
     m = site.weights.shape[0]
     nnz = int(np.count_nonzero(site.weights))
@@ -611,7 +610,7 @@ def _rewrite_kxk(
     taps = layout_for_taps(site.filters, block_sizes)
     g = taps[0][1].block if taps else 1
     bias, activation, steps, last, to_nchw = _fuse_epilogue(site, m)
-    on_grid = _on_grid(site, index, g, tiles, grids, grid_overhead)
+    on_grid = _on_grid(site, index, g, tiles, grids)
     kernel = conv_kernel_function(
         f"sparse_layer_{index}",
         taps,
@@ -691,7 +690,7 @@ def sparse_dispatch(
         raise ValueError(f"block_sizes must be >= 1, got {tuple(block_sizes)}")
     rewritten = 0
     index = 0
-    grids = _Grids()
+    grids = _Grids(grid_overhead)
     for function in functions(module):
         for op in body_ops(function):
             if op.name not in _PRODUCERS:
@@ -700,9 +699,7 @@ def sparse_dispatch(
             if site is None:
                 continue
             with op.location:
-                rewritten += _rewrite(
-                    site, index, threshold, block_sizes, tiles, grids, grid_overhead
-                )
+                rewritten += _rewrite(site, index, threshold, block_sizes, tiles, grids)
             index += 1
         erase_dead_ops(function)
     return rewritten

@@ -546,9 +546,18 @@ def test_inverted_residual_computed_on_the_kxk_grids(
     assert "layer 0 computed again on layer 1's grid" in log.getvalue()
     assert "layer 2 computed on the previous KxK kernel's output grid" in log.getvalue()
     # The only pad left is the K-channel input's; the only map cut from a grid has K channels.
-    assert re.findall(r"tensor\.pad .*?\} : tensor<(\d+)x", text, re.DOTALL) == [str(k)]
-    cuts = re.findall(r"tensor\.extract_slice .* to tensor<(\d+)x\d+x\d+xf32>", text)
-    assert cuts == [str(k)]
+    assert _padded_channels(text) == [str(k)]
+    assert _cut_channels(text) == [str(k)]
+
+
+def _padded_channels(text: str) -> list[str]:
+    """The channels of each map a `tensor.pad` in `text` pads, in order."""
+    return re.findall(r"tensor\.pad .*?\} : tensor<(\d+)x", text, re.DOTALL)
+
+
+def _cut_channels(text: str) -> list[str]:
+    """The channels of each 3-D map a `tensor.extract_slice` in `text` cuts, in order."""
+    return re.findall(r"tensor\.extract_slice .* to tensor<(\d+)x\d+x\d+xf32>", text)
 
 
 def test_grids_only_within_the_overhead() -> None:
@@ -558,13 +567,11 @@ def test_grids_only_within_the_overhead() -> None:
     # the depthwise kernel, and to whole pixel vectors for the projection) and cut.
     net, x, _ = _inverted_residual()
     linalg = compile_to_input(net, example_args=(x,))
-    pad = r"tensor\.pad .*?\} : tensor<(\d+)x"
-    cut = r"tensor\.extract_slice .* to tensor<(\d+)x\d+x\d+xf32>"
     cases = [(2.0, ["8"], ["8"]), (1.5, ["24"], ["8"]), (0.0, ["24", "24"], ["24"])]
     for overhead, pads, cuts in cases:
         text = apply_passes(linalg, [functools.partial(sparse_dispatch, grid_overhead=overhead)])
-        assert re.findall(pad, text, re.DOTALL) == pads, overhead
-        assert re.findall(cut, text) == cuts, overhead
+        assert _padded_channels(text) == pads, overhead
+        assert _cut_channels(text) == cuts, overhead
 
 
 @contextlib.contextmanager
@@ -726,9 +733,8 @@ def test_inverted_residual_on_the_grids_on_other_backends(target: str, tmp_path:
     linalg = compile_to_input(net, example_args=(x,), target="vulkan" if gpu else "host")
     linalg = apply_passes(linalg, [rewrite])
     assert linalg.count("flow.dispatch.workgroups") == 3
-    assert re.findall(r"tensor\.pad .*?\} : tensor<(\d+)x", linalg, re.DOTALL) == ["8"]
-    cuts = re.findall(r"tensor\.extract_slice .* to tensor<(\d+)x\d+x\d+xf32>", linalg)
-    assert cuts == ["8"]
+    assert _padded_channels(linalg) == ["8"]
+    assert _cut_channels(linalg) == ["8"]
     module = compile_module(linalg, target, tmp_path / "m.vmfb")
     (y,) = run_module(module.path, [x], target)
     np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
