@@ -171,7 +171,7 @@ def parse_tiles(text: str) -> CpuTiles:
             number = int(value)
         except ValueError:
             raise ValueError(f"--tiles: {name} must be an integer, got {value!r}") from None
-        least = 0 if name == "hoist_bytes" else 1
+        least = 0 if name in ("hoist_bytes", "wide_pixels") else 1
         if number < least:
             raise ValueError(f"--tiles: {name} must be at least {least}, got {number}")
         changes[name] = (1, number) if name == "vector" else number
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         "--tiles",
         default="",
         help="the sparse kernels' CPU tiles, as changes to the pass's defaults, e.g. "
-        "'rows=32,hoist_bytes=0' (fields: rows, pixels, vector, hoist_bytes; see "
+        "'rows=32,hoist_bytes=0' (fields: rows, pixels, vector, hoist_bytes, wide_pixels; see "
         "lowering/passes/_sparse_kernels.py, CpuTiles); default: the pass's own",
     )
     args = parser.parse_args(argv)

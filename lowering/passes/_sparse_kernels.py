@@ -56,7 +56,12 @@ class CpuTiles:
     fast as a workgroup of one pixel vector, which has no loop to hoist out of (timed alone
     during development; commit 0cb3fee). So a row with more than `hoist_bytes` of hoisted data
     gets workgroups of one pixel vector; a short one keeps wide workgroups, which reuse what
-    was hoisted and keep the number of workgroups (and their fixed cost) down.
+    was hoisted and keep the number of workgroups (and their fixed cost) down. A map of fewer
+    than `wide_pixels` pixels also gets workgroups of one pixel vector: its loop is too short
+    to pay for the hoisting, and its few wide workgroups leave a second worker idle (in
+    MobileNet-V2, 320->1280 on a 7x7 map ran in half the time, the 14x14 layers 0.9x, while
+    the maps of 832 pixels and more ran 1.0-1.5x slower; `benchmarks/dispatch_timeline.py`,
+    session 9).
 
     Attributes:
       rows: row blocks per workgroup.
@@ -65,12 +70,14 @@ class CpuTiles:
       vector: the innermost tile, for a one-row kernel; its pixel size is the length of the
         vectors the loads and multiply-adds run at (8 AVX2 registers of 8 lanes here).
       hoist_bytes: the most hoisted data per row kept in a wide workgroup (half of L1 here).
+      wide_pixels: the fewest pixels of a map whose kernel gets wide workgroups.
     """
 
     rows: int = 8
     pixels: int = 448
     vector: tuple[int, int] = (1, 64)
     hoist_bytes: int = 16 * 1024
+    wide_pixels: int = 512
 
     def for_block(self, g: int) -> "CpuTiles":
         """The tiles of a kernel computing `g` rows at once: the pixel tile is divided by `g`
@@ -82,18 +89,20 @@ class CpuTiles:
         v0, v1 = self.vector
         return dataclasses.replace(self, vector=(v0, max(8, v1 // g)))
 
-    def workgroup_pixels(self, g: int, slots: int) -> int:
-        """Pixels per workgroup of a `g`-row kernel with `slots` nonzeros (or blocks) per row."""
+    def workgroup_pixels(self, g: int, slots: int, p: int) -> int:
+        """Pixels per workgroup of a `g`-row kernel with `slots` nonzeros (or blocks) per row
+        on `p` pixels."""
         v = self.for_block(g).vector[1]
-        return self.pixels if slots * (32 * g + 8) <= self.hoist_bytes else v
+        wide = slots * (32 * g + 8) <= self.hoist_bytes and p >= self.wide_pixels
+        return self.pixels if wide else v
 
-    def attribute(self, g: int, slots: int) -> str:
+    def attribute(self, g: int, slots: int, p: int) -> str:
         """The `#iree_codegen.compilation_info` attribute of a `g`-row kernel with `slots`
-        nonzeros (or blocks) per row, as MLIR text."""
+        nonzeros (or blocks) per row on `p` pixels, as MLIR text."""
         v0, v1 = self.for_block(g).vector
         return (
             "#iree_codegen.compilation_info<lowering_config = #iree_cpu.lowering_config<"
-            f"distribution = [{self.rows}, {self.workgroup_pixels(g, slots)}], "
+            f"distribution = [{self.rows}, {self.workgroup_pixels(g, slots, p)}], "
             f"vector_common_parallel = [{v0}, {v1}]>, "
             "translation_info = #iree_codegen.translation_info<"
             "pipeline = #iree_cpu.pipeline<DoubleTilingExpert>>>"
@@ -103,7 +112,7 @@ class CpuTiles:
 DEFAULT_TILES = CpuTiles()
 """Measured on this machine (AVX2, 16 vector registers, 32 KB L1): 64-pixel vectors for row
 formats, 16 for 4-row blocks, workgroups of 8 rows (or blocks) by 448 pixels, or by one pixel
-vector for rows with more than 16 KB of hoisted data."""
+vector for rows with more than 16 KB of hoisted data or maps of fewer than 512 pixels."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -398,10 +407,10 @@ def generic_and_store(
     One row (`g == 1`) reads `%Bias[M]` and writes `[M, P]`; a block kernel writes `g` results
     of `[M/g, P]`, row `r` of every block to `[b, r, :]` with one strided store, so that
     `[M/g, g, P]` is `[M, P]` in the original channel order without a copy. `slots`, the
-    nonzeros (or blocks) per row, chooses the workgroup tile (`CpuTiles.attribute`).
+    nonzeros (or blocks) per row, and `p` choose the workgroup tile (`CpuTiles.attribute`).
     """
     blocks = m // g
-    tile = "" if tiles is None else f", compilation_info = {tiles.attribute(g, slots)}"
+    tile = "" if tiles is None else f", compilation_info = {tiles.attribute(g, slots, p)}"
     parallel = 'iterator_types = ["parallel", "parallel"]'
     result_type = tensor_type((blocks, p))
     lines = [f"%init = tensor.empty() : {result_type}"]

@@ -175,18 +175,26 @@ def test_gpu_kernels_have_no_cpu_tiles() -> None:
     assert "flow.dispatch.workgroups" in after and "compilation_info" not in after
 
 
-def test_long_rows_get_workgroups_of_one_pixel_vector() -> None:
+def test_long_rows_and_small_maps_get_workgroups_of_one_pixel_vector() -> None:
     # A row whose hoisted values and addresses (32 bytes per value of a slot, 8 per address)
-    # pass 16 KB gets one pixel vector per workgroup; shorter rows keep 448 pixels.
+    # pass 16 KB gets one pixel vector per workgroup; shorter rows keep 448 pixels, unless
+    # the map has fewer than 512 pixels.
     tiles = CpuTiles()
-    assert tiles.workgroup_pixels(4, 26) == 448
-    assert tiles.workgroup_pixels(4, 120) == 448  # 120 * 136 = 16,320 bytes
-    assert tiles.workgroup_pixels(4, 121) == 16
-    assert tiles.workgroup_pixels(4, 576) == 16
-    assert tiles.workgroup_pixels(1, 409) == 448  # 409 * 40 = 16,360 bytes
-    assert tiles.workgroup_pixels(1, 410) == 64
-    assert "distribution = [8, 16], vector_common_parallel = [1, 16]" in tiles.attribute(4, 576)
-    assert "distribution = [8, 448], vector_common_parallel = [1, 64]" in tiles.attribute(1, 8)
+    assert tiles.workgroup_pixels(4, 26, 3136) == 448
+    assert tiles.workgroup_pixels(4, 120, 3136) == 448  # 120 * 136 = 16,320 bytes
+    assert tiles.workgroup_pixels(4, 121, 3136) == 16
+    assert tiles.workgroup_pixels(4, 576, 3136) == 16
+    assert tiles.workgroup_pixels(1, 409, 3136) == 448  # 409 * 40 = 16,360 bytes
+    assert tiles.workgroup_pixels(1, 410, 3136) == 64
+    assert tiles.workgroup_pixels(4, 26, 512) == 448
+    assert tiles.workgroup_pixels(4, 26, 511) == 16
+    assert tiles.workgroup_pixels(1, 8, 64) == 64
+    assert "distribution = [8, 16], vector_common_parallel = [1, 16]" in tiles.attribute(
+        4, 576, 3136
+    )
+    assert "distribution = [8, 448], vector_common_parallel = [1, 64]" in tiles.attribute(
+        1, 8, 3136
+    )
 
 
 def test_bad_arguments() -> None:

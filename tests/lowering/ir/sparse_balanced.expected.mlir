@@ -1,5 +1,5 @@
 // x[2, 8] @ W[8, 4], every output channel with 2 nonzeros (balanced rows), density 0.25, as `iree-compile --compile-to=input` gives it.
-#config = #iree_cpu.lowering_config<distribution = [8, 448], vector_common_parallel = [1, 64]>
+#config = #iree_cpu.lowering_config<distribution = [8, 64], vector_common_parallel = [1, 64]>
 #map = affine_map<(d0, d1) -> (d0)>
 #map1 = affine_map<(d0, d1) -> (d0, d1)>
 #translation = #iree_codegen.translation_info<pipeline = #iree_cpu.pipeline<DoubleTilingExpert>>

@@ -1,5 +1,5 @@
 // relu(conv1x1(x, W) + b) on a 1x2x2x8 map, 8 -> 8 channels, output channels 0-3 reading inputs {1, 6} and 4-7 reading {0, 3} (4x1 blocks), density 0.25.
-#config = #iree_cpu.lowering_config<distribution = [8, 448], vector_common_parallel = [1, 16]>
+#config = #iree_cpu.lowering_config<distribution = [8, 16], vector_common_parallel = [1, 16]>
 #map = affine_map<(d0, d1) -> (d0, d1)>
 #translation = #iree_codegen.translation_info<pipeline = #iree_cpu.pipeline<DoubleTilingExpert>>
 #compilation = #iree_codegen.compilation_info<lowering_config = #config, translation_info = #translation>

@@ -1,7 +1,7 @@
 // conv3x3(x, W, stride 2, SAME) on a 1x5x5x2 map, 2 -> 2 channels: output 0 reads taps
 // (0, 0), (1, 1), (2, 1), output 1 taps (1, 1), (0, 2); density 5/36. JAX pads the input
 // explicitly (tensor.pad), so the convolution itself is VALID on a 1x7x7x2 map.
-#config = #iree_cpu.lowering_config<distribution = [8, 448], vector_common_parallel = [1, 64]>
+#config = #iree_cpu.lowering_config<distribution = [8, 64], vector_common_parallel = [1, 64]>
 #map = affine_map<(d0, d1) -> (d0)>
 #map1 = affine_map<(d0, d1) -> (d0, d1)>
 #translation = #iree_codegen.translation_info<pipeline = #iree_cpu.pipeline<DoubleTilingExpert>>

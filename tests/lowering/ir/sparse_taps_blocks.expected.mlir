@@ -1,4 +1,4 @@
-#config = #iree_cpu.lowering_config<distribution = [8, 448], vector_common_parallel = [1, 16]>
+#config = #iree_cpu.lowering_config<distribution = [8, 16], vector_common_parallel = [1, 16]>
 #map = affine_map<(d0, d1) -> (d0, d1)>
 #translation = #iree_codegen.translation_info<pipeline = #iree_cpu.pipeline<DoubleTilingExpert>>
 #compilation = #iree_codegen.compilation_info<lowering_config = #config, translation_info = #translation>

@@ -1,5 +1,5 @@
 // x[2, 8] @ W[8, 4] with W entirely zero: the result is the (zero) bias.
-#config = #iree_cpu.lowering_config<distribution = [8, 448], vector_common_parallel = [1, 64]>
+#config = #iree_cpu.lowering_config<distribution = [8, 64], vector_common_parallel = [1, 64]>
 #map = affine_map<(d0, d1) -> (d0)>
 #map1 = affine_map<(d0, d1) -> (d0, d1)>
 #translation = #iree_codegen.translation_info<pipeline = #iree_cpu.pipeline<DoubleTilingExpert>>
