@@ -396,6 +396,26 @@ def test_matmul_matches_jax(
     assert "linalg.matmul" not in text and "linalg.vecmat" not in text
 
 
+@pytest.mark.parametrize("m", [1000, 36])
+def test_dense_vecmat_gets_wide_tiles(m: int, tmp_path: Path) -> None:
+    # A fully connected layer at batch 1 left dense keeps IREE's vecmat, tiled 256 outputs
+    # per workgroup (fewer outputs than that: one partial workgroup), and still matches JAX;
+    # on GPU (`tiles=None`) it is left to IREE.
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((m, 80)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32)
+    x = rng.standard_normal(80).astype(np.float32)
+
+    def net(x: jax.Array) -> jax.Array:
+        return x @ w.T + b
+
+    text = _check_host(net, x, tmp_path, threshold=0.4)
+    assert "linalg.vecmat" in text and "flow.dispatch.workgroups" not in text
+    assert "distribution = [256, 0], vector_common_parallel = [32, 0]" in text
+    gpu, rewritten = _rewrite(compile_to_input(net, example_args=(x,)), tiles=None)
+    assert rewritten == 0 and "compilation_info" not in gpu
+
+
 @pytest.mark.parametrize(
     ("case", "threshold"),
     [("all_zero", 0.4), ("fully_dense", 1.01), ("above_threshold", 0.4)],
