@@ -178,10 +178,12 @@ def compare(first: dict[str, Any], last: dict[str, Any]) -> list[dict[str, Any]]
 
 
 def device_flags(threads: int) -> list[str]:
-    """`local-sync` for one worker, `local-task` with `threads` workers otherwise."""
-    if threads == 1:
-        return ["--device=local-sync"]
-    return ["--device=local-task", f"--task_topology_max_group_count={threads}"]
+    """The device and runtime flags the benchmarks time with (`_engines.iree_runtime_flags`):
+    `local-sync` for one worker, `local-task` with `threads` workers otherwise."""
+    from benchmarks._engines import iree_runtime_flags
+
+    device, flags = iree_runtime_flags(threads)
+    return [f"--device={device}", *flags]
 
 
 def record(
