@@ -168,7 +168,8 @@ def build_model(
         fn = channels_first(fn)
     linalg = compile_to_input(fn, example_args=(x,))
     if build == "dense":
-        return linalg, list(recipe.dense_flags), np.asarray(x)
+        dense = apply_passes(linalg, [passes.small_map_matmuls])
+        return dense, list(recipe.dense_flags), np.asarray(x)
     linalg = apply_passes(
         linalg,
         [passes.fold_batch_norm, functools.partial(passes.sparse_dispatch, threshold=0.4)],

@@ -1,7 +1,8 @@
 """One model in every dense engine on this machine, interleaved, as ratios to ONNX Runtime.
 
 For a zoo model with random (seeded) weights at batch 1, the same weights baked in as constants
-everywhere: `jax.jit` (XLA CPU); IREE `llvm-cpu` for the host CPU under each named flag set
+everywhere: `jax.jit` (XLA CPU); IREE `llvm-cpu` for the host CPU under each named flag set,
+after our `lowering.passes.small_map_matmuls` unless `--small-map-matmuls off`
 (`iree-benchmark-module`, `local-task` capped at `--threads` workers, `local-sync` for one);
 ONNX Runtime on the graph `lowering.onnx_export` writes (`intra_op_num_threads = --threads`); and
 LiteRT with XNNPACK (`--threads` threads) when a Python with TensorFlow is given
@@ -137,20 +138,36 @@ def build_engines(
     threads: int,
     workdir: Path,
     litert_python: str | None,
+    small_map_matmuls: str = "on",
 ) -> list[Any]:
-    """The engines of `kinds`, ONNX Runtime first; IREE once per flag set, as `iree:<name>`."""
+    """The engines of `kinds`, ONNX Runtime first; IREE once per flag set, as `iree:<name>`,
+    with our `small_map_matmuls` pass ("on"), without it ("off"), or both, the one without
+    as `iree:<name>-plain` ("both")."""
     from benchmarks import _engines
+    from lowering import passes
 
     engines: list[Any] = []
     if "onnxruntime" in kinds:
         engines.append(_engines.OrtEngine(fn, x, threads=threads, workdir=workdir))
     if "iree" in kinds:
+        variants = {
+            "on": [("", (passes.small_map_matmuls,))],
+            "off": [("", ())],
+            "both": [("", (passes.small_map_matmuls,)), ("-plain", ())],
+        }[small_map_matmuls]
         for name, flags in iree_flag_sets.items():
-            engines.append(
-                _engines.IreeEngine(
-                    fn, x, flags=flags, threads=threads, workdir=workdir, name=f"iree:{name}"
+            for suffix, iree_passes in variants:
+                engines.append(
+                    _engines.IreeEngine(
+                        fn,
+                        x,
+                        flags=flags,
+                        threads=threads,
+                        workdir=workdir,
+                        name=f"iree:{name}{suffix}",
+                        passes=iree_passes,
+                    )
                 )
-            )
     if "jax" in kinds:
         engines.append(_engines.JaxEngine(fn, x))
     if "litert" in kinds:
@@ -430,6 +447,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "; 'default=' for none (default: " + ", ".join(DEFAULT_IREE_FLAG_SETS) + ")",
     )
     parser.add_argument(
+        "--small-map-matmuls",
+        choices=("on", "off", "both"),
+        default="on",
+        help="IREE with our lowering.passes.small_map_matmuls (the dense 1x1 convolutions on "
+        "7x7 maps as matmuls with their own CPU tiles): on (default), off, or both (the one "
+        "without named iree:<flag set>-plain)",
+    )
+    parser.add_argument(
         "--engines",
         nargs="+",
         choices=ENGINE_KINDS,
@@ -484,6 +509,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             threads=args.threads,
             workdir=workdir,
             litert_python=args.litert_python,
+            small_map_matmuls=args.small_map_matmuls,
         )
         measured = measure(
             fn,
@@ -504,6 +530,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "seconds_per_sample": args.seconds,
         "reference": REFERENCE,
         "iree_flag_sets": {k: list(v) for k, v in args.iree_flag_sets.items()},
+        "small_map_matmuls": args.small_map_matmuls,
         "gflop": measured["flops"] / 1e9,
         **measured,
         **context,

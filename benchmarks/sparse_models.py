@@ -13,12 +13,13 @@ format the 4x1 block kernels use), `balanced` (`BalancedRows` per tap: every out
 keeps the same number per tap) or `unstructured` (`Unstructured` per layer).
 
 Every engine runs the same pruned weights, interleaved round by round: ONNX Runtime (dense, the
-reference), IREE dense (`--dense-flags`), IREE sparse (the model with channel-major feature maps,
-`lowering.layout.channels_first`, then `fold_batch_norm` and `sparse_dispatch`, compiled with
-`--sparse-flags`) and `jax.jit`. Outputs are checked against
-`jax.jit`. Reported per engine: median, p10 / p90, ratio to ONNX Runtime (and per-round paired
-ratio), GFLOP/s of the dense model's FLOPs and the fraction of the machine's peak (a 2048^3
-GEMM), plus the speed-up of the sparse build over each dense engine. Writes
+reference), IREE dense (`--dense-flags`, after `lowering.passes.small_map_matmuls`), IREE
+sparse (the model with channel-major feature maps, `lowering.layout.channels_first`, then
+`fold_batch_norm` and `sparse_dispatch`, compiled with `--sparse-flags`) and `jax.jit`.
+Outputs are checked against `jax.jit`. Reported per engine: median, p10 / p90, ratio to ONNX
+Runtime (and per-round paired ratio), GFLOP/s of the dense model's FLOPs and the fraction of
+the machine's peak (a 2048^3 GEMM), plus the speed-up of the sparse build over each dense
+engine. Writes
 `benchmarks/results/sparse_models-<model>[-<tag>]-<date>.json` (samples, the pass's per-layer
 log, machine, versions, git SHA, command), a bar chart next to it and Markdown rows to stderr.
 
@@ -217,7 +218,13 @@ def build_engines(
     if "iree-dense" in kinds:
         engines.append(
             _engines.IreeEngine(
-                fn, x, flags=dense_flags, threads=threads, workdir=workdir, name=DENSE
+                fn,
+                x,
+                flags=dense_flags,
+                threads=threads,
+                workdir=workdir,
+                name=DENSE,
+                passes=(passes.small_map_matmuls,),
             )
         )
     if "iree-sparse" in kinds:

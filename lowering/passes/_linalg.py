@@ -244,6 +244,20 @@ def new_constant(array: np.ndarray, ip: ir.InsertionPoint) -> ir.Value:
     return arith.ConstantOp(tensor_type, attr, ip=ip).result
 
 
+def inline_function(text: str, arguments: Sequence[ir.Value], ip: ir.InsertionPoint) -> ir.Value:
+    """Clones the body of the single function in `text` at `ip`; returns its result.
+
+    Only the top-level operands of the cloned ops are remapped, so generated functions keep
+    every region self-contained (a dispatch is isolated from above; pads define their zero).
+    """
+    kernel = ir.Module.parse(text)
+    function = next(iter(kernel.body.operations)).operation
+    block = function.regions[0].blocks[0]
+    mapping = dict(zip(block.arguments, arguments, strict=True))
+    with ip:
+        return clone_block(block, mapping, "util.return")
+
+
 def clone_block(block: ir.Block, mapping: dict, terminator: str) -> ir.Value:
     """Clones `block`'s ops at the current insertion point, its values renamed by `mapping`
     (block arguments to the values they stand for), up to `terminator`; returns the value the

@@ -61,11 +61,11 @@ from iree.compiler import ir
 from lowering.passes._linalg import (
     affine_maps,
     body_ops,
-    clone_block,
     defining_op,
     erase_dead_ops,
     evaluate_constant,
     functions,
+    inline_function,
     inputs,
     interpret_body,
     is_parallel,
@@ -404,20 +404,6 @@ def _describe(site: _Site, layout: SparseLayout) -> str:
     )
 
 
-def _inline(text: str, arguments: Sequence[ir.Value], ip: ir.InsertionPoint) -> ir.Value:
-    """Clones the body of the single function in `text` at `ip`; returns its result.
-
-    Only the top-level operands of the cloned ops are remapped, so the kernel generators keep
-    every region self-contained (the dispatch is isolated from above; pads define their zero).
-    """
-    kernel = ir.Module.parse(text)
-    function = next(iter(kernel.body.operations)).operation
-    block = function.regions[0].blocks[0]
-    mapping = dict(zip(block.arguments, arguments, strict=True))
-    with ip:
-        return clone_block(block, mapping, "util.return")
-
-
 def _rewrite(
     site: _Site,
     index: int,
@@ -462,7 +448,7 @@ def _rewrite(
             pad_pixels=not _after_layout_change(site.x),
         )
         constants = [new_constant(a, ip) for a in kernel.constants]
-        result = _inline(kernel.text, [site.x, *constants], ip)
+        result = inline_function(kernel.text, [site.x, *constants], ip)
     last.results[0].replace_all_uses_with(result)
     if site.input_layout == "nchw" and output_layout == "nchw" and site.stride == 1:
         grids.pointwise[result] = _Pointwise(site, layout, bias, activation, index)
@@ -534,7 +520,7 @@ def _on_output_grid(
         tiles=tiles,
     )
     constants = [new_constant(a, ip) for a in kernel.constants]
-    y_grid = _inline(kernel.text, [grid, *constants], ip)
+    y_grid = inline_function(kernel.text, [grid, *constants], ip)
     name = f"sparse_layer_{index}_cut"
     _log.info(
         "layer %d computed on the previous KxK kernel's output grid (%d pixels for %d): its "
@@ -545,7 +531,7 @@ def _on_output_grid(
         layout.rows,
         layout.columns,
     )
-    return _inline(output_grid_function(name, layout.rows, geometry), [y_grid], ip)
+    return inline_function(output_grid_function(name, layout.rows, geometry), [y_grid], ip)
 
 
 def _output_grid_value(result: ir.Value) -> ir.Value | None:
@@ -590,7 +576,9 @@ def _on_grid(
     source = producer.site
     ip = ir.InsertionPoint(defining_op(site.x))
     name = f"sparse_layer_{producer.index}_grid"
-    x_grid = _inline(grid_function(f"{name}_input", source.input_shape, grid), [source.x], ip)
+    x_grid = inline_function(
+        grid_function(f"{name}_input", source.input_shape, grid), [source.x], ip
+    )
     kernel = kernel_function(
         name,
         producer.layout,
@@ -612,7 +600,7 @@ def _on_grid(
         k,
         c,
     )
-    return _inline(kernel.text, [x_grid, *constants], ip)
+    return inline_function(kernel.text, [x_grid, *constants], ip)
 
 
 def _rewrite_kxk(
@@ -657,7 +645,7 @@ def _rewrite_kxk(
     )
     ip = ir.InsertionPoint(last)
     constants = [new_constant(a, ip) for a in kernel.constants]
-    result = _inline(kernel.text, [site.x if on_grid is None else on_grid, *constants], ip)
+    result = inline_function(kernel.text, [site.x if on_grid is None else on_grid, *constants], ip)
     last.results[0].replace_all_uses_with(result)
     grid = _output_grid_value(result)
     if to_nchw and site.input_layout == "nchw" and grid is not None:

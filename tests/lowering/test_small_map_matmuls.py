@@ -1,0 +1,76 @@
+"""Small-map matmuls: which 1x1 convolutions become tiled matmuls, and that they still compute
+what JAX does on the host."""
+
+import functools
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lowering.compiler import apply_passes, compile_module, compile_to_input
+from lowering.passes.small_map_matmuls import MatmulTiles, small_map_matmuls
+from lowering.runtime import run_in_process
+from tests.lowering.conftest import run_pass
+
+RTOL, ATOL = 1e-5, 1e-4
+
+
+def _net(k: int, m: int, stride: int = 1):
+    """`relu(conv1x1(x, W) + b)` in NHWC with `W[K, M]` and `b` baked in."""
+    rng = np.random.default_rng(k * 1000 + m)
+    w = jnp.asarray(rng.standard_normal((1, 1, k, m)).astype(np.float32))
+    b = jnp.asarray(rng.standard_normal(m).astype(np.float32))
+
+    def net(x: jax.Array) -> jax.Array:
+        y = jax.lax.conv_general_dilated(
+            x, w, (stride, stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        return jax.nn.relu(y + b)
+
+    return net
+
+
+@pytest.mark.parametrize(
+    ("side", "k", "m", "stride", "rewritten"),
+    [
+        (7, 24, 64, 1, 1),  # 49 pixels, 64 channels: a tiled matmul
+        (14, 24, 64, 1, 0),  # 196 pixels: IREE's own tiles
+        (7, 24, 40, 1, 0),  # 40 output channels: no whole 32-column tiles
+        (13, 24, 64, 2, 0),  # strided
+    ],
+)
+def test_sites(side: int, k: int, m: int, stride: int, rewritten: int) -> None:
+    x = np.zeros((1, side, side, k), np.float32)
+    text, count = run_pass(
+        small_map_matmuls, compile_to_input(_net(k, m, stride), example_args=(x,))
+    )
+    assert count == rewritten
+    assert ("linalg.conv_2d_nhwc_hwcf" in text) == (rewritten == 0)
+    assert (
+        "distribution = [7, 32, 0], vector_common_parallel = [7, 32, 0], "
+        "vector_reduction = [0, 0, 1]" in text
+    ) == (rewritten == 1)
+
+
+@pytest.mark.parametrize("k", [16, 96])
+def test_matches_jax(k: int, tmp_path: Path) -> None:
+    net = _net(k, 96)
+    x = np.random.default_rng(k).standard_normal((1, 7, 7, k)).astype(np.float32)
+    linalg = compile_to_input(net, example_args=(x,))
+    rewritten = apply_passes(linalg, [small_map_matmuls])
+    assert "linalg.matmul" in rewritten
+    module = compile_module(rewritten, "host", tmp_path / "m.vmfb")
+    (y,) = run_in_process(module.path, [x])
+    np.testing.assert_allclose(y, jax.jit(net)(x), rtol=RTOL, atol=ATOL)
+
+
+def test_other_tiles_and_bad_tiles() -> None:
+    x = np.zeros((1, 14, 14, 8), np.float32)
+    linalg = compile_to_input(_net(8, 32), example_args=(x,))
+    tiles = MatmulTiles(rows=14, cols=16, reduction=4, max_pixels=196)
+    text, count = run_pass(functools.partial(small_map_matmuls, tiles=tiles), linalg)
+    assert count == 1 and "distribution = [14, 16, 0]" in text
+    with pytest.raises(ValueError, match="tiles must be at least 1"):
+        run_pass(functools.partial(small_map_matmuls, tiles=MatmulTiles(rows=0)), linalg)
