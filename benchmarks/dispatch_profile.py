@@ -177,6 +177,40 @@ def build_model(
     return linalg, list(recipe.sparse_flags), np.asarray(x)
 
 
+def compile_input(
+    linalg: str,
+    flags: Sequence[str],
+    workdir: Path,
+    *,
+    extra_flags: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+) -> Path:
+    """Compiles input-phase IR (`build_model`'s) for the host with `flags` (then
+    `extra_flags`) to `workdir/module.vmfb`, keeping the IR as `workdir/input.mlir`; shared
+    by `benchmarks/module_profile.py` and `benchmarks/dispatch_timeline.py`."""
+    from lowering.targets import compile_flags
+    from lowering.tools import find_tool
+
+    source, vmfb = workdir / "input.mlir", workdir / "module.vmfb"
+    source.write_text(linalg)
+    subprocess.run(
+        [
+            str(find_tool("iree-compile")),
+            *compile_flags("host"),
+            *flags,
+            *extra_flags,
+            str(source),
+            "--compile-from=input",
+            "-o",
+            str(vmfb),
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    return vmfb
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags choosing and reporting the model build (`build_model`), shared with
     `benchmarks/module_profile.py`: --model, --build, --sparse-layout, --seed, --top,

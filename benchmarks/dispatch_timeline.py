@@ -227,28 +227,6 @@ def record(
     return [json.loads(line) for line in lines.read_text().splitlines() if line.strip()]
 
 
-def _compile(linalg: str, flags: Sequence[str], workdir: Path) -> Path:
-    from lowering.targets import compile_flags
-    from lowering.tools import find_tool
-
-    source, vmfb = workdir / "input.mlir", workdir / "module.vmfb"
-    source.write_text(linalg)
-    subprocess.run(
-        [
-            str(find_tool("iree-compile")),
-            *compile_flags("host"),
-            *flags,
-            str(source),
-            "--compile-from=input",
-            "-o",
-            str(vmfb),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return vmfb
-
-
 def _print(timeline: dict[str, Any], top: int) -> None:
     t = timeline
     print(
@@ -270,7 +248,7 @@ def _print(timeline: dict[str, Any], top: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from benchmarks._context import run_context
-    from benchmarks.dispatch_profile import add_model_arguments, build_model
+    from benchmarks.dispatch_profile import add_model_arguments, build_model, compile_input
     from benchmarks.peers import _json_default
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -308,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cadnn-dispatch-timeline-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        vmfb = _compile(linalg, flags, workdir)
+        vmfb = compile_input(linalg, flags, workdir)
         timelines = []
         for threads in args.threads:
             timeline = parse_timeline(record(vmfb, x, threads, args.inferences, workdir), threads)

@@ -119,7 +119,7 @@ def profile_module(
 ) -> dict[str, Any]:
     """Compiles input-phase IR for the host with `flags`, runs it under `perf record` for
     about `seconds` on `threads` workers (1: `local-sync`), and returns the shares."""
-    from lowering.targets import compile_flags
+    from benchmarks.dispatch_profile import compile_input
     from lowering.tools import find_tool
 
     perf = _tool("perf", "linux-perf")
@@ -127,22 +127,12 @@ def profile_module(
     artifacts.mkdir(parents=True, exist_ok=True)
     for old in artifacts.glob("*.so"):
         old.unlink()
-    source, vmfb = workdir / "input.mlir", workdir / "module.vmfb"
-    source.write_text(linalg)
-    subprocess.run(
-        [
-            str(find_tool("iree-compile")),
-            *compile_flags("host"),
-            *flags,
-            *SYSTEM_FLAGS,
-            str(source),
-            "--compile-from=input",
-            "-o",
-            str(vmfb),
-        ],
-        check=True,
-        capture_output=True,
-        # The compiler keeps the linked library in its temporary directory.
+    # The compiler keeps the linked library in its temporary directory.
+    vmfb = compile_input(
+        linalg,
+        flags,
+        workdir,
+        extra_flags=SYSTEM_FLAGS,
         env={**os.environ, "TMPDIR": str(artifacts)},
     )
     libraries = sorted(artifacts.glob("*.so"))
