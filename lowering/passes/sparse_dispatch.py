@@ -20,8 +20,8 @@ init:
   (a fully connected layer at batch 1).
 Each site whose density (nonzeros / size) is below `threshold` is rewritten; the others stay
 dense, and so does everything else (grouped convolutions, batched KxK ones). A `linalg.vecmat`
-left dense gets CPU workgroup tiles of its own (`DENSE_VECMAT_TILES`), better than IREE's
-choice for a classifier.
+left dense gets CPU workgroup tiles of its own (`small_map_matmuls.VECMAT_TILES`), better than
+IREE's choice for a classifier.
 
 Postcondition: each rewritten site is a `flow.dispatch.workgroups` holding one all-parallel
 `linalg.generic` over (output row or row block, pixel) with the nonzeros unrolled in its body,
@@ -92,6 +92,7 @@ from lowering.passes._sparse_kernels import (
     Layout,
     kernel_function,
 )
+from lowering.passes.small_map_matmuls import VECMAT_TILES, tile_vecmat
 
 __all__ = ["DEFAULT_THRESHOLD", "sparse_dispatch"]
 
@@ -105,14 +106,6 @@ MobileNet-V2 every such pair is under it (the 7x7 maps' grids have 1.84x their p
 with all of them on the grids the model ran 0.84x the time of none on one thread and on two,
 against 0.94-0.96x with only the maps up to 1.25x (the 112 to 28 pixel ones; session 8,
 iree-benchmark-module, six interleaved rounds, figures in the commit message)."""
-
-DENSE_VECMAT_TILES = (256, 32, 8)
-"""CPU tiles of a fully connected layer at batch 1 left dense (`linalg.vecmat x[K] @ B[K, M]`):
-workgroups of 256 outputs, vectors of 32, the reduction unrolled by 8. IREE's own choice for
-MobileNet-V2's 1280->1000 classifier (workgroups of 50 outputs, vectors of 25) read each row of
-`B` in 200-byte pieces; with these it ran in 0.48-0.60 ms instead of 0.71-0.80 on one thread and
-0.27-0.34 instead of 0.42-0.47 on two, inside the model (three rounds each, session 9; a
-single workgroup of all 1000 outputs was no faster on one thread and idled the second)."""
 
 _log = logging.getLogger(__name__)
 
@@ -416,13 +409,13 @@ def _rewrite(
         return _rewrite_kxk(site, index, threshold, block_sizes, tiles, grids)
     layout = choose_layout(site.weights, block_sizes)
     if layout.density >= threshold:
-        tiled = tiles is not None and _tile_dense_vecmat(site.producer)
+        tiled = tiles is not None and tile_vecmat(site.producer)
         _log.info(
             "layer %d left dense: %s >= threshold %g%s",
             index,
             _describe(site, layout),
             threshold,
-            f", IREE's vecmat with workgroups of {DENSE_VECMAT_TILES[0]} outputs" if tiled else "",
+            f", IREE's vecmat with workgroups of {VECMAT_TILES[0]} outputs" if tiled else "",
         )
         return False
     bias, activation, steps, last, to_nchw = _fuse_epilogue(site, layout.rows)
@@ -462,21 +455,6 @@ def _rewrite(
         100 * layout.padding_waste,
         " + ".join(fused) or "nothing",
         ", output NCHW" if to_nchw else "",
-    )
-    return True
-
-
-def _tile_dense_vecmat(op: ir.Operation) -> bool:
-    """Gives a `linalg.vecmat` without a `compilation_info` the tiles `DENSE_VECMAT_TILES`;
-    whether it did."""
-    if op.name != "linalg.vecmat" or "compilation_info" in op.attributes:
-        return False
-    outputs, vector, reduction = DENSE_VECMAT_TILES
-    op.attributes["compilation_info"] = ir.Attribute.parse(
-        "#iree_codegen.compilation_info<lowering_config = #iree_cpu.lowering_config<"
-        f"distribution = [{outputs}, 0], vector_common_parallel = [{vector}, 0], "
-        f"vector_reduction = [0, {reduction}]>, translation_info = "
-        "#iree_codegen.translation_info<pipeline = #iree_cpu.pipeline<DoubleTilingExpert>>>"
     )
     return True
 

@@ -66,6 +66,24 @@ def test_matches_jax(k: int, tmp_path: Path) -> None:
     np.testing.assert_allclose(y, jax.jit(net)(x), rtol=RTOL, atol=ATOL)
 
 
+def test_batch_one_fully_connected_gets_vecmat_tiles(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((300, 40)).astype(np.float32)
+    x = rng.standard_normal(40).astype(np.float32)
+
+    def net(x: jax.Array) -> jax.Array:
+        return x @ w.T
+
+    linalg = compile_to_input(net, example_args=(x,))
+    text, count = run_pass(small_map_matmuls, linalg)
+    assert count == 1
+    assert "distribution = [256, 0], vector_common_parallel = [32, 0]" in text
+    assert run_pass(small_map_matmuls, text)[1] == 0  # already tiled: left alone
+    module = compile_module(apply_passes(linalg, [small_map_matmuls]), "host", tmp_path / "m.vmfb")
+    (y,) = run_in_process(module.path, [x])
+    np.testing.assert_allclose(y, jax.jit(net)(x), rtol=RTOL, atol=ATOL)
+
+
 def test_other_tiles_and_bad_tiles() -> None:
     x = np.zeros((1, 14, 14, 8), np.float32)
     linalg = compile_to_input(_net(8, 32), example_args=(x,))
