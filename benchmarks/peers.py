@@ -451,8 +451,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=("on", "off", "both"),
         default="on",
         help="IREE with our lowering.passes.small_map_matmuls (the dense 1x1 convolutions on "
-        "7x7 maps as matmuls with their own CPU tiles): on (default), off, or both (the one "
-        "without named iree:<flag set>-plain)",
+        "7x7 maps as matmuls, and the batch-1 classifier, with their own CPU tiles): on "
+        "(default), off, or both (the one without named iree:<flag set>-plain)",
     )
     parser.add_argument(
         "--engines",
