@@ -6,7 +6,9 @@ ran in all, summed over the workers; `iree-profile export` writes those records 
 From them this script reports, per inference (median over the profiled ones):
 
 - the period from one inference to the next, the command buffer's execution, and within it
-  the time some dispatch was running (busy) and the hand-over gaps between dispatches;
+  the time some dispatch was running (busy) and the hand-over gaps between dispatches
+  (medians ignore this machine's spikes, single inferences at 2-3x the rest; the mean period,
+  also reported, is what `iree-benchmark-module` and the harnesses time, often 10-25% more);
 - per dispatch (by its position in the command buffer): wall time, CPU time of its tiles,
   tile count, and parallel efficiency (CPU time over wall time times workers): where a second
   worker idles, and which dispatches get slower per tile when two cores share the data;
@@ -140,6 +142,7 @@ def parse_timeline(records: Iterable[dict[str, Any]], threads: int) -> dict[str,
         "threads": threads,
         "inferences": len(executes) - WARMUP,
         "period_ms": _median(periods),
+        "period_mean_ms": statistics.fmean(periods) if periods else 0.0,
         "execute_ms": _median(
             [(e["end_host_time_ns"] - e["start_host_time_ns"]) / 1e6 for e in executes[WARMUP:]]
         ),
@@ -231,9 +234,10 @@ def _print(timeline: dict[str, Any], top: int) -> None:
     t = timeline
     print(
         f"{t['threads']} thread(s), {t['inferences']} inferences: {t['period_ms']:.2f} ms per "
-        f"inference, command buffer {t['execute_ms']:.2f} ms (dispatches busy "
-        f"{t['busy_ms']:.2f}, hand-over gaps {t['gaps_ms']:.2f}), CPU {t['cpu_ms']:.2f} ms, "
-        f"parallel efficiency {t['parallel_efficiency'] or 0:.2f}, {t['operations']} operations"
+        f"inference (mean {t['period_mean_ms']:.2f}), command buffer {t['execute_ms']:.2f} ms "
+        f"(dispatches busy {t['busy_ms']:.2f}, hand-over gaps {t['gaps_ms']:.2f}), "
+        f"CPU {t['cpu_ms']:.2f} ms, parallel efficiency {t['parallel_efficiency'] or 0:.2f}, "
+        f"{t['operations']} operations"
     )
     for kind, ms in t["by_kind_ms"].items():
         print(f"  {kind:14s} {ms:7.3f} ms")

@@ -85,6 +85,7 @@ def test_timeline_of_two_workers(indexed: bool) -> None:
     t = parse_timeline(_records(indexed), threads=2)
     assert t["inferences"] == 3
     assert t["period_ms"] == pytest.approx(1.0)
+    assert t["period_mean_ms"] == pytest.approx(1.0)
     assert t["execute_ms"] == pytest.approx(0.2)
     assert t["span_ms"] == pytest.approx(0.114)
     assert t["busy_ms"] == pytest.approx(0.110)
