@@ -244,6 +244,17 @@ def new_constant(array: np.ndarray, ip: ir.InsertionPoint) -> ir.Value:
     return arith.ConstantOp(tensor_type, attr, ip=ip).result
 
 
+def conv_stride(op: ir.Operation) -> int | None:
+    """A convolution's stride if it is the same in both directions and undilated, else None
+    (an absent `strides` or `dilations` attribute is all ones, as linalg defines it)."""
+
+    def ints(name: str) -> list[int]:
+        return [int(v) for v in np.array(op.attributes[name])] if name in op.attributes else []
+
+    strides, dilations = ints("strides") or [1, 1], ints("dilations") or [1, 1]
+    return strides[0] if strides[0] == strides[1] and dilations == [1, 1] else None
+
+
 def inline_function(text: str, arguments: Sequence[ir.Value], ip: ir.InsertionPoint) -> ir.Value:
     """Clones the body of the single function in `text` at `ip`; returns its result.
 

@@ -28,6 +28,7 @@ from iree.compiler import ir
 
 from lowering.passes._linalg import (
     body_ops,
+    conv_stride,
     erase_dead_ops,
     functions,
     inline_function,
@@ -91,12 +92,6 @@ class MatmulTiles:
         )
 
 
-def _attribute_ints(op: ir.Operation, name: str) -> list[int] | None:
-    if name not in op.attributes:
-        return None
-    return [int(v) for v in ir.DenseIntElementsAttr(op.attributes[name])]
-
-
 def _matmul_function(h: int, w: int, k: int, m: int, tiles: MatmulTiles) -> str:
     """`y[1, H, W, M] = x[1, H, W, K] * f[1, 1, K, M]` (added to `init`) as a tiled matmul."""
     p = h * w
@@ -125,9 +120,7 @@ def _site(op: ir.Operation, tiles: MatmulTiles) -> tuple[int, int, int, int] | N
     rewrites, else `None`."""
     if op.name != "linalg.conv_2d_nhwc_hwcf" or len(inputs(op)) != 2:
         return None
-    if any(v != 1 for v in (_attribute_ints(op, "strides") or [1])):
-        return None
-    if any(v != 1 for v in (_attribute_ints(op, "dilations") or [1])):
+    if conv_stride(op) != 1:
         return None
     x, f = inputs(op)
     n, h, w, k = shape(x)

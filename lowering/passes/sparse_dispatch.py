@@ -61,6 +61,7 @@ from iree.compiler import ir
 from lowering.passes._linalg import (
     affine_maps,
     body_ops,
+    conv_stride,
     defining_op,
     erase_dead_ops,
     evaluate_constant,
@@ -234,7 +235,7 @@ def _site(op: ir.Operation) -> _Site | None:
     lhs, rhs = inputs(op)
     if op.name == "linalg.conv_2d_nhwc_hwcf":
         filters = evaluate_constant(rhs)
-        stride = _stride(op)
+        stride = conv_stride(op)
         if filters is None or stride is None:
             return None
         kh, kw, _, m = filters.shape
@@ -274,7 +275,7 @@ def _depthwise_site(op: ir.Operation) -> _Site | None:
     needs there. On an NHWC map it stays IREE's."""
     lhs, rhs = inputs(op)
     filters = evaluate_constant(rhs)
-    stride = _stride(op)
+    stride = conv_stride(op)
     if filters is None or stride is None or shape(lhs)[0] != 1:
         return None
     x, layout, padding = _nchw_source(lhs)
@@ -284,13 +285,6 @@ def _depthwise_site(op: ir.Operation) -> _Site | None:
     w4 = np.zeros((c, c, kh, kw), np.float32)
     w4[np.arange(c), np.arange(c)] = filters.transpose(2, 0, 1)
     return _Site(op, w4.reshape(c, -1), x, layout, shape(x), stride, (kh, kw), w4, padding)
-
-
-def _stride(op: ir.Operation) -> int | None:
-    """A convolution's stride if it is the same in both directions and undilated, else None."""
-    strides = [int(s) for s in np.array(op.attributes["strides"])]
-    dilations = [int(d) for d in np.array(op.attributes["dilations"])]
-    return strides[0] if strides[0] == strides[1] and dilations == [1, 1] else None
 
 
 def _per_channel(
