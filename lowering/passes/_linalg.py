@@ -244,6 +244,26 @@ def new_constant(array: np.ndarray, ip: ir.InsertionPoint) -> ir.Value:
     return arith.ConstantOp(tensor_type, attr, ip=ip).result
 
 
+def cpu_compilation_info(
+    distribution: Sequence[int],
+    vector_common_parallel: Sequence[int],
+    vector_reduction: Sequence[int] | None = None,
+) -> str:
+    """The `#iree_codegen.compilation_info` of an op's CPU tiles (IREE's DoubleTilingExpert
+    pipeline), as MLIR text."""
+    config = (
+        f"distribution = {list(distribution)}, "
+        f"vector_common_parallel = {list(vector_common_parallel)}"
+    )
+    if vector_reduction is not None:
+        config += f", vector_reduction = {list(vector_reduction)}"
+    return (
+        "#iree_codegen.compilation_info<lowering_config = #iree_cpu.lowering_config<"
+        f"{config}>, translation_info = "
+        "#iree_codegen.translation_info<pipeline = #iree_cpu.pipeline<DoubleTilingExpert>>>"
+    )
+
+
 def conv_stride(op: ir.Operation) -> int | None:
     """A convolution's stride if it is the same in both directions and undilated, else None
     (an absent `strides` or `dilations` attribute is all ones, as linalg defines it)."""

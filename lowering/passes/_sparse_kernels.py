@@ -21,6 +21,7 @@ from typing import Literal
 
 import numpy as np
 
+from lowering.passes._linalg import cpu_compilation_info
 from lowering.passes._sparse_formats import SparseLayout
 
 __all__ = [
@@ -99,13 +100,8 @@ class CpuTiles:
     def attribute(self, g: int, slots: int, p: int) -> str:
         """The `#iree_codegen.compilation_info` attribute of a `g`-row kernel with `slots`
         nonzeros (or blocks) per row on `p` pixels, as MLIR text."""
-        v0, v1 = self.for_block(g).vector
-        return (
-            "#iree_codegen.compilation_info<lowering_config = #iree_cpu.lowering_config<"
-            f"distribution = [{self.rows}, {self.workgroup_pixels(g, slots, p)}], "
-            f"vector_common_parallel = [{v0}, {v1}]>, "
-            "translation_info = #iree_codegen.translation_info<"
-            "pipeline = #iree_cpu.pipeline<DoubleTilingExpert>>>"
+        return cpu_compilation_info(
+            [self.rows, self.workgroup_pixels(g, slots, p)], self.for_block(g).vector
         )
 
 

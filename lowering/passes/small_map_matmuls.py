@@ -29,6 +29,7 @@ from iree.compiler import ir
 from lowering.passes._linalg import (
     body_ops,
     conv_stride,
+    cpu_compilation_info,
     erase_dead_ops,
     functions,
     inline_function,
@@ -57,10 +58,7 @@ def tile_vecmat(op: ir.Operation) -> bool:
         return False
     columns, vector, reduction = VECMAT_TILES
     op.attributes["compilation_info"] = ir.Attribute.parse(
-        "#iree_codegen.compilation_info<lowering_config = #iree_cpu.lowering_config<"
-        f"distribution = [{columns}, 0], vector_common_parallel = [{vector}, 0], "
-        f"vector_reduction = [0, {reduction}]>, translation_info = "
-        "#iree_codegen.translation_info<pipeline = #iree_cpu.pipeline<DoubleTilingExpert>>>"
+        cpu_compilation_info([columns, 0], [vector, 0], [0, reduction])
     )
     return True
 
@@ -83,13 +81,8 @@ class MatmulTiles:
 
     def attribute(self) -> str:
         """The `#iree_codegen.compilation_info` attribute, as MLIR text."""
-        return (
-            "#iree_codegen.compilation_info<lowering_config = #iree_cpu.lowering_config<"
-            f"distribution = [{self.rows}, {self.cols}, 0], "
-            f"vector_common_parallel = [{self.rows}, {self.cols}, 0], "
-            f"vector_reduction = [0, 0, {self.reduction}]>, translation_info = "
-            "#iree_codegen.translation_info<pipeline = #iree_cpu.pipeline<DoubleTilingExpert>>>"
-        )
+        tile = [self.rows, self.cols, 0]
+        return cpu_compilation_info(tile, tile, [0, 0, self.reduction])
 
 
 def _matmul_function(h: int, w: int, k: int, m: int, tiles: MatmulTiles) -> str:
