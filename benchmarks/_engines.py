@@ -74,6 +74,13 @@ def iree_runtime_flags(threads: int) -> tuple[str, list[str]]:
     return "local-task", [f"--task_topology_max_group_count={threads}"]
 
 
+def iree_device_flags(threads: int) -> list[str]:
+    """`iree_runtime_flags` as `iree-benchmark-module` arguments: `--device=...` and the
+    runtime flags."""
+    device, flags = iree_runtime_flags(threads)
+    return [f"--device={device}", *flags]
+
+
 class IreeEngine:
     """IREE's `llvm-cpu` backend for the host CPU, timed with `iree-benchmark-module`.
 

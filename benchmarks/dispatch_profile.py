@@ -66,6 +66,7 @@ def _time_ms(bench: Path, vmfb: Path, device: Sequence[str]) -> dict[str, float]
 def profile(linalg: str, flags: Sequence[str], workdir: Path, threads: int = 1) -> dict[str, Any]:
     """Times each dispatch of input-phase IR compiled with `flags` (host target), on one
     thread and, for `threads` above 1, on `local-task` with that many workers."""
+    from benchmarks._engines import iree_device_flags
     from lowering.targets import compile_flags
     from lowering.tools import find_tool
 
@@ -104,16 +105,8 @@ def profile(linalg: str, flags: Sequence[str], workdir: Path, threads: int = 1) 
         if built.returncode != 0 or number is None:
             skipped.append(path.name)
             continue
-        one = _time_ms(bench, vmfb, ["--device=local-sync"])
-        many = (
-            _time_ms(
-                bench,
-                vmfb,
-                ["--device=local-task", f"--task_topology_max_group_count={threads}"],
-            )
-            if threads > 1
-            else {}
-        )
+        one = _time_ms(bench, vmfb, iree_device_flags(1))
+        many = _time_ms(bench, vmfb, iree_device_flags(threads)) if threads > 1 else {}
         for function, ms in one.items():
             calls = counts.get(number.group(1), 1)
             name = function.split("_dispatch_")[-1]

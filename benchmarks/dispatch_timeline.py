@@ -180,20 +180,12 @@ def compare(first: dict[str, Any], last: dict[str, Any]) -> list[dict[str, Any]]
     return sorted(rows, key=lambda r: -r["lost_ms"])
 
 
-def device_flags(threads: int) -> list[str]:
-    """The device and runtime flags the benchmarks time with (`_engines.iree_runtime_flags`):
-    `local-sync` for one worker, `local-task` with `threads` workers otherwise."""
-    from benchmarks._engines import iree_runtime_flags
-
-    device, flags = iree_runtime_flags(threads)
-    return [f"--device={device}", *flags]
-
-
 def record(
     vmfb: Path, x: np.ndarray, threads: int, inferences: int, workdir: Path
 ) -> list[dict[str, Any]]:
     """Runs `vmfb`'s `main` on `x` `inferences` times with HAL profiling on `threads` workers
     and returns the exported records."""
+    from benchmarks._engines import iree_device_flags
     from lowering.tools import find_tool
 
     inputs, bundle = workdir / "input.npy", workdir / f"t{threads}.ireeprof"
@@ -203,7 +195,7 @@ def record(
         [
             str(find_tool("iree-benchmark-module")),
             f"--module={vmfb}",
-            *device_flags(threads),
+            *iree_device_flags(threads),
             "--function=main",
             f"--input=@{inputs}",
             f"--benchmark_min_time={inferences}x",

@@ -119,6 +119,7 @@ def profile_module(
 ) -> dict[str, Any]:
     """Compiles input-phase IR for the host with `flags`, runs it under `perf record` for
     about `seconds` on `threads` workers (1: `local-sync`), and returns the shares."""
+    from benchmarks._engines import iree_device_flags
     from benchmarks.dispatch_profile import compile_input
     from lowering.tools import find_tool
 
@@ -141,11 +142,7 @@ def profile_module(
             f"expected one kept library in {artifacts}, found {[p.name for p in libraries]}"
         )
     np.save(workdir / "input.npy", x)
-    device = (
-        ["--device=local-sync"]
-        if threads == 1
-        else ["--device=local-task", f"--task_topology_max_group_count={threads}"]
-    )
+    device = iree_device_flags(threads)
     data = workdir / "perf.data"
     run = subprocess.run(
         [
