@@ -204,6 +204,33 @@ def compile_input(
     return vmfb
 
 
+def model_record(benchmark: str, args: argparse.Namespace, flags: Sequence[str]) -> dict[str, Any]:
+    """The head of a profiler's results: which benchmark, and the model build it profiled
+    (`add_model_arguments`' flags, the IREE flags)."""
+    return {
+        "benchmark": benchmark,
+        "model": args.model,
+        "build": args.build,
+        "sparse_layout": args.sparse_layout if args.build == "sparse" else None,
+        "flags": list(flags),
+    }
+
+
+def write_record(result: dict[str, Any], args: argparse.Namespace, suffix: str = "") -> Path:
+    """Writes a profiler's `result` (headed by `model_record`, with the run's context) to
+    `--out-dir` as `<benchmark>-<model>-<build>[-<layout>]<suffix>-<date>.json`; prints and
+    returns the path."""
+    from benchmarks.peers import _json_default
+
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    layout = f"-{args.sparse_layout}" if args.build == "sparse" else ""
+    name = f"{result['benchmark']}-{args.model}-{args.build}{layout}{suffix}-{result['date']}"
+    out = args.out_dir / f"{name}.json"
+    out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
+    print(f"wrote {out}")
+    return out
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags choosing and reporting the model build (`build_model`), shared with
     `benchmarks/module_profile.py`: --model, --build, --sparse-layout, --seed, --top,
@@ -232,7 +259,6 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from benchmarks._context import run_context
-    from benchmarks.peers import _json_default
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_arguments(parser)
@@ -261,11 +287,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         result = {
-            "benchmark": "dispatch_profile",
-            "model": args.model,
-            "build": args.build,
-            "sparse_layout": args.sparse_layout if args.build == "sparse" else None,
-            "flags": flags,
+            **model_record("dispatch_profile", args, flags),
             **profile(linalg, flags, workdir, args.threads),
             **context,
         }
@@ -283,15 +305,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
     if result["skipped"]:
         print(f"skipped (do not compile alone): {', '.join(result['skipped'])}")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    layout = f"-{args.sparse_layout}" if args.build == "sparse" else ""
-    threads = f"-t{args.threads}" if args.threads > 1 else ""
-    out = (
-        args.out_dir
-        / f"dispatch_profile-{args.model}-{args.build}{layout}{threads}-{context['date']}.json"
-    )
-    out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
-    print(f"wrote {out}")
+    write_record(result, args, f"-t{args.threads}" if args.threads > 1 else "")
     return result
 
 

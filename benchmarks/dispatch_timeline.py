@@ -244,8 +244,13 @@ def _print(timeline: dict[str, Any], top: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from benchmarks._context import run_context
-    from benchmarks.dispatch_profile import add_model_arguments, build_model, compile_input
-    from benchmarks.peers import _json_default
+    from benchmarks.dispatch_profile import (
+        add_model_arguments,
+        build_model,
+        compile_input,
+        model_record,
+        write_record,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_arguments(parser)
@@ -289,11 +294,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             _print(timeline, args.top)
             timelines.append(timeline)
     result: dict[str, Any] = {
-        "benchmark": "dispatch_timeline",
-        "model": args.model,
-        "build": args.build,
-        "sparse_layout": args.sparse_layout if args.build == "sparse" else None,
-        "flags": flags,
+        **model_record("dispatch_timeline", args, flags),
         "timelines": timelines,
         **context,
     }
@@ -312,13 +313,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 f"{row['index']:5d} {row['lost_ms']:7.3f} {row['speedup']:7.2f} {cpu:>5}  "
                 f"{row['name']}"
             )
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    layout = f"-{args.sparse_layout}" if args.build == "sparse" else ""
-    out = (
-        args.out_dir / f"dispatch_timeline-{args.model}-{args.build}{layout}-{context['date']}.json"
-    )
-    out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
-    print(f"wrote {out}")
+    write_record(result, args)
     return result
 
 

@@ -30,7 +30,6 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import argparse  # noqa: E402
 import bisect  # noqa: E402
 import collections  # noqa: E402
-import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
@@ -198,8 +197,12 @@ def profile_module(
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from benchmarks._context import run_context
-    from benchmarks.dispatch_profile import add_model_arguments, build_model
-    from benchmarks.peers import _json_default
+    from benchmarks.dispatch_profile import (
+        add_model_arguments,
+        build_model,
+        model_record,
+        write_record,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_arguments(parser)
@@ -231,11 +234,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         result = {
-            "benchmark": "module_profile",
-            "model": args.model,
-            "build": args.build,
-            "sparse_layout": args.sparse_layout if args.build == "sparse" else None,
-            "flags": flags,
+            **model_record("module_profile", args, flags),
             **profile_module(linalg, flags, x, workdir, args.threads, args.seconds),
             **context,
         }
@@ -248,15 +247,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"{'%':>6} {'cpu ms':>7}  name")
     for row in result["samples"][: args.top]:
         print(f"{row['percent']:6.2f} {row['cpu_ms']:7.3f}  {row['name']}")
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    layout = f"-{args.sparse_layout}" if args.build == "sparse" else ""
-    threads = f"-t{args.threads}" if args.threads > 1 else ""
-    out = (
-        args.out_dir
-        / f"module_profile-{args.model}-{args.build}{layout}{threads}-{context['date']}.json"
-    )
-    out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
-    print(f"wrote {out}")
+    write_record(result, args, f"-t{args.threads}" if args.threads > 1 else "")
     return result
 
 

@@ -1,12 +1,14 @@
 """The per-dispatch profiler on a tiny net: every dispatch timed, counted and classified."""
 
+import argparse
+import json
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
-from benchmarks.dispatch_profile import kind_of, profile
+from benchmarks.dispatch_profile import kind_of, model_record, profile, write_record
 from lowering.compiler import compile_to_input
 
 
@@ -34,3 +36,20 @@ def test_profile_times_every_dispatch(tmp_path: Path) -> None:
     assert max(r["calls"] for r in rows) == 2
     assert result["total_ms"] == pytest.approx(sum(r["total_ms"] for r in rows))
     assert sum(result["by_kind_ms"].values()) == pytest.approx(result["total_ms"])
+
+
+def test_profilers_name_and_head_their_results(tmp_path: Path) -> None:
+    # The three profilers' results: headed by the build, named by benchmark, model, build,
+    # layout (sparse only), the caller's suffix and the date.
+    for build, layout, name in [
+        ("sparse", "nchw", "module_profile-mobilenet_v2-sparse-nchw-t2-2026-12-03.json"),
+        ("dense", None, "module_profile-mobilenet_v2-dense-t2-2026-12-03.json"),
+    ]:
+        args = argparse.Namespace(
+            model="mobilenet_v2", build=build, sparse_layout="nchw", out_dir=tmp_path / "r"
+        )
+        result = {**model_record("module_profile", args, ("--a",)), "date": "2026-12-03"}
+        out = write_record(result, args, "-t2")
+        assert out == tmp_path / "r" / name
+        saved = json.loads(out.read_text())
+        assert saved["sparse_layout"] == layout and saved["flags"] == ["--a"]
