@@ -248,9 +248,11 @@ def cpu_compilation_info(
     distribution: Sequence[int],
     vector_common_parallel: Sequence[int],
     vector_reduction: Sequence[int] | None = None,
+    pipeline: str = "DoubleTilingExpert",
 ) -> str:
-    """The `#iree_codegen.compilation_info` of an op's CPU tiles (IREE's DoubleTilingExpert
-    pipeline), as MLIR text."""
+    """The `#iree_codegen.compilation_info` of an op's CPU tiles in one of IREE's CPU
+    pipelines (DoubleTilingExpert for matmuls, ConvTileAndDecomposeExpert for direct
+    convolutions), as MLIR text."""
     config = (
         f"distribution = {list(distribution)}, "
         f"vector_common_parallel = {list(vector_common_parallel)}"
@@ -260,7 +262,7 @@ def cpu_compilation_info(
     return (
         "#iree_codegen.compilation_info<lowering_config = #iree_cpu.lowering_config<"
         f"{config}>, translation_info = "
-        "#iree_codegen.translation_info<pipeline = #iree_cpu.pipeline<DoubleTilingExpert>>>"
+        f"#iree_codegen.translation_info<pipeline = #iree_cpu.pipeline<{pipeline}>>>"
     )
 
 

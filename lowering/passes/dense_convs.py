@@ -1,0 +1,183 @@
+"""Dense convolutions for the CPU: direct with our tiles on large maps, im2col matmuls elsewhere.
+
+Precondition: input-phase linalg IR (`iree-compile --compile-to=input`) with NHWC maps, as
+the dense build has it; compiled afterwards *without* `--iree-global-opt-use-im2col-for-convs`
+(that flag turns every convolution into im2col + matmul, the tiled ones included).
+
+IREE 3.13 offers two ways to run a dense KxK convolution on the CPU, and neither is right for
+every layer. Direct (its default) was 6.7x slower than ONNX Runtime on ResNet-50 with the tiles
+it picks; im2col (the flag above) plus data tiling packs the im2col matrix inside the
+matmul's encoding dispatch, where the copy is a scatter of single floats (each pixel's channel
+run goes to a 16-row panel): on ResNet-50's 56x56 layers that copy took 0.9-1.7 ms per
+layer next to a 1.1 ms matmul, on 2 threads. A direct convolution with tiles of 7 output
+columns by 64 output channels, one input row and channel per step (IREE's
+ConvTileAndDecomposeExpert: a 1-D convolution of broadcast inputs into 7x64 accumulators) ran
+those layers in 1.0 ms with nothing copied. So this pass decides per convolution
+(`linalg.conv_2d_nhwc_hwcf`, batch 1, undilated):
+
+- stride 1, a KxK window with K > 1, at least `ConvTiles.min_pixels` output pixels, and tile
+  sizes dividing the map and channels: direct, with `ConvTiles` as its `compilation_info`;
+- any other KxK window, or a strided 1x1 (IREE turns only stride-1 1x1 convolutions into
+  matmuls itself): an explicit im2col, a `linalg.generic` copying each output pixel's window
+  into a row, and a `linalg.matmul` over those rows (what the flag above would make, so IREE's
+  data tiling still fuses the copy into the matmul's packing);
+- stride-1 1x1 convolutions are left to IREE.
+
+Measured on ResNet-50 (2 threads, `--iree-opt-data-tiling`, per-dispatch timelines from
+`benchmarks/dispatch_timeline.py`, session 10): the three 56x56 layers 3.0 ms direct against
+5.8 through im2col, the four 28x28 ones 4.8 against 5.3-5.4; on 14x14 maps direct was level
+(8.5 vs 8.0-8.5 ms) and on 7x7 slower (6.5 vs 5.0), hence `min_pixels = 784`.
+
+Postcondition: no `linalg.conv_2d_nhwc_hwcf` with a window larger than 1x1 or a stride is left
+without a `compilation_info`; results are unchanged up to float rounding.
+"""
+
+import dataclasses
+
+from iree.compiler import ir
+
+from lowering.passes._linalg import (
+    body_ops,
+    conv_stride,
+    cpu_compilation_info,
+    erase_dead_ops,
+    functions,
+    inline_function,
+    inputs,
+    outputs,
+    run_pass_main,
+    shape,
+)
+
+__all__ = ["ConvTiles", "dense_convs"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvTiles:
+    """CPU tiles of a direct convolution, over its dims (N, OH, OW, OC, KH, KW, IC).
+
+    Attributes:
+      rows: output rows per workgroup (a map with fewer rows gets one workgroup of them all).
+      channels: output channels per workgroup.
+      columns: output columns per vector tile (a divisor of the map's width).
+      vector_channels: output channels per vector tile (a divisor of `channels` and of the
+        convolution's output channels).
+      min_pixels: the smallest output map, in pixels, computed directly.
+    """
+
+    rows: int = 7
+    channels: int = 64
+    columns: int = 7
+    vector_channels: int = 64
+    min_pixels: int = 784
+
+    def attribute(self, oh: int, ow: int, kw: int) -> str:
+        """The `#iree_codegen.compilation_info` for an `oh` x `ow` map and a `kw`-wide window,
+        as MLIR text: whole rows of the map per workgroup, a row of the window and one input
+        channel per reduction step."""
+        return cpu_compilation_info(
+            [0, min(self.rows, oh), ow, self.channels, 0, 0, 0],
+            [1, 1, self.columns, self.vector_channels, 0, 0, 0],
+            [0, 0, 0, 0, 1, kw, 1],
+            pipeline="ConvTileAndDecomposeExpert",
+        )
+
+
+def _im2col_function(
+    x_shape: tuple[int, ...], f_shape: tuple[int, ...], y_shape: tuple[int, ...], stride: int
+) -> str:
+    """`y = conv(x, f) + init` as an explicit im2col copy and a matmul, in a function."""
+    _, hp, wp, c = x_shape
+    kh, kw, _, m = f_shape
+    _, oh, ow, _ = y_shape
+    p, k = oh * ow, kh * kw * c
+    x, f, y = (
+        f"tensor<1x{hp}x{wp}x{c}xf32>",
+        f"tensor<{kh}x{kw}x{c}x{m}xf32>",
+        f"tensor<1x{oh}x{ow}x{m}xf32>",
+    )
+    col = f"tensor<{oh}x{ow}x{kh}x{kw}x{c}xf32>"
+    window = f"(0, a * {stride} + i, b * {stride} + j, c)"
+    return "\n".join(
+        [
+            "module {",
+            f"util.func private @conv(%x: {x}, %f: {f}, %init: {y}) -> {y} {{",
+            f"%empty = tensor.empty() : {col}",
+            "%col = linalg.generic {indexing_maps = ["
+            f"affine_map<(a, b, i, j, c) -> {window}>, "
+            "affine_map<(a, b, i, j, c) -> (a, b, i, j, c)>], "
+            'iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]} '
+            f"ins(%x : {x}) outs(%empty : {col}) {{",
+            "^bb0(%in: f32, %out: f32):",
+            "linalg.yield %in : f32",
+            f"}} -> {col}",
+            f"%cm = tensor.collapse_shape %col [[0, 1], [2, 3, 4]] : {col} "
+            f"into tensor<{p}x{k}xf32>",
+            f"%fm = tensor.collapse_shape %f [[0, 1, 2], [3]] : {f} into tensor<{k}x{m}xf32>",
+            f"%im = tensor.collapse_shape %init [[0, 1, 2], [3]] : {y} into tensor<{p}x{m}xf32>",
+            f"%ym = linalg.matmul ins(%cm, %fm : tensor<{p}x{k}xf32>, tensor<{k}x{m}xf32>) "
+            f"outs(%im : tensor<{p}x{m}xf32>) -> tensor<{p}x{m}xf32>",
+            f"%y = tensor.expand_shape %ym [[0, 1, 2], [3]] output_shape [1, {oh}, {ow}, {m}] : "
+            f"tensor<{p}x{m}xf32> into {y}",
+            f"util.return %y : {y}",
+            "}",
+            "}",
+        ]
+    )
+
+
+def _direct(op: ir.Operation, tiles: ConvTiles) -> bool:
+    """Whether a stride-1 KxK convolution (K > 1) suits `tiles`."""
+    _, oh, ow, m = shape(outputs(op)[0])
+    kh, kw = shape(inputs(op)[1])[:2]
+    return (
+        max(kh, kw) > 1
+        and oh * ow >= tiles.min_pixels
+        and oh % min(tiles.rows, oh) == 0
+        and ow % tiles.columns == 0
+        and m % tiles.channels == 0
+        and tiles.channels % tiles.vector_channels == 0
+    )
+
+
+def dense_convs(module: ir.Module, *, tiles: ConvTiles = ConvTiles()) -> int:
+    """Gives large stride-1 KxK convolutions direct tiles and rewrites the other KxK and
+    strided convolutions as im2col matmuls (see the module docstring); returns how many
+    convolutions it changed.
+
+    Raises:
+      ValueError: a tile is below 1.
+    """
+    if min(dataclasses.astuple(tiles)[:4]) < 1:
+        raise ValueError(f"tiles must be at least 1, got {tiles}")
+    changed = 0
+    for function in functions(module):
+        for op in body_ops(function):
+            if op.name != "linalg.conv_2d_nhwc_hwcf" or "compilation_info" in op.attributes:
+                continue
+            if len(inputs(op)) != 2 or shape(inputs(op)[0])[0] != 1:
+                continue
+            stride = conv_stride(op)
+            kh, kw = shape(inputs(op)[1])[:2]
+            if stride is None or (stride == 1 and kh == kw == 1):
+                continue
+            if stride == 1 and _direct(op, tiles):
+                _, oh, ow, _ = shape(outputs(op)[0])
+                op.attributes["compilation_info"] = ir.Attribute.parse(tiles.attribute(oh, ow, kw))
+            else:
+                x, f = inputs(op)
+                y = outputs(op)[0]
+                with op.location:
+                    result = inline_function(
+                        _im2col_function(shape(x), shape(f), shape(y), stride),
+                        [x, f, y],
+                        ir.InsertionPoint(op),
+                    )
+                op.results[0].replace_all_uses_with(result)
+            changed += 1
+        erase_dead_ops(function)
+    return changed
+
+
+if __name__ == "__main__":
+    run_pass_main(dense_convs, __doc__.splitlines()[0])

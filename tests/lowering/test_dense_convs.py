@@ -1,0 +1,97 @@
+"""Dense convolutions: which ones run direct with our tiles, which become im2col matmuls, and
+that both still compute what JAX does on the host."""
+
+import functools
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lowering.compiler import apply_passes, compile_module, compile_to_input
+from lowering.passes.dense_convs import ConvTiles, dense_convs
+from lowering.runtime import run_in_process
+from tests.lowering.conftest import run_pass
+
+RTOL, ATOL = 1e-4, 1e-4
+# Small tiles, so that maps a test compiles in a second take the direct path.
+SMALL = ConvTiles(rows=2, channels=16, columns=4, vector_channels=16, min_pixels=64)
+
+
+def _net(k: int, c: int, m: int, stride: int, padding: str):
+    """`relu(conv(x, W) + b)` in NHWC with a `k` x `k` window, `W[k, k, c, m]` baked in."""
+    rng = np.random.default_rng(100 * k + 10 * stride + m)
+    w = jnp.asarray(rng.standard_normal((k, k, c, m)).astype(np.float32) / np.sqrt(k * k * c))
+    b = jnp.asarray(rng.standard_normal(m).astype(np.float32))
+
+    def net(x: jax.Array) -> jax.Array:
+        y = jax.lax.conv_general_dilated(
+            x, w, (stride, stride), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        return jax.nn.relu(y + b)
+
+    return net
+
+
+# (window, stride, padding, input side, channels in, out, what the pass makes of it)
+CASES = [
+    (3, 1, "SAME", 16, 8, 32, "direct"),  # 256 pixels, width 16 = 4 x 4 columns
+    (3, 1, "SAME", 6, 8, 32, "im2col"),  # 36 pixels: below min_pixels
+    (3, 1, "SAME", 10, 8, 32, "im2col"),  # width 10: no whole 4-column tiles
+    (3, 1, "SAME", 16, 8, 24, "im2col"),  # 24 output channels: no whole 16-channel tiles
+    (3, 2, "SAME", 16, 8, 32, "im2col"),  # strided
+    (7, 2, ((3, 3), (3, 3)), 20, 3, 16, "im2col"),  # a 7x7 stem
+    (1, 2, "VALID", 16, 8, 32, "im2col"),  # strided 1x1 (a ResNet shortcut)
+    (1, 1, "VALID", 16, 8, 32, "kept"),  # stride-1 1x1: IREE's own matmul
+    (2, 1, "VALID", 17, 4, 16, "direct"),  # even window, no padding
+]
+
+
+@pytest.mark.parametrize(("k", "stride", "padding", "side", "c", "m", "path"), CASES)
+def test_sites(k: int, stride: int, padding, side: int, c: int, m: int, path: str) -> None:
+    x = np.zeros((1, side, side, c), np.float32)
+    linalg = compile_to_input(_net(k, c, m, stride, padding), example_args=(x,))
+    text, count = run_pass(functools.partial(dense_convs, tiles=SMALL), linalg)
+    assert count == (path != "kept")
+    assert ("ConvTileAndDecomposeExpert" in text) == (path == "direct")
+    assert ("linalg.conv_2d_nhwc_hwcf" in text) == (path != "im2col")
+    assert ("linalg.matmul" in text) == (path == "im2col")
+    if path == "direct":
+        assert f"vector_reduction = [0, 0, 0, 0, 1, {k}, 1]" in text
+        assert run_pass(functools.partial(dense_convs, tiles=SMALL), text)[1] == 0  # tiled once
+
+
+@pytest.mark.parametrize(("k", "stride", "padding", "side", "c", "m", "path"), CASES)
+def test_matches_jax(
+    k: int, stride: int, padding, side: int, c: int, m: int, path: str, tmp_path: Path
+) -> None:
+    net = _net(k, c, m, stride, padding)
+    x = np.random.default_rng(side + k).standard_normal((1, side, side, c)).astype(np.float32)
+    linalg = apply_passes(
+        compile_to_input(net, example_args=(x,)), [functools.partial(dense_convs, tiles=SMALL)]
+    )
+    module = compile_module(linalg, "host", tmp_path / "m.vmfb")
+    (y,) = run_in_process(module.path, [x])
+    np.testing.assert_allclose(y, jax.jit(net)(x), rtol=RTOL, atol=ATOL)
+
+
+def test_default_tiles_match_jax_on_a_resnet_sized_map(tmp_path: Path) -> None:
+    """The tiles the benchmarks use, on a 28x28 map (784 pixels: direct)."""
+    net = _net(3, 16, 64, 1, "SAME")
+    x = np.random.default_rng(0).standard_normal((1, 28, 28, 16)).astype(np.float32)
+    linalg = compile_to_input(net, example_args=(x,))
+    text, count = run_pass(dense_convs, linalg)
+    assert count == 1
+    assert "distribution = [0, 7, 28, 64, 0, 0, 0]" in text
+    assert "vector_common_parallel = [1, 1, 7, 64, 0, 0, 0]" in text
+    module = compile_module(apply_passes(linalg, [dense_convs]), "host", tmp_path / "m.vmfb")
+    (y,) = run_in_process(module.path, [x])
+    np.testing.assert_allclose(y, jax.jit(net)(x), rtol=RTOL, atol=ATOL)
+
+
+def test_bad_tiles() -> None:
+    x = np.zeros((1, 8, 8, 4), np.float32)
+    linalg = compile_to_input(_net(3, 4, 16, 1, "SAME"), example_args=(x,))
+    with pytest.raises(ValueError, match="tiles must be at least 1"):
+        run_pass(functools.partial(dense_convs, tiles=ConvTiles(columns=0)), linalg)
