@@ -2,7 +2,7 @@
 
 For a zoo model with random (seeded) weights at batch 1, the same weights baked in as constants
 everywhere: `jax.jit` (XLA CPU); IREE `llvm-cpu` for the host CPU under each named flag set,
-after our `lowering.passes.small_map_matmuls` unless `--small-map-matmuls off`
+after our host CPU passes (`lowering.passes.HOST_DENSE`) unless `--host-passes off`
 (`iree-benchmark-module`, `local-task` capped at `--threads` workers, `local-sync` for one);
 ONNX Runtime on the graph `lowering.onnx_export` writes (`intra_op_num_threads = --threads`); and
 LiteRT with XNNPACK (`--threads` threads) when a Python with TensorFlow is given
@@ -50,10 +50,12 @@ ENGINE_KINDS = ("onnxruntime", "iree", "jax", "litert")
 # faster and MobileNet-V2 slower; data tiling (off by default for llvm-cpu in IREE 3.13) then
 # packs those matrix multiplies (ResNet-50 2.40x -> 1.74x of ONNX Runtime, tag `dt`). IREE's
 # experimental data tiling of convolutions themselves ran ResNet-50 7x slower than ONNX Runtime
-# (results/peers-resnet50-2026-11-22.json, `dt-conv`), so it is no longer a default.
+# (results/peers-resnet50-2026-11-22.json, `dt-conv`), so it is no longer a default. Since
+# `dense_convs` (in the host passes) chooses direct or im2col per convolution, `dt` is data
+# tiling alone; `im2col-dt`'s global im2col undoes its direct convolutions (kept to compare).
 DEFAULT_IREE_FLAG_SETS: dict[str, tuple[str, ...]] = {
     "default": (),
-    "im2col": ("--iree-global-opt-use-im2col-for-convs",),
+    "dt": ("--iree-opt-data-tiling",),
     "im2col-dt": ("--iree-global-opt-use-im2col-for-convs", "--iree-opt-data-tiling"),
 }
 
@@ -138,10 +140,10 @@ def build_engines(
     threads: int,
     workdir: Path,
     litert_python: str | None,
-    small_map_matmuls: str = "on",
+    host_passes: str = "on",
 ) -> list[Any]:
     """The engines of `kinds`, ONNX Runtime first; IREE once per flag set, as `iree:<name>`,
-    with our `small_map_matmuls` pass ("on"), without it ("off"), or both, the one without
+    after our `passes.HOST_DENSE` ("on"), without them ("off"), or both, the one without
     as `iree:<name>-plain` ("both")."""
     from benchmarks import _engines
     from lowering import passes
@@ -151,10 +153,10 @@ def build_engines(
         engines.append(_engines.OrtEngine(fn, x, threads=threads, workdir=workdir))
     if "iree" in kinds:
         variants = {
-            "on": [("", (passes.small_map_matmuls,))],
+            "on": [("", passes.HOST_DENSE)],
             "off": [("", ())],
-            "both": [("", (passes.small_map_matmuls,)), ("-plain", ())],
-        }[small_map_matmuls]
+            "both": [("", passes.HOST_DENSE), ("-plain", ())],
+        }[host_passes]
         for name, flags in iree_flag_sets.items():
             for suffix, iree_passes in variants:
                 engines.append(
@@ -447,12 +449,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "; 'default=' for none (default: " + ", ".join(DEFAULT_IREE_FLAG_SETS) + ")",
     )
     parser.add_argument(
-        "--small-map-matmuls",
+        "--host-passes",
         choices=("on", "off", "both"),
         default="on",
-        help="IREE with our lowering.passes.small_map_matmuls (the dense 1x1 convolutions on "
-        "7x7 maps as matmuls, and the batch-1 classifier, with their own CPU tiles): on "
-        "(default), off, or both (the one without named iree:<flag set>-plain)",
+        help="IREE after our host CPU passes, lowering.passes.HOST_DENSE (small_map_matmuls: "
+        "1x1 convolutions on 7x7 maps and the batch-1 classifier with their own tiles; "
+        "dense_convs: KxK convolutions on maps of 784+ pixels direct with our tiles, the other "
+        "KxK and strided ones as im2col matmuls): on (default), off, or both (the one without "
+        "named iree:<flag set>-plain)",
     )
     parser.add_argument(
         "--engines",
@@ -509,7 +513,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             threads=args.threads,
             workdir=workdir,
             litert_python=args.litert_python,
-            small_map_matmuls=args.small_map_matmuls,
+            host_passes=args.host_passes,
         )
         measured = measure(
             fn,
@@ -530,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "seconds_per_sample": args.seconds,
         "reference": REFERENCE,
         "iree_flag_sets": {k: list(v) for k, v in args.iree_flag_sets.items()},
-        "small_map_matmuls": args.small_map_matmuls,
+        "host_passes": args.host_passes,
         "gflop": measured["flops"] / 1e9,
         **measured,
         **context,

@@ -13,7 +13,7 @@ format the 4x1 block kernels use), `balanced` (`BalancedRows` per tap: every out
 keeps the same number per tap) or `unstructured` (`Unstructured` per layer).
 
 Every engine runs the same pruned weights, interleaved round by round: ONNX Runtime (dense, the
-reference), IREE dense (`--dense-flags`, after `lowering.passes.small_map_matmuls`), IREE
+reference), IREE dense (`--dense-flags`, after `lowering.passes.HOST_DENSE`), IREE
 sparse (the model with channel-major feature maps, `lowering.layout.channels_first`, then
 `fold_batch_norm` and `sparse_dispatch`, compiled with `--sparse-flags`) and `jax.jit`.
 Outputs are checked against `jax.jit`. Reported per engine: median, p10 / p90, ratio to ONNX
@@ -59,8 +59,8 @@ class Recipe:
     Attributes:
       density: nonzeros kept in each pruned layer.
       only_1x1: prune 1x1 convolutions only (MobileNet-V2's rate is for its 1x1 layers).
-      dense_flags: the IREE flags of the dense build: the best set `benchmarks/peers.py`
-        measured for this model (ResNet-50: im2col with data tiling).
+      dense_flags: the IREE flags of the dense build (after `lowering.passes.HOST_DENSE`): the
+        best set `benchmarks/peers.py` measured for this model (ResNet-50: data tiling).
       sparse_flags: the IREE flags of the sparse build, whose only dense convolutions are the
         ones the recipe leaves unpruned (ResNet-50's first, which ran faster alone without
         im2col on channel-major maps, so the dense build's flags are not carried over).
@@ -73,9 +73,7 @@ class Recipe:
 
 
 RECIPES = {
-    "resnet50": Recipe(
-        1 / 8, False, ("--iree-global-opt-use-im2col-for-convs", "--iree-opt-data-tiling")
-    ),
+    "resnet50": Recipe(1 / 8, False, ("--iree-opt-data-tiling",)),
     "mobilenet_v2": Recipe(0.25, True, ()),
 }
 
@@ -224,7 +222,7 @@ def build_engines(
                 threads=threads,
                 workdir=workdir,
                 name=DENSE,
-                passes=(passes.small_map_matmuls,),
+                passes=passes.HOST_DENSE,
             )
         )
     if "iree-sparse" in kinds:
