@@ -454,7 +454,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="on",
         help="IREE after our host CPU passes, lowering.passes.HOST_DENSE (small_map_matmuls: "
         "1x1 convolutions on 7x7 maps and the batch-1 classifier with their own tiles; "
-        "dense_convs: KxK convolutions on maps of 784+ pixels direct with our tiles, the other "
+        "dense_convs: KxK convolutions on maps of 196+ pixels direct with our tiles, the other "
         "KxK and strided ones as im2col matmuls): on (default), off, or both (the one without "
         "named iree:<flag set>-plain)",
     )

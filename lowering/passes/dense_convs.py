@@ -24,9 +24,13 @@ those layers in 1.0 ms with nothing copied. So this pass decides per convolution
 - stride-1 1x1 convolutions are left to IREE.
 
 Measured on ResNet-50 (2 threads, `--iree-opt-data-tiling`, per-dispatch timelines from
-`benchmarks/dispatch_timeline.py`, session 10): the three 56x56 layers 3.0 ms direct against
-5.8 through im2col, the four 28x28 ones 4.8 against 5.3-5.4; on 14x14 maps direct was level
-(8.5 vs 8.0-8.5 ms) and on 7x7 slower (6.5 vs 5.0), hence `min_pixels = 784`.
+`benchmarks/dispatch_timeline.py`, session 10; the machine's speed drifted by 10-20% between
+runs, so each group is judged against the rest of the same run): the three 56x56 layers 3.0 ms
+direct against 5.8 through im2col, the four 28x28 ones 4.8 against 5.3-5.4, the six 14x14 ones
+8-20% faster direct (8.8-9.1 vs 9.7-10.7 ms); the three on 7x7 maps were slower direct (6.5
+vs 5.0), hence `min_pixels = 196`. Direct stride-2 convolutions (the stem and the three strided
+3x3 ones) won on one map and lost on two: they stay im2col. Other tiles tried (14 rows by 32
+channels, or 2 rows by 64) were no better.
 
 Postcondition: no `linalg.conv_2d_nhwc_hwcf` with a window larger than 1x1 or a stride is left
 without a `compilation_info`; results are unchanged up to float rounding.
@@ -69,7 +73,7 @@ class ConvTiles:
     channels: int = 64
     columns: int = 7
     vector_channels: int = 64
-    min_pixels: int = 784
+    min_pixels: int = 196
 
     def attribute(self, oh: int, ow: int, kw: int) -> str:
         """The `#iree_codegen.compilation_info` for an `oh` x `ow` map and a `kw`-wide window,
