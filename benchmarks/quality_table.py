@@ -1,6 +1,14 @@
-"""Print the README's compression-quality table from a compress_quality results file.
+"""Print a compression-quality table (Markdown) from one or more compress_quality results files.
 
-.venv/bin/python benchmarks/quality_table.py benchmarks/results/compress_quality-seed0.json
+    .venv/bin/python benchmarks/quality_table.py benchmarks/results/compress_quality-seed0.json
+
+With several files, their runs are pooled: one row per run name and file group (a file's name
+without `compress_quality-` and `.json`, unless `--merge` puts files under one label), each with
+validation and test accuracy as mean ± standard deviation over its seeds, and its distance to
+the dense model of the same seed (the mean over seeds of run minus dense, so rows with
+different seeds stay comparable). A dense model is the same for a seed in every file made with
+the same cache; its rows are pooled by seed, and a seed whose dense accuracies disagree between
+files is an error (the files were made with different dense models and cannot be compared).
 """
 
 from __future__ import annotations
@@ -8,52 +16,134 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 
-def _stats(values: list[float]) -> str:
+def _stats(values: Sequence[float]) -> str:
     mean = 100 * float(np.mean(values))
     if len(values) == 1:
         return f"{mean:.2f}"
     return f"{mean:.2f} ± {100 * float(np.std(values)):.2f}"
 
 
-def table(doc: dict[str, Any]) -> str:
-    """Markdown: one row per run name, test accuracy (mean ± std over seeds) and storage."""
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    for run in doc["runs"]:
-        by_name.setdefault(run["name"], []).append(run)
-    dense = [r["accuracy"]["test"] for r in by_name.get("dense", [])]
-    dense_mean = float(np.mean(dense)) if dense else float("nan")
+def label(path: pathlib.Path) -> str:
+    """A results file's group label: its name without `compress_quality-` and `.json`."""
+    return path.stem.removeprefix("compress_quality-")
+
+
+def dense_by_seed(docs: Sequence[dict[str, Any]]) -> dict[int, dict[str, float]]:
+    """The dense accuracies (`val`, `test`) per seed over all documents.
+
+    Raises:
+      ValueError: one seed has two different dense models.
+    """
+    dense: dict[int, dict[str, float]] = {}
+    for doc in docs:
+        for run in doc["runs"]:
+            if run["name"] != "dense":
+                continue
+            seen = dense.setdefault(run["seed"], run["accuracy"])
+            if seen != run["accuracy"]:
+                raise ValueError(
+                    f"seed {run['seed']} has two dense models ({seen} and {run['accuracy']}): "
+                    "the files come from different dense caches and cannot share a table"
+                )
+    return dense
+
+
+def table(docs: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    """Markdown: the dense row, then one row per (file label, run name) with accuracies over
+    seeds and the paired distance to dense; `docs` are (label, document) pairs."""
+    dense = dense_by_seed([doc for _, doc in docs])
     rows = [
-        "| run | sparsity | weights kept (x fewer) | storage vs fp32 (indices counted; Huffman) "
-        "| test accuracy % | vs dense (points) | seeds |",
-        "|---|---|---|---|---|---|---|",
+        "| run | recipe (file) | sparsity | weights kept (x fewer) | storage vs fp32 (indices "
+        "counted; Huffman) | validation % | test % | test vs dense (points) | seeds |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, runs in by_name.items():
-        acc = [r["accuracy"]["test"] for r in runs]
+    if dense:
+        seeds = sorted(dense)
+        rows.append(
+            f"| dense | | 0.0 | all | 1x | {_stats([dense[s]['val'] for s in seeds])} | "
+            f"{_stats([dense[s]['test'] for s in seeds])} | +0.00 | {len(seeds)} |"
+        )
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for name, doc in docs:
+        for run in doc["runs"]:
+            if run["name"] != "dense":
+                groups.setdefault((name, run["name"]), []).append(run)
+    for (name, run_name), runs in groups.items():
         st = runs[0].get("storage")
         kept = f"{st['nonzeros']} ({st['pruning_rate']:.0f}x)" if st else "all"
         storage = (
             f"{st['compression_rate']:.0f}x; {st['huffman_compression_rate']:.0f}x" if st else "1x"
         )
-        delta = 100 * (float(np.mean(acc)) - dense_mean)
+        deltas = [
+            r["accuracy"]["test"] - dense[r["seed"]]["test"] for r in runs if r["seed"] in dense
+        ]
+        delta = f"{100 * float(np.mean(deltas)):+.2f}" if deltas else "-"
+        val = _stats([r["accuracy"]["val"] for r in runs])
+        test = _stats([r["accuracy"]["test"] for r in runs])
+        seeds = ",".join(str(s) for s in sorted({r["seed"] for r in runs}))
         rows.append(
-            f"| {name} | {runs[0]['rate']} | {kept} | {storage} | {_stats(acc)} | "
-            f"{delta:+.2f} | {len(runs)} |"
+            f"| {run_name} | {name} | {runs[0]['rate']} | {kept} | {storage} | {val} | {test} | "
+            f"{delta} | {seeds} |"
         )
     return "\n".join(rows)
 
 
-def main() -> None:
+def _command(doc: dict[str, Any]) -> str:
+    command = doc.get("command") or ""
+    return command if isinstance(command, str) else " ".join(command)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("results", type=pathlib.Path, help="a compress_quality-*.json file")
-    args = p.parse_args()
-    doc = json.loads(args.results.read_text())
-    print(table(doc))
-    print(f"\n(command: {doc.get('command')}; git {doc.get('git_sha', '?')[:10]})")
+    p.add_argument("results", type=pathlib.Path, nargs="*", help="compress_quality-*.json files")
+    p.add_argument(
+        "--merge",
+        action="append",
+        default=[],
+        metavar="LABEL=FILE[@RUN][,FILE[@RUN]...]",
+        help="pool these files' runs under one label (e.g. one recipe's seeds split over "
+        "several files); FILE@RUN takes only the runs named RUN from FILE; repeatable",
+    )
+    args = p.parse_args(argv)
+    sources: list[tuple[str, pathlib.Path, str | None]] = [
+        (label(path), path, None) for path in args.results
+    ]
+    for spec in args.merge:
+        name, sep, files = spec.partition("=")
+        if not sep or not name or not files:
+            p.error(f"--merge must be LABEL=FILE[@RUN][,FILE[@RUN]...], got {spec!r}")
+        for item in files.split(","):
+            path, _, run = item.partition("@")
+            sources.append((name, pathlib.Path(path), run or None))
+    if not sources:
+        p.error("give at least one results file (or --merge)")
+    docs = []
+    for name, path, run in sources:
+        if not path.is_file():
+            p.error(f"results file {str(path)!r} does not exist")
+        doc = json.loads(path.read_text())
+        if run is not None:
+            kept = [r for r in doc["runs"] if r["name"] in (run, "dense")]
+            if len(kept) == sum(r["name"] == "dense" for r in doc["runs"]):
+                p.error(f"{path.name} has no run named {run!r}")
+            doc = {**doc, "runs": kept}
+        docs.append((name, doc))
+    try:
+        print(table(docs))
+    except ValueError as e:
+        p.error(str(e))
+    print()
+    for (name, path, run), (_, doc) in zip(sources, docs, strict=True):
+        only = f" ({run} only)" if run else ""
+        print(
+            f"- {name}: {path.name}{only}: `{_command(doc)}` (git {doc.get('git_sha', '?')[:10]})"
+        )
 
 
 if __name__ == "__main__":
