@@ -4,7 +4,7 @@
 
 With several files, their runs are pooled: one row per run name and file group (a file's name
 without `compress_quality-` and `.json`, unless `--merge` puts files under one label), each with
-validation and test accuracy as mean ± standard deviation over its seeds, and its distance to
+validation and test accuracy as mean ± sample standard deviation over its seeds, and its distance to
 the dense model of the same seed (the mean over seeds of run minus dense, so rows with
 different seeds stay comparable). A dense model is the same for a seed in every file made with
 the same cache; its rows are pooled by seed, and a seed whose dense accuracies disagree between
@@ -26,7 +26,7 @@ def _stats(values: Sequence[float]) -> str:
     mean = 100 * float(np.mean(values))
     if len(values) == 1:
         return f"{mean:.2f}"
-    return f"{mean:.2f} ± {100 * float(np.std(values)):.2f}"
+    return f"{mean:.2f} ± {100 * float(np.std(values, ddof=1)):.2f}"
 
 
 def label(path: pathlib.Path) -> str:

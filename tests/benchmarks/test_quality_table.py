@@ -36,8 +36,8 @@ def test_pools_seeds_across_files_with_paired_distances(tmp_path: Path, capsys) 
     out = capsys.readouterr().out
     rows = {line.split(" | ")[0].strip("| "): line for line in out.splitlines() if "|" in line}
     # Distance to dense per seed: (86 - 90 + 78 - 80) / 2 = -3.00.
-    assert "| 83.50 ± 4.50 | 82.00 ± 4.00 | -3.00 | 0,1 |" in rows["admm-0.99"]
-    assert "| 85.00 ± 5.00 | 85.00 ± 5.00 | +0.00 | 2 |" in rows["dense"]
+    assert "| 83.50 ± 6.36 | 82.00 ± 5.66 | -3.00 | 0,1 |" in rows["admm-0.99"]
+    assert "| 85.00 ± 7.07 | 85.00 ± 7.07 | +0.00 | 2 |" in rows["dense"]
     assert "x.py" in out and "recipe: compress_quality-b.json" in out
 
 
