@@ -19,7 +19,7 @@ machine, versions, git SHA and command line, to `benchmarks/results/peers-<model
 a bar chart next to it (`.png`, when matplotlib is installed), and Markdown table rows to stderr.
 
     nice -n 15 .venv/bin/python benchmarks/peers.py --model resnet50 --threads 2 --rounds 15 \\
-        --iree-flags default= --iree-flags im2col=--iree-global-opt-use-im2col-for-convs \\
+        --iree-flags default= --iree-flags dt=--iree-opt-data-tiling \\
         --litert-python .venv-litert/bin/python   # made by scripts/litert-env.sh
 """
 
@@ -454,9 +454,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="on",
         help="IREE after our host CPU passes, lowering.passes.HOST_DENSE (small_map_matmuls: "
         "1x1 convolutions on 7x7 maps and the batch-1 classifier with their own tiles; "
-        "dense_convs: KxK convolutions on maps of 196+ pixels direct with our tiles, the other "
-        "KxK and strided ones as im2col matmuls): on (default), off, or both (the one without "
-        "named iree:<flag set>-plain)",
+        "dense_convs: stride-1 KxK convolutions on large maps direct with our tiles, the other "
+        "KxK and strided ones as im2col matmuls; see their docstrings): on (default), off, or "
+        "both (the one without named iree:<flag set>-plain)",
     )
     parser.add_argument(
         "--engines",

@@ -6,7 +6,10 @@ With several files, their runs are pooled: one row per run name and file group (
 without `compress_quality-` and `.json`, unless `--merge` puts files under one label), each with
 validation and test accuracy as mean ± sample standard deviation over its seeds, and its distance to
 the dense model of the same seed (the mean over seeds of run minus dense, so rows with
-different seeds stay comparable). A dense model is the same for a seed in every file made with
+different seeds stay comparable; "-" when a seed's dense model is in none of the files). A
+row's sparsity and storage are its first run's (they differ between seeds by a few weights at
+most). The same run and seed twice under one label is an error. A dense model is the same for a
+seed in every file made with
 the same cache; its rows are pooled by seed, and a seed whose dense accuracies disagree between
 files is an error (the files were made with different dense models and cannot be compared).
 """
@@ -67,23 +70,31 @@ def table(docs: Sequence[tuple[str, dict[str, Any]]]) -> str:
         seeds = sorted(dense)
         rows.append(
             f"| dense | | 0.0 | all | 1x | {_stats([dense[s]['val'] for s in seeds])} | "
-            f"{_stats([dense[s]['test'] for s in seeds])} | +0.00 | {len(seeds)} |"
+            f"{_stats([dense[s]['test'] for s in seeds])} | +0.00 | "
+            f"{','.join(str(s) for s in seeds)} |"
         )
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for name, doc in docs:
         for run in doc["runs"]:
-            if run["name"] != "dense":
-                groups.setdefault((name, run["name"]), []).append(run)
+            if run["name"] == "dense":
+                continue
+            group = groups.setdefault((name, run["name"]), [])
+            if any(r["seed"] == run["seed"] for r in group):
+                raise ValueError(
+                    f"{run['name']} seed {run['seed']} appears twice under {name!r} (a file "
+                    "given twice, or two files with the same seed): pick one"
+                )
+            group.append(run)
     for (name, run_name), runs in groups.items():
         st = runs[0].get("storage")
         kept = f"{st['nonzeros']} ({st['pruning_rate']:.0f}x)" if st else "all"
         storage = (
             f"{st['compression_rate']:.0f}x; {st['huffman_compression_rate']:.0f}x" if st else "1x"
         )
-        deltas = [
-            r["accuracy"]["test"] - dense[r["seed"]]["test"] for r in runs if r["seed"] in dense
-        ]
-        delta = f"{100 * float(np.mean(deltas)):+.2f}" if deltas else "-"
+        # Only when every seed has its dense model: a partial mean would not match the row.
+        paired = all(r["seed"] in dense for r in runs)
+        deltas = [r["accuracy"]["test"] - dense[r["seed"]]["test"] for r in runs if paired]
+        delta = f"{100 * float(np.mean(deltas)):+.2f}" if paired else "-"
         val = _stats([r["accuracy"]["val"] for r in runs])
         test = _stats([r["accuracy"]["test"] for r in runs])
         seeds = ",".join(str(s) for s in sorted({r["seed"] for r in runs}))
@@ -128,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not path.is_file():
             p.error(f"results file {str(path)!r} does not exist")
         doc = json.loads(path.read_text())
+        if run == "dense":
+            p.error(f"{path.name}@dense: dense runs are always taken; name a compressed run")
         if run is not None:
             kept = [r for r in doc["runs"] if r["name"] in (run, "dense")]
             if len(kept) == sum(r["name"] == "dense" for r in doc["runs"]):

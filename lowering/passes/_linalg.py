@@ -142,6 +142,48 @@ def shape(value: ir.Value) -> tuple[int, ...]:
     return tuple(ir.RankedTensorType(value.type).shape)
 
 
+def element_type(value: ir.Value) -> str:
+    """A ranked tensor value's element type, as MLIR text (e.g. `f32`)."""
+    return str(ir.RankedTensorType(value.type).element_type)
+
+
+def conv_matmul_function(
+    x: ir.Value, f: ir.Value, init: ir.Value, lhs: Sequence[str], compilation_info: str = ""
+) -> str:
+    """A function `@conv(%x, %f, %init)` computing an NHWC convolution `init + x * f` (batch 1,
+    filter `[KH, KW, C, M]`) as one `linalg.matmul`, as MLIR text for `inline_function`.
+
+    `lhs` are the lines making `%lhs` from `%x`: the `[OH*OW, KH*KW*C]` matrix of each output
+    pixel's window (channels fastest, then window columns, then rows, the filter's order).
+    The filter and `init` are collapsed to `[KH*KW*C, M]` and `[OH*OW, M]`, the product is
+    added to `init` and expanded back; `compilation_info` (MLIR text) goes on the matmul.
+    Element types are the operands' own.
+    """
+    kh, kw, c, m = shape(f)
+    _, oh, ow, _ = shape(init)
+    p, k = oh * ow, kh * kw * c
+    xt, ft, yt = str(x.type), str(f.type), str(init.type)
+    lhs_t = f"tensor<{p}x{k}x{element_type(x)}>"
+    f_t = f"tensor<{k}x{m}x{element_type(f)}>"
+    y_t = f"tensor<{p}x{m}x{element_type(init)}>"
+    info = f" {{compilation_info = {compilation_info}}}" if compilation_info else ""
+    return "\n".join(
+        [
+            "module {",
+            f"util.func private @conv(%x: {xt}, %f: {ft}, %init: {yt}) -> {yt} {{",
+            *lhs,
+            f"%fm = tensor.collapse_shape %f [[0, 1, 2], [3]] : {ft} into {f_t}",
+            f"%im = tensor.collapse_shape %init [[0, 1, 2], [3]] : {yt} into {y_t}",
+            f"%ym = linalg.matmul{info} ins(%lhs, %fm : {lhs_t}, {f_t}) outs(%im : {y_t}) -> {y_t}",
+            f"%y = tensor.expand_shape %ym [[0, 1, 2], [3]] output_shape [1, {oh}, {ow}, {m}] : "
+            f"{y_t} into {yt}",
+            f"util.return %y : {yt}",
+            "}",
+            "}",
+        ]
+    )
+
+
 def constant_array(op: ir.Operation) -> np.ndarray | None:
     """The value of an `arith.constant` as numpy, or `None` for any other op."""
     if op.name != "arith.constant":

@@ -15,13 +15,14 @@ ConvTileAndDecomposeExpert: a 1-D convolution of broadcast inputs into 7x64 accu
 those layers in 1.0 ms with nothing copied. So this pass decides per convolution
 (`linalg.conv_2d_nhwc_hwcf`, batch 1, undilated):
 
-- stride 1, a KxK window with K > 1, at least `ConvTiles.min_pixels` output pixels, and tile
+- stride 1, a window larger than 1x1, at least `ConvTiles.min_pixels` output pixels, and tile
   sizes dividing the map and channels: direct, with `ConvTiles` as its `compilation_info`;
-- any other KxK window, or a strided 1x1 (IREE turns only stride-1 1x1 convolutions into
-  matmuls itself): an explicit im2col, a `linalg.generic` copying each output pixel's window
-  into a row, and a `linalg.matmul` over those rows (what the flag above would make, so IREE's
-  data tiling still fuses the copy into the matmul's packing);
-- stride-1 1x1 convolutions are left to IREE.
+- any other window larger than 1x1, or a strided 1x1 (IREE turns only stride-1 1x1
+  convolutions into matmuls itself): an explicit im2col, a `linalg.generic` copying each output
+  pixel's window into a row, and a `linalg.matmul` over those rows (equivalent to what the flag
+  above makes, and IREE's data tiling still fuses the copy into the matmul's packing);
+- stride-1 1x1 convolutions, and convolutions with a batch above 1, dilation or different
+  strides along height and width, are left to IREE.
 
 Measured on ResNet-50 (2 threads, `--iree-opt-data-tiling`, per-dispatch timelines from
 `benchmarks/dispatch_timeline.py`, session 10; the machine's speed drifted by 10-20% between
@@ -32,8 +33,9 @@ vs 5.0), hence `min_pixels = 196`. Direct stride-2 convolutions (the stem and th
 3x3 ones) won on one map and lost on two: they stay im2col. Other tiles tried (14 rows by 32
 channels, or 2 rows by 64) were no better.
 
-Postcondition: no `linalg.conv_2d_nhwc_hwcf` with a window larger than 1x1 or a stride is left
-without a `compilation_info`; results are unchanged up to float rounding.
+Postcondition: no batch-1, undilated, equally strided `linalg.conv_2d_nhwc_hwcf` with a window
+larger than 1x1 or a stride is left without a `compilation_info`; results are unchanged up to
+float rounding.
 """
 
 import dataclasses
@@ -42,8 +44,10 @@ from iree.compiler import ir
 
 from lowering.passes._linalg import (
     body_ops,
+    conv_matmul_function,
     conv_stride,
     cpu_compilation_info,
+    element_type,
     erase_dead_ops,
     functions,
     inline_function,
@@ -87,61 +91,39 @@ class ConvTiles:
         )
 
 
-def _im2col_function(
-    x_shape: tuple[int, ...], f_shape: tuple[int, ...], y_shape: tuple[int, ...], stride: int
-) -> str:
-    """`y = conv(x, f) + init` as an explicit im2col copy and a matmul, in a function."""
-    _, hp, wp, c = x_shape
-    kh, kw, _, m = f_shape
-    _, oh, ow, _ = y_shape
-    p, k = oh * ow, kh * kw * c
-    x, f, y = (
-        f"tensor<1x{hp}x{wp}x{c}xf32>",
-        f"tensor<{kh}x{kw}x{c}x{m}xf32>",
-        f"tensor<1x{oh}x{ow}x{m}xf32>",
-    )
-    col = f"tensor<{oh}x{ow}x{kh}x{kw}x{c}xf32>"
+def _im2col(x: ir.Value, f: ir.Value, init: ir.Value, stride: int) -> list[str]:
+    """`%lhs`, the im2col matrix of `x` for `conv_matmul_function`: each output pixel's window,
+    copied by a `linalg.generic` and collapsed to `[OH*OW, KH*KW*C]`."""
+    kh, kw, c, _ = shape(f)
+    _, oh, ow, _ = shape(init)
+    e = element_type(x)
+    col = f"tensor<{oh}x{ow}x{kh}x{kw}x{c}x{e}>"
     window = f"(0, a * {stride} + i, b * {stride} + j, c)"
-    return "\n".join(
-        [
-            "module {",
-            f"util.func private @conv(%x: {x}, %f: {f}, %init: {y}) -> {y} {{",
-            f"%empty = tensor.empty() : {col}",
-            "%col = linalg.generic {indexing_maps = ["
-            f"affine_map<(a, b, i, j, c) -> {window}>, "
-            "affine_map<(a, b, i, j, c) -> (a, b, i, j, c)>], "
-            'iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]} '
-            f"ins(%x : {x}) outs(%empty : {col}) {{",
-            "^bb0(%in: f32, %out: f32):",
-            "linalg.yield %in : f32",
-            f"}} -> {col}",
-            f"%cm = tensor.collapse_shape %col [[0, 1], [2, 3, 4]] : {col} "
-            f"into tensor<{p}x{k}xf32>",
-            f"%fm = tensor.collapse_shape %f [[0, 1, 2], [3]] : {f} into tensor<{k}x{m}xf32>",
-            f"%im = tensor.collapse_shape %init [[0, 1, 2], [3]] : {y} into tensor<{p}x{m}xf32>",
-            f"%ym = linalg.matmul ins(%cm, %fm : tensor<{p}x{k}xf32>, tensor<{k}x{m}xf32>) "
-            f"outs(%im : tensor<{p}x{m}xf32>) -> tensor<{p}x{m}xf32>",
-            f"%y = tensor.expand_shape %ym [[0, 1, 2], [3]] output_shape [1, {oh}, {ow}, {m}] : "
-            f"tensor<{p}x{m}xf32> into {y}",
-            f"util.return %y : {y}",
-            "}",
-            "}",
-        ]
-    )
+    return [
+        f"%empty = tensor.empty() : {col}",
+        "%col = linalg.generic {indexing_maps = ["
+        f"affine_map<(a, b, i, j, c) -> {window}>, "
+        "affine_map<(a, b, i, j, c) -> (a, b, i, j, c)>], "
+        'iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel"]} '
+        f"ins(%x : {x.type}) outs(%empty : {col}) {{",
+        f"^bb0(%in: {e}, %out: {e}):",
+        f"linalg.yield %in : {e}",
+        f"}} -> {col}",
+        f"%lhs = tensor.collapse_shape %col [[0, 1], [2, 3, 4]] : {col} "
+        f"into tensor<{oh * ow}x{kh * kw * c}x{e}>",
+    ]
 
 
-def _direct(op: ir.Operation, tiles: ConvTiles) -> bool:
-    """Whether a stride-1 KxK convolution (K > 1) suits `tiles`."""
-    _, oh, ow, m = shape(outputs(op)[0])
-    kh, kw = shape(inputs(op)[1])[:2]
-    return (
-        max(kh, kw) > 1
-        and oh * ow >= tiles.min_pixels
-        and oh % min(tiles.rows, oh) == 0
-        and ow % tiles.columns == 0
-        and m % tiles.channels == 0
-        and tiles.channels % tiles.vector_channels == 0
-    )
+def _check(tiles: ConvTiles) -> None:
+    """Raises ValueError for tiles no convolution could use."""
+    for name in ("rows", "channels", "columns", "vector_channels"):
+        if getattr(tiles, name) < 1:
+            raise ValueError(f"tiles must be at least 1, got {name}={getattr(tiles, name)}")
+    if tiles.channels % tiles.vector_channels:
+        raise ValueError(
+            f"ConvTiles.channels ({tiles.channels}) must be a multiple of vector_channels "
+            f"({tiles.vector_channels})"
+        )
 
 
 def dense_convs(module: ir.Module, *, tiles: ConvTiles = ConvTiles()) -> int:
@@ -150,31 +132,37 @@ def dense_convs(module: ir.Module, *, tiles: ConvTiles = ConvTiles()) -> int:
     convolutions it changed.
 
     Raises:
-      ValueError: a tile is below 1.
+      ValueError: a tile is below 1, or `channels` is no multiple of `vector_channels`.
     """
-    if min(dataclasses.astuple(tiles)[:4]) < 1:
-        raise ValueError(f"tiles must be at least 1, got {tiles}")
+    _check(tiles)
     changed = 0
     for function in functions(module):
         for op in body_ops(function):
             if op.name != "linalg.conv_2d_nhwc_hwcf" or "compilation_info" in op.attributes:
                 continue
-            if len(inputs(op)) != 2 or shape(inputs(op)[0])[0] != 1:
-                continue
             stride = conv_stride(op)
-            kh, kw = shape(inputs(op)[1])[:2]
-            if stride is None or (stride == 1 and kh == kw == 1):
+            if len(inputs(op)) != 2 or stride is None:
                 continue
-            if stride == 1 and _direct(op, tiles):
-                _, oh, ow, _ = shape(outputs(op)[0])
+            x, f = inputs(op)
+            init = outputs(op)[0]
+            kh, kw, _, m = shape(f)
+            _, oh, ow, _ = shape(init)
+            if shape(x)[0] != 1 or (stride == 1 and kh == kw == 1):
+                continue
+            direct = (
+                stride == 1
+                and oh * ow >= tiles.min_pixels
+                and oh % min(tiles.rows, oh) == 0
+                and ow % tiles.columns == 0
+                and m % tiles.channels == 0
+            )
+            if direct:
                 op.attributes["compilation_info"] = ir.Attribute.parse(tiles.attribute(oh, ow, kw))
             else:
-                x, f = inputs(op)
-                y = outputs(op)[0]
                 with op.location:
                     result = inline_function(
-                        _im2col_function(shape(x), shape(f), shape(y), stride),
-                        [x, f, y],
+                        conv_matmul_function(x, f, init, _im2col(x, f, init, stride)),
+                        [x, f, init],
                         ir.InsertionPoint(op),
                     )
                 op.results[0].replace_all_uses_with(result)

@@ -28,8 +28,10 @@ from iree.compiler import ir
 
 from lowering.passes._linalg import (
     body_ops,
+    conv_matmul_function,
     conv_stride,
     cpu_compilation_info,
+    element_type,
     erase_dead_ops,
     functions,
     inline_function,
@@ -85,44 +87,28 @@ class MatmulTiles:
         return cpu_compilation_info(tile, tile, [0, 0, self.reduction])
 
 
-def _matmul_function(h: int, w: int, k: int, m: int, tiles: MatmulTiles) -> str:
-    """`y[1, H, W, M] = x[1, H, W, K] * f[1, 1, K, M]` (added to `init`) as a tiled matmul."""
-    p = h * w
-    x, f, y = f"tensor<1x{h}x{w}x{k}xf32>", f"tensor<1x1x{k}x{m}xf32>", f"tensor<1x{h}x{w}x{m}xf32>"
-    return "\n".join(
-        [
-            "module {",
-            f"util.func private @matmul(%x: {x}, %f: {f}, %init: {y}) -> {y} {{",
-            f"%xm = tensor.collapse_shape %x [[0, 1, 2], [3]] : {x} into tensor<{p}x{k}xf32>",
-            f"%fm = tensor.collapse_shape %f [[0, 1, 2], [3]] : {f} into tensor<{k}x{m}xf32>",
-            f"%im = tensor.collapse_shape %init [[0, 1, 2], [3]] : {y} into tensor<{p}x{m}xf32>",
-            f"%ym = linalg.matmul {{compilation_info = {tiles.attribute()}}} "
-            f"ins(%xm, %fm : tensor<{p}x{k}xf32>, tensor<{k}x{m}xf32>) "
-            f"outs(%im : tensor<{p}x{m}xf32>) -> tensor<{p}x{m}xf32>",
-            f"%y = tensor.expand_shape %ym [[0, 1, 2], [3]] output_shape [1, {h}, {w}, {m}] : "
-            f"tensor<{p}x{m}xf32> into {y}",
-            f"util.return %y : {y}",
-            "}",
-            "}",
-        ]
-    )
+def _lhs(x: ir.Value) -> list[str]:
+    """`%lhs = x[1, H, W, K]` as the `[H*W, K]` matrix a 1x1 convolution multiplies."""
+    _, h, w, k = shape(x)
+    return [
+        f"%lhs = tensor.collapse_shape %x [[0, 1, 2], [3]] : {x.type} "
+        f"into tensor<{h * w}x{k}x{element_type(x)}>"
+    ]
 
 
-def _site(op: ir.Operation, tiles: MatmulTiles) -> tuple[int, int, int, int] | None:
-    """`(H, W, K, M)` of a 1x1, stride-1, batch-1 NHWC convolution `small_map_matmuls`
-    rewrites, else `None`."""
+def _rewritten(op: ir.Operation, tiles: MatmulTiles) -> bool:
+    """Whether `op` is a 1x1, stride-1, batch-1 NHWC convolution `small_map_matmuls`
+    rewrites."""
     if op.name != "linalg.conv_2d_nhwc_hwcf" or len(inputs(op)) != 2:
-        return None
+        return False
     if conv_stride(op) != 1:
-        return None
+        return False
     x, f = inputs(op)
-    n, h, w, k = shape(x)
+    n, h, w, _ = shape(x)
     kh, kw, _, m = shape(f)
     if (n, kh, kw) != (1, 1, 1) or h * w > tiles.max_pixels:
-        return None
-    if (h * w) % tiles.rows or m % tiles.cols:
-        return None
-    return h, w, k, m
+        return False
+    return (h * w) % tiles.rows == 0 and m % tiles.cols == 0
 
 
 def small_map_matmuls(module: ir.Module, *, tiles: MatmulTiles = MatmulTiles()) -> int:
@@ -140,13 +126,13 @@ def small_map_matmuls(module: ir.Module, *, tiles: MatmulTiles = MatmulTiles()) 
             if tile_vecmat(op):
                 rewritten += 1
                 continue
-            site = _site(op, tiles)
-            if site is None:
+            if not _rewritten(op, tiles):
                 continue
             with op.location:
+                x, f = inputs(op)
                 y = inline_function(
-                    _matmul_function(*site, tiles),
-                    [*inputs(op), outputs(op)[0]],
+                    conv_matmul_function(x, f, outputs(op)[0], _lhs(x), tiles.attribute()),
+                    [x, f, outputs(op)[0]],
                     ir.InsertionPoint(op),
                 )
             op.results[0].replace_all_uses_with(y)

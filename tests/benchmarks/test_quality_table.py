@@ -37,7 +37,7 @@ def test_pools_seeds_across_files_with_paired_distances(tmp_path: Path, capsys) 
     rows = {line.split(" | ")[0].strip("| "): line for line in out.splitlines() if "|" in line}
     # Distance to dense per seed: (86 - 90 + 78 - 80) / 2 = -3.00.
     assert "| 83.50 ± 6.36 | 82.00 ± 5.66 | -3.00 | 0,1 |" in rows["admm-0.99"]
-    assert "| 85.00 ± 7.07 | 85.00 ± 7.07 | +0.00 | 2 |" in rows["dense"]
+    assert "| 85.00 ± 7.07 | 85.00 ± 7.07 | +0.00 | 0,1 |" in rows["dense"]
     assert "x.py" in out and "recipe: compress_quality-b.json" in out
 
 
@@ -88,3 +88,23 @@ def test_errors(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         quality_table.main([])
     assert "give at least one results file" in capsys.readouterr().err
+    c = _write(
+        tmp_path / "compress_quality-c.json",
+        [_run("dense", 0, 0.90, 0.90), _run("admm-0.99", 0, 0.8, 0.8)],
+    )
+    with pytest.raises(SystemExit):
+        quality_table.main(["--merge", f"x={c},{c}"])
+    assert "admm-0.99 seed 0 appears twice under 'x'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        quality_table.main(["--merge", f"x={c}@dense"])
+    assert "dense runs are always taken" in capsys.readouterr().err
+
+
+def test_no_distance_without_every_seeds_dense_model(tmp_path: Path, capsys) -> None:
+    a = _write(tmp_path / "compress_quality-a.json", [_run("dense", 0, 0.9, 0.9)])
+    b = _write(
+        tmp_path / "compress_quality-b.json",
+        [_run("admm-0.99", 0, 0.8, 0.8), _run("admm-0.99", 1, 0.7, 0.7)],
+    )
+    quality_table.main([str(a), str(b)])
+    assert "| 75.00 ± 7.07 | 75.00 ± 7.07 | - | 0,1 |" in capsys.readouterr().out

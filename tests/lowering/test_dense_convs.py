@@ -19,38 +19,49 @@ RTOL, ATOL = 1e-4, 1e-4
 SMALL = ConvTiles(rows=2, channels=16, columns=4, vector_channels=16, min_pixels=64)
 
 
-def _net(k: int, c: int, m: int, stride: int, padding: str):
-    """`relu(conv(x, W) + b)` in NHWC with a `k` x `k` window, `W[k, k, c, m]` baked in."""
-    rng = np.random.default_rng(100 * k + 10 * stride + m)
-    w = jnp.asarray(rng.standard_normal((k, k, c, m)).astype(np.float32) / np.sqrt(k * k * c))
-    b = jnp.asarray(rng.standard_normal(m).astype(np.float32))
+def _net(k, c: int, m: int, stride, padding, dilation=1, dtype=np.float32):
+    """`relu(conv(x, W) + b)` in NHWC with a `k` (or `(kh, kw)`) window, `W[kh, kw, c, m]`
+    baked in, `stride` an int or a pair."""
+    kh, kw = (k, k) if isinstance(k, int) else k
+    strides = (stride, stride) if isinstance(stride, int) else stride
+    rng = np.random.default_rng(100 * kh + 10 * kw + m)
+    w = rng.standard_normal((kh, kw, c, m)) / np.sqrt(kh * kw * c)
+    w, b = jnp.asarray(w.astype(dtype)), jnp.asarray(rng.standard_normal(m).astype(dtype))
 
     def net(x: jax.Array) -> jax.Array:
         y = jax.lax.conv_general_dilated(
-            x, w, (stride, stride), padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
+            x,
+            w,
+            strides,
+            padding,
+            rhs_dilation=(dilation, dilation),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
         )
         return jax.nn.relu(y + b)
 
     return net
 
 
-# (window, stride, padding, input side, channels in, out, what the pass makes of it)
+# (window, stride, padding, input height and width, channels in, out, what the pass makes of it)
 CASES = [
-    (3, 1, "SAME", 16, 8, 32, "direct"),  # 256 pixels, width 16 = 4 x 4 columns
-    (3, 1, "SAME", 6, 8, 32, "im2col"),  # 36 pixels: below min_pixels
-    (3, 1, "SAME", 10, 8, 32, "im2col"),  # width 10: no whole 4-column tiles
-    (3, 1, "SAME", 16, 8, 24, "im2col"),  # 24 output channels: no whole 16-channel tiles
-    (3, 2, "SAME", 16, 8, 32, "im2col"),  # strided
-    (7, 2, ((3, 3), (3, 3)), 20, 3, 16, "im2col"),  # a 7x7 stem
-    (1, 2, "VALID", 16, 8, 32, "im2col"),  # strided 1x1 (a ResNet shortcut)
-    (1, 1, "VALID", 16, 8, 32, "kept"),  # stride-1 1x1: IREE's own matmul
-    (2, 1, "VALID", 17, 4, 16, "direct"),  # even window, no padding
+    (3, 1, "SAME", (16, 16), 8, 32, "direct"),  # 256 pixels, width 16 = 4 x 4 columns
+    (3, 1, "SAME", (6, 6), 8, 32, "im2col"),  # 36 pixels: below min_pixels
+    (3, 1, "SAME", (10, 10), 8, 32, "im2col"),  # width 10: no whole 4-column tiles
+    (3, 1, "SAME", (16, 16), 8, 24, "im2col"),  # 24 output channels: no whole 16-channel tiles
+    (3, 2, "SAME", (16, 16), 8, 32, "im2col"),  # strided
+    (7, 2, ((3, 3), (3, 3)), (20, 20), 3, 16, "im2col"),  # a 7x7 stem
+    (1, 2, "VALID", (16, 16), 8, 32, "im2col"),  # strided 1x1 (a ResNet shortcut)
+    (1, 1, "VALID", (16, 16), 8, 32, "kept"),  # stride-1 1x1: IREE's own matmul
+    (2, 1, "VALID", (17, 17), 4, 16, "direct"),  # even window, no padding
+    ((3, 5), 1, "SAME", (12, 16), 8, 32, "direct"),  # non-square window and map
+    ((5, 3), 2, ((1, 0), (2, 1)), (15, 22), 8, 32, "im2col"),  # ... strided, uneven padding
+    (3, (1, 2), "SAME", (16, 16), 8, 32, "kept"),  # different strides: left to IREE
 ]
 
 
-@pytest.mark.parametrize(("k", "stride", "padding", "side", "c", "m", "path"), CASES)
-def test_sites(k: int, stride: int, padding, side: int, c: int, m: int, path: str) -> None:
-    x = np.zeros((1, side, side, c), np.float32)
+@pytest.mark.parametrize(("k", "stride", "padding", "hw", "c", "m", "path"), CASES)
+def test_sites(k, stride, padding, hw: tuple[int, int], c: int, m: int, path: str) -> None:
+    x = np.zeros((1, *hw, c), np.float32)
     linalg = compile_to_input(_net(k, c, m, stride, padding), example_args=(x,))
     text, count = run_pass(functools.partial(dense_convs, tiles=SMALL), linalg)
     assert count == (path != "kept")
@@ -58,16 +69,15 @@ def test_sites(k: int, stride: int, padding, side: int, c: int, m: int, path: st
     assert ("linalg.conv_2d_nhwc_hwcf" in text) == (path != "im2col")
     assert ("linalg.matmul" in text) == (path == "im2col")
     if path == "direct":
-        assert f"vector_reduction = [0, 0, 0, 0, 1, {k}, 1]" in text
+        kw = k if isinstance(k, int) else k[1]
+        assert f"vector_reduction = [0, 0, 0, 0, 1, {kw}, 1]" in text
         assert run_pass(functools.partial(dense_convs, tiles=SMALL), text)[1] == 0  # tiled once
 
 
-@pytest.mark.parametrize(("k", "stride", "padding", "side", "c", "m", "path"), CASES)
-def test_matches_jax(
-    k: int, stride: int, padding, side: int, c: int, m: int, path: str, tmp_path: Path
-) -> None:
+@pytest.mark.parametrize(("k", "stride", "padding", "hw", "c", "m", "path"), CASES)
+def test_matches_jax(k, stride, padding, hw, c: int, m: int, path: str, tmp_path: Path) -> None:
     net = _net(k, c, m, stride, padding)
-    x = np.random.default_rng(side + k).standard_normal((1, side, side, c)).astype(np.float32)
+    x = np.random.default_rng(sum(hw) + m).standard_normal((1, *hw, c)).astype(np.float32)
     linalg = apply_passes(
         compile_to_input(net, example_args=(x,)), [functools.partial(dense_convs, tiles=SMALL)]
     )
@@ -92,8 +102,32 @@ def test_default_tiles_on_resnet_sized_maps(side: int, tmp_path: Path) -> None:
     np.testing.assert_allclose(y, jax.jit(net)(x), rtol=RTOL, atol=ATOL)
 
 
+def test_batches_and_dilations_are_left_to_iree() -> None:
+    for net, batch in ((_net(3, 8, 32, 1, "SAME"), 2), (_net(3, 8, 32, 1, "SAME", 2), 1)):
+        x = np.zeros((batch, 16, 16, 8), np.float32)
+        linalg = compile_to_input(net, example_args=(x,))
+        assert run_pass(functools.partial(dense_convs, tiles=SMALL), linalg)[1] == 0
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_half_precision(stride: int, tmp_path: Path) -> None:
+    """Element types come from the operands (an f16 im2col matmul, an f16 direct conv)."""
+    net = _net(3, 8, 32, stride, "SAME", dtype=np.float16)
+    x = np.random.default_rng(stride).standard_normal((1, 16, 16, 8)).astype(np.float16)
+    linalg = compile_to_input(net, example_args=(x,))
+    text, count = run_pass(functools.partial(dense_convs, tiles=SMALL), linalg)
+    assert count == 1 and ("linalg.matmul" in text) == (stride == 2)
+    rewritten = apply_passes(linalg, [functools.partial(dense_convs, tiles=SMALL)])
+    module = compile_module(rewritten, "host", tmp_path / "m.vmfb")
+    (y,) = run_in_process(module.path, [x])
+    expected = np.asarray(jax.jit(net)(x), np.float32)
+    np.testing.assert_allclose(np.asarray(y, np.float32), expected, rtol=2e-2, atol=2e-2)
+
+
 def test_bad_tiles() -> None:
     x = np.zeros((1, 8, 8, 4), np.float32)
     linalg = compile_to_input(_net(3, 4, 16, 1, "SAME"), example_args=(x,))
-    with pytest.raises(ValueError, match="tiles must be at least 1"):
+    with pytest.raises(ValueError, match="tiles must be at least 1, got columns=0"):
         run_pass(functools.partial(dense_convs, tiles=ConvTiles(columns=0)), linalg)
+    with pytest.raises(ValueError, match=r"channels \(64\) must be a multiple of vector_channels"):
+        run_pass(functools.partial(dense_convs, tiles=ConvTiles(vector_channels=48)), linalg)

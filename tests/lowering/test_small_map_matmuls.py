@@ -92,3 +92,23 @@ def test_other_tiles_and_bad_tiles() -> None:
     assert count == 1 and "distribution = [14, 16, 0]" in text
     with pytest.raises(ValueError, match="tiles must be at least 1"):
         run_pass(functools.partial(small_map_matmuls, tiles=MatmulTiles(rows=0)), linalg)
+
+
+def test_half_precision(tmp_path: Path) -> None:
+    """Element types come from the operands: an f16 convolution stays f16."""
+    rng = np.random.default_rng(9)
+    w = jnp.asarray((rng.standard_normal((1, 1, 16, 32)) / 4).astype(np.float16))
+
+    def net(x: jax.Array) -> jax.Array:
+        return jax.lax.conv_general_dilated(
+            x, w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+
+    x = rng.standard_normal((1, 7, 7, 16)).astype(np.float16)
+    linalg = compile_to_input(net, example_args=(x,))
+    text, count = run_pass(small_map_matmuls, linalg)
+    assert count == 1 and "tensor<49x16xf16>" in text
+    module = compile_module(apply_passes(linalg, [small_map_matmuls]), "host", tmp_path / "m.vmfb")
+    (y,) = run_in_process(module.path, [x])
+    expected = np.asarray(jax.jit(net)(x), np.float32)
+    np.testing.assert_allclose(np.asarray(y, np.float32), expected, rtol=2e-2, atol=2e-2)
