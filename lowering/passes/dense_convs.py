@@ -26,10 +26,11 @@ those layers in 1.0 ms with nothing copied. So this pass decides per convolution
 
 Measured on ResNet-50 (2 threads, `--iree-opt-data-tiling`, per-dispatch timelines from
 `benchmarks/dispatch_timeline.py`, session 10; the machine's speed drifted by 10-20% between
-runs, so each group is judged against the rest of the same run): the three 56x56 layers 3.0 ms
-direct against 5.8 through im2col, the four 28x28 ones 4.8 against 5.3-5.4, the six 14x14 ones
-8-20% faster direct (8.8-9.1 vs 9.7-10.7 ms); the three on 7x7 maps were slower direct (6.5
-vs 5.0), hence `min_pixels = 196`. Direct stride-2 convolutions (the stem and the three strided
+runs, so each group is judged against the rest of the same run; a group is the 3x3 layers with
+that output map, the strided one into it im2col in both builds): the three 56x56 layers 3.0 ms
+direct against 5.8 through im2col, the 28x28 group (three direct) 4.8 against 5.3-5.4, the
+14x14 group (five direct) 8-20% faster (8.8-9.1 vs 9.7-10.7 ms); the 7x7 group (two direct)
+was slower (6.5 vs 5.0), hence `min_pixels = 196`. Direct stride-2 convolutions (the stem and the three strided
 3x3 ones) won on one map and lost on two: they stay im2col. Other tiles tried (14 rows by 32
 channels, or 2 rows by 64) were no better.
 
