@@ -15,8 +15,10 @@ ConvTileAndDecomposeExpert: a 1-D convolution of broadcast inputs into 7x64 accu
 those layers in 1.0 ms with nothing copied. So this pass decides per convolution
 (`linalg.conv_2d_nhwc_hwcf`, batch 1, undilated):
 
-- stride 1, a window larger than 1x1, at least `ConvTiles.min_pixels` output pixels, and tile
-  sizes dividing the map and channels: direct, with `ConvTiles` as its `compilation_info`;
+- stride 1 (or any stride on an input of at most `ConvTiles.stem_channels` channels: a
+  network's first layer), a window larger than 1x1, at least `ConvTiles.min_pixels` output
+  pixels, and tile sizes dividing the map and channels: direct, with `ConvTiles` as its
+  `compilation_info`;
 - any other window larger than 1x1, or a strided 1x1 (IREE turns only stride-1 1x1
   convolutions into matmuls itself): an explicit im2col, a `linalg.generic` copying each output
   pixel's window into a row, and a `linalg.matmul` over those rows (equivalent to what the flag
@@ -30,8 +32,10 @@ runs, so each group is judged against the rest of the same run; a group is the 3
 that output map, the strided one into it im2col in both builds): the three 56x56 layers 3.0 ms
 direct against 5.8 through im2col, the 28x28 group (three direct) 4.8 against 5.3-5.4, the
 14x14 group (five direct) 8-20% faster (8.8-9.1 vs 9.7-10.7 ms); the 7x7 group (two direct)
-was slower (6.5 vs 5.0), hence `min_pixels = 196`. Direct stride-2 convolutions (the stem and the three strided
-3x3 ones) won on one map and lost on two: they stay im2col. Other tiles tried (14 rows by 32
+was slower (6.5 vs 5.0), hence `min_pixels = 196`. The three strided 3x3 layers
+direct won on one map and lost on two: they stay im2col. The 7x7 stride-2 stem on 3 channels
+took 1.3-1.4 ms direct against 1.9-2.0 through im2col (whose copy of 147 values per pixel is
+as large as the map of 64 channels it makes): stems go direct. Other tiles tried (14 rows by 32
 channels, or 2 rows by 64) were no better.
 
 Postcondition: no batch-1, undilated, equally strided `linalg.conv_2d_nhwc_hwcf` with a window
@@ -72,6 +76,8 @@ class ConvTiles:
       vector_channels: output channels per vector tile (a divisor of `channels` and of the
         convolution's output channels).
       min_pixels: the smallest output map, in pixels, computed directly.
+      stem_channels: the most input channels of a strided convolution computed directly (a
+        network's first layer, on the image's channels); other strided ones go through im2col.
     """
 
     rows: int = 7
@@ -79,6 +85,7 @@ class ConvTiles:
     columns: int = 7
     vector_channels: int = 64
     min_pixels: int = 196
+    stem_channels: int = 4
 
     def attribute(self, oh: int, ow: int, kw: int) -> str:
         """The `#iree_codegen.compilation_info` for an `oh` x `ow` map and a `kw`-wide window,
@@ -151,7 +158,8 @@ def dense_convs(module: ir.Module, *, tiles: ConvTiles = ConvTiles()) -> int:
             if shape(x)[0] != 1 or (stride == 1 and kh == kw == 1):
                 continue
             direct = (
-                stride == 1
+                (stride == 1 or shape(x)[-1] <= tiles.stem_channels)
+                and max(kh, kw) > 1
                 and oh * ow >= tiles.min_pixels
                 and oh % min(tiles.rows, oh) == 0
                 and ow % tiles.columns == 0

@@ -48,8 +48,9 @@ CASES = [
     (3, 1, "SAME", (6, 6), 8, 32, "im2col"),  # 36 pixels: below min_pixels
     (3, 1, "SAME", (10, 10), 8, 32, "im2col"),  # width 10: no whole 4-column tiles
     (3, 1, "SAME", (16, 16), 8, 24, "im2col"),  # 24 output channels: no whole 16-channel tiles
-    (3, 2, "SAME", (16, 16), 8, 32, "im2col"),  # strided
-    (7, 2, ((3, 3), (3, 3)), (20, 20), 3, 16, "im2col"),  # a 7x7 stem
+    (3, 2, "SAME", (16, 16), 8, 32, "im2col"),  # strided on 8 channels: not a stem
+    (7, 2, ((3, 3), (3, 3)), (16, 16), 3, 16, "direct"),  # a 7x7 stem on 3 channels
+    (7, 2, ((3, 3), (3, 3)), (20, 20), 3, 16, "im2col"),  # ... whose 10x10 map has no 4-tiles
     (1, 2, "VALID", (16, 16), 8, 32, "im2col"),  # strided 1x1 (a ResNet shortcut)
     (1, 1, "VALID", (16, 16), 8, 32, "kept"),  # stride-1 1x1: IREE's own matmul
     (2, 1, "VALID", (17, 17), 4, 16, "direct"),  # even window, no padding
