@@ -210,3 +210,28 @@ def test_other_load_counts_processes_that_are_not_ours() -> None:
     assert record["own_cpu_s"] >= 0.9, record
     assert record["other_cpu_s"] >= 0.8, record
     assert 0 < record["other_share"] <= 1
+
+
+def test_host_passes_variants(tmp_path: Path) -> None:
+    from lowering import passes
+
+    fn, x = _tiny()
+    for host_passes, expected in (
+        ("on", {"iree:dt": passes.HOST_DENSE}),
+        ("off", {"iree:dt": ()}),
+        ("both", {"iree:dt": passes.HOST_DENSE, "iree:dt-plain": ()}),
+    ):
+        engines = peers.build_engines(
+            fn,
+            x,
+            kinds=["iree"],
+            iree_flag_sets={"dt": ("--iree-opt-data-tiling",)},
+            threads=1,
+            workdir=tmp_path,
+            litert_python=None,
+            host_passes=host_passes,
+        )
+        assert {e.name: e._passes for e in engines} == expected
+    assert peers._parse_args(["--model=lenet5", "--host-passes=both"]).host_passes == "both"
+    with pytest.raises(SystemExit):
+        peers._parse_args(["--model=lenet5", "--host-passes=maybe"])
