@@ -218,14 +218,20 @@ def model_record(benchmark: str, args: argparse.Namespace, flags: Sequence[str])
 
 def write_record(result: dict[str, Any], args: argparse.Namespace, suffix: str = "") -> Path:
     """Writes a profiler's `result` (headed by `model_record`, with the run's context) to
-    `--out-dir` as `<benchmark>-<model>-<build>[-<layout>]<suffix>-<date>.json`; prints and
-    returns the path."""
+    `--out-dir` as `<benchmark>-<model>-<build>[-<layout>]<suffix>[-<tag>]-<date>.json`, or with
+    `-2`, `-3`, ... appended if that file exists (an earlier result is never overwritten);
+    prints and returns the path."""
     from benchmarks.peers import _json_default
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     layout = f"-{args.sparse_layout}" if args.build == "sparse" else ""
-    name = f"{result['benchmark']}-{args.model}-{args.build}{layout}{suffix}-{result['date']}"
+    tag = f"-{args.tag}" if getattr(args, "tag", None) else ""
+    name = f"{result['benchmark']}-{args.model}-{args.build}{layout}{suffix}{tag}-{result['date']}"
     out = args.out_dir / f"{name}.json"
+    n = 1
+    while out.exists():
+        n += 1
+        out = args.out_dir / f"{name}-{n}.json"
     out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
     print(f"wrote {out}")
     return out
@@ -233,8 +239,8 @@ def write_record(result: dict[str, Any], args: argparse.Namespace, suffix: str =
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags choosing and reporting the model build (`build_model`), shared with
-    `benchmarks/module_profile.py`: --model, --build, --sparse-layout, --seed, --top,
-    --out-dir."""
+    `benchmarks/module_profile.py` and `benchmarks/dispatch_timeline.py`: --model, --build,
+    --sparse-layout, --seed, --top, --out-dir, --tag."""
     from benchmarks import sparse_models
 
     parser.add_argument("--model", required=True, choices=sorted(sparse_models.RECIPES))
@@ -255,6 +261,21 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
     )
+    parser.add_argument(
+        "--tag",
+        type=_tag,
+        default=None,
+        help="added to the results' file name: <benchmark>-<model>-<build>...-<tag>-<date>",
+    )
+
+
+def _tag(text: str) -> str:
+    """A `--tag`: letters, digits, `.`, `_` and `-` only (it becomes part of a file name)."""
+    if not text or not all(c.isalnum() or c in "._-" for c in text):
+        raise argparse.ArgumentTypeError(
+            f"must be letters, digits, '.', '_' or '-' (it names a file), got {text!r}"
+        )
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -53,3 +53,20 @@ def test_profilers_name_and_head_their_results(tmp_path: Path) -> None:
         assert out == tmp_path / "r" / name
         saved = json.loads(out.read_text())
         assert saved["sparse_layout"] == layout and saved["flags"] == ["--a"]
+
+
+def test_results_take_a_tag_and_never_overwrite(tmp_path: Path) -> None:
+    from benchmarks.dispatch_profile import add_model_arguments
+
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    args = parser.parse_args(["--model=resnet50", "--build=dense", f"--out-dir={tmp_path}"])
+    args.tag = "s10"
+    result = {**model_record("dispatch_timeline", args, ()), "date": "2026-12-03"}
+    first = write_record(result, args)
+    second = write_record(result, args)
+    assert first.name == "dispatch_timeline-resnet50-dense-s10-2026-12-03.json"
+    assert second.name == "dispatch_timeline-resnet50-dense-s10-2026-12-03-2.json"
+    assert first.exists() and second.exists()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--model=resnet50", "--tag=a/b"])
