@@ -165,6 +165,31 @@ class IreeEngine:
             raise RuntimeError(f"iree-benchmark-module: {result.error}")
         return result.median_ms
 
+    def call_times(self, calls: int) -> list[float]:
+        """Milliseconds of each of `calls` single calls in one `iree-benchmark-module` process
+        (one iteration per repetition)."""
+        assert self._vmfb is not None, "prepare() first"
+        command = benchmark_command(
+            tool_prefix(get_target("host"), "iree-benchmark-module"),
+            self._vmfb,
+            "main",
+            self._device,
+            [self._input],
+            repetitions=calls,
+            iterations=1,
+            flags=self._runtime_flags,
+        )
+        proc = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"iree-benchmark-module exit code {proc.returncode}: {proc.stderr.strip()}\n"
+                f"command: {' '.join(command)}"
+            )
+        (result,) = parse_benchmark_json(proc.stdout)
+        if not result.ok:
+            raise RuntimeError(f"iree-benchmark-module: {result.error}")
+        return list(result.samples_ms)
+
     def output(self) -> np.ndarray:
         assert self._vmfb is not None, "prepare() first"
         return run_module(self._vmfb, [self._x], "host", device=self._device)[0]
@@ -220,6 +245,15 @@ class OrtEngine:
         for _ in range(calls):
             self._run()
         return 1e3 * (time.perf_counter() - start) / calls
+
+    def call_times(self, calls: int) -> list[float]:
+        """Milliseconds of each of `calls` single calls."""
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            self._run()
+            times.append(1e3 * (time.perf_counter() - start))
+        return times
 
     def output(self) -> np.ndarray:
         return self._run()[0]
