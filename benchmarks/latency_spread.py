@@ -7,7 +7,12 @@ longer shows as such: per engine the median, mean, p10 and p90 of all calls, and
 ONNX Runtime of medians and of means. The model is built as `sparse_models.py` builds it
 (seeded weights and batch norm, pruned by the model's recipe, the same graph in every engine);
 IREE runs each round's calls in one `iree-benchmark-module` process (one iteration per
-repetition; start-up and module loading untimed), ONNX Runtime in this process.
+repetition; start-up and module loading untimed), ONNX Runtime in this process. Between two
+IREE calls the benchmark library does its bookkeeping, long enough for IREE's workers to go to
+sleep, so each IREE call here starts from sleeping workers, as one inference per camera frame
+would; ONNX Runtime's calls follow each other at once (its threads spin between them). So this
+is the pessimistic case for IREE with two threads, and with one (`local-sync`, no workers) the
+same as the harnesses'.
 
 Writes `benchmarks/results/latency_spread-<model>[-<tag>]-<date>.json` (every call's time,
 machine, versions, git SHA, command) and prints a Markdown row per engine.
