@@ -19,6 +19,7 @@ exec .venv/bin/python benchmarks/quality_table.py \
     $R-s9-p8r6-rlr1e-2-r0.995-gradual-seeds12.json)" \
   --merge "both, 16+12 epochs=$(files \
     $R-s10-p16r12-sgd-r0.995-admm.json \
+    $R-s10-p16r12-sgd-r0.995-admm-seeds12.json \
     $R-s10-p16r12-r0.995-gradual.json \
     $R-s10-p16r12-r0.995-gradual-seeds12.json \
     $R-s10-p16r12-sgd-r0.9971-admm.json \
