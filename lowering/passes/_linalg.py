@@ -184,6 +184,19 @@ def conv_matmul_function(
     )
 
 
+def replace_conv_by_matmul(
+    op: ir.Operation, lhs: Sequence[str], compilation_info: str = ""
+) -> None:
+    """Replaces a batch-1 NHWC convolution `op` by `conv_matmul_function`'s matmul, inlined
+    before it (`lhs` makes `%lhs` from `%x`, see there); `op` is left dead."""
+    x, f = inputs(op)
+    init = outputs(op)[0]
+    result = inline_function(
+        conv_matmul_function(x, f, init, lhs, compilation_info), [x, f, init], ir.InsertionPoint(op)
+    )
+    op.results[0].replace_all_uses_with(result)
+
+
 def constant_array(op: ir.Operation) -> np.ndarray | None:
     """The value of an `arith.constant` as numpy, or `None` for any other op."""
     if op.name != "arith.constant":

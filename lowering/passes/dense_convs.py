@@ -48,16 +48,13 @@ import dataclasses
 from iree.compiler import ir
 
 from lowering.passes._linalg import (
-    body_ops,
-    conv_matmul_function,
     conv_stride,
     cpu_compilation_info,
     element_type,
-    erase_dead_ops,
-    functions,
-    inline_function,
     inputs,
     outputs,
+    replace_conv_by_matmul,
+    rewrite_each,
     run_pass_main,
     shape,
 )
@@ -143,41 +140,32 @@ def dense_convs(module: ir.Module, *, tiles: ConvTiles = ConvTiles()) -> int:
       ValueError: a tile is below 1, or `channels` is no multiple of `vector_channels`.
     """
     _check(tiles)
-    changed = 0
-    for function in functions(module):
-        for op in body_ops(function):
-            if op.name != "linalg.conv_2d_nhwc_hwcf" or "compilation_info" in op.attributes:
-                continue
-            stride = conv_stride(op)
-            if len(inputs(op)) != 2 or stride is None:
-                continue
-            x, f = inputs(op)
-            init = outputs(op)[0]
-            kh, kw, _, m = shape(f)
-            _, oh, ow, _ = shape(init)
-            if shape(x)[0] != 1 or (stride == 1 and kh == kw == 1):
-                continue
-            direct = (
-                (stride == 1 or shape(x)[-1] <= tiles.stem_channels)
-                and max(kh, kw) > 1
-                and oh * ow >= tiles.min_pixels
-                and oh % min(tiles.rows, oh) == 0
-                and ow % tiles.columns == 0
-                and m % tiles.channels == 0
-            )
-            if direct:
-                op.attributes["compilation_info"] = ir.Attribute.parse(tiles.attribute(oh, ow, kw))
-            else:
-                with op.location:
-                    result = inline_function(
-                        conv_matmul_function(x, f, init, _im2col(x, f, init, stride)),
-                        [x, f, init],
-                        ir.InsertionPoint(op),
-                    )
-                op.results[0].replace_all_uses_with(result)
-            changed += 1
-        erase_dead_ops(function)
-    return changed
+
+    def rewrite(op: ir.Operation) -> bool:
+        stride = conv_stride(op)
+        if "compilation_info" in op.attributes or len(inputs(op)) != 2 or stride is None:
+            return False
+        x, f = inputs(op)
+        init = outputs(op)[0]
+        kh, kw, _, m = shape(f)
+        _, oh, ow, _ = shape(init)
+        if shape(x)[0] != 1 or (stride == 1 and kh == kw == 1):
+            return False
+        direct = (
+            (stride == 1 or shape(x)[-1] <= tiles.stem_channels)
+            and max(kh, kw) > 1
+            and oh * ow >= tiles.min_pixels
+            and oh % min(tiles.rows, oh) == 0
+            and ow % tiles.columns == 0
+            and m % tiles.channels == 0
+        )
+        if direct:
+            op.attributes["compilation_info"] = ir.Attribute.parse(tiles.attribute(oh, ow, kw))
+        else:
+            replace_conv_by_matmul(op, _im2col(x, f, init, stride))
+        return True
+
+    return rewrite_each(module, ("linalg.conv_2d_nhwc_hwcf",), rewrite)
 
 
 if __name__ == "__main__":

@@ -27,16 +27,12 @@ import dataclasses
 from iree.compiler import ir
 
 from lowering.passes._linalg import (
-    body_ops,
-    conv_matmul_function,
     conv_stride,
     cpu_compilation_info,
     element_type,
-    erase_dead_ops,
-    functions,
-    inline_function,
     inputs,
-    outputs,
+    replace_conv_by_matmul,
+    rewrite_each,
     run_pass_main,
     shape,
 )
@@ -120,25 +116,16 @@ def small_map_matmuls(module: ir.Module, *, tiles: MatmulTiles = MatmulTiles()) 
     """
     if min(tiles.rows, tiles.cols, tiles.reduction) < 1:
         raise ValueError(f"tiles must be at least 1, got {tiles}")
-    rewritten = 0
-    for function in functions(module):
-        for op in body_ops(function):
-            if tile_vecmat(op):
-                rewritten += 1
-                continue
-            if not _rewritten(op, tiles):
-                continue
-            with op.location:
-                x, f = inputs(op)
-                y = inline_function(
-                    conv_matmul_function(x, f, outputs(op)[0], _lhs(x), tiles.attribute()),
-                    [x, f, outputs(op)[0]],
-                    ir.InsertionPoint(op),
-                )
-            op.results[0].replace_all_uses_with(y)
-            rewritten += 1
-        erase_dead_ops(function)
-    return rewritten
+
+    def rewrite(op: ir.Operation) -> bool:
+        if tile_vecmat(op):
+            return True
+        if not _rewritten(op, tiles):
+            return False
+        replace_conv_by_matmul(op, _lhs(inputs(op)[0]), tiles.attribute())
+        return True
+
+    return rewrite_each(module, ("linalg.vecmat", "linalg.conv_2d_nhwc_hwcf"), rewrite)
 
 
 if __name__ == "__main__":
