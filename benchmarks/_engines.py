@@ -138,8 +138,8 @@ class IreeEngine:
             "runtime_flags": self._runtime_flags,
         }
 
-    def command(self, calls: int) -> list[str]:
-        """The `iree-benchmark-module` command line of one sample."""
+    def command(self, calls: int, repetitions: int = 1) -> list[str]:
+        """The `iree-benchmark-module` command line of `repetitions` samples of `calls` calls."""
         assert self._vmfb is not None, "prepare() first"
         return benchmark_command(
             tool_prefix(get_target("host"), "iree-benchmark-module"),
@@ -147,13 +147,14 @@ class IreeEngine:
             "main",
             self._device,
             [self._input],
-            repetitions=1,
+            repetitions=repetitions,
             iterations=calls,
             flags=self._runtime_flags,
         )
 
-    def sample(self, calls: int) -> float:
-        command = self.command(calls)
+    def _samples(self, calls: int, repetitions: int) -> tuple[float, ...]:
+        """Milliseconds per call of each repetition, from one `iree-benchmark-module` run."""
+        command = self.command(calls, repetitions)
         proc = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
         if proc.returncode != 0:
             raise RuntimeError(
@@ -163,32 +164,16 @@ class IreeEngine:
         (result,) = parse_benchmark_json(proc.stdout)
         if not result.ok:
             raise RuntimeError(f"iree-benchmark-module: {result.error}")
-        return result.median_ms
+        return result.samples_ms
+
+    def sample(self, calls: int) -> float:
+        (ms,) = self._samples(calls, 1)
+        return ms
 
     def call_times(self, calls: int) -> list[float]:
         """Milliseconds of each of `calls` single calls in one `iree-benchmark-module` process
         (one iteration per repetition)."""
-        assert self._vmfb is not None, "prepare() first"
-        command = benchmark_command(
-            tool_prefix(get_target("host"), "iree-benchmark-module"),
-            self._vmfb,
-            "main",
-            self._device,
-            [self._input],
-            repetitions=calls,
-            iterations=1,
-            flags=self._runtime_flags,
-        )
-        proc = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
-        if proc.returncode != 0:
-            raise RuntimeError(
-                f"iree-benchmark-module exit code {proc.returncode}: {proc.stderr.strip()}\n"
-                f"command: {' '.join(command)}"
-            )
-        (result,) = parse_benchmark_json(proc.stdout)
-        if not result.ok:
-            raise RuntimeError(f"iree-benchmark-module: {result.error}")
-        return list(result.samples_ms)
+        return list(self._samples(1, calls))
 
     def output(self) -> np.ndarray:
         assert self._vmfb is not None, "prepare() first"
