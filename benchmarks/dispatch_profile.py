@@ -221,17 +221,23 @@ def write_record(result: dict[str, Any], args: argparse.Namespace, suffix: str =
     `--out-dir` as `<benchmark>-<model>-<build>[-<layout>]<suffix>[-<tag>]-<date>.json`, or with
     `-2`, `-3`, ... appended if that file exists (an earlier result is never overwritten);
     prints and returns the path."""
-    from benchmarks.peers import _json_default
-
-    args.out_dir.mkdir(parents=True, exist_ok=True)
     layout = f"-{args.sparse_layout}" if args.build == "sparse" else ""
     tag = f"-{args.tag}" if getattr(args, "tag", None) else ""
     name = f"{result['benchmark']}-{args.model}-{args.build}{layout}{suffix}{tag}-{result['date']}"
-    out = args.out_dir / f"{name}.json"
+    return write_new_json(args.out_dir, name, result)
+
+
+def write_new_json(directory: Path, name: str, result: dict[str, Any]) -> Path:
+    """Writes `result` to `directory/<name>.json`, or `<name>-2.json`, `-3`, ... if that
+    exists (an earlier result is never overwritten); prints and returns the path."""
+    from benchmarks.peers import _json_default
+
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / f"{name}.json"
     n = 1
     while out.exists():
         n += 1
-        out = args.out_dir / f"{name}-{n}.json"
+        out = directory / f"{name}-{n}.json"
     out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
     print(f"wrote {out}")
     return out

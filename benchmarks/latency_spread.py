@@ -30,7 +30,6 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(ROOT)
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 from collections.abc import Mapping, Sequence  # noqa: E402
@@ -130,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = _parse_args(argv)
     from benchmarks import sparse_models
     from benchmarks._context import OtherLoad, run_context
-    from benchmarks.peers import _json_default, build_state
+    from benchmarks.dispatch_profile import write_new_json
+    from benchmarks.peers import build_state
     from lowering.export import bake_weights
 
     recipe = sparse_models.RECIPES[args.model]
@@ -186,15 +186,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     rows = markdown_rows(args.model, args.threads, records)
     result["markdown"] = rows
     tag = f"-{args.tag}" if args.tag else ""
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    out = args.out_dir / f"latency_spread-{args.model}{tag}-{result['date']}.json"
-    n = 1
-    while out.exists():
-        n += 1
-        out = args.out_dir / f"latency_spread-{args.model}{tag}-{result['date']}-{n}.json"
-    out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
     print("\n".join(rows))
-    print(f"wrote {out}")
+    write_new_json(args.out_dir, f"latency_spread-{args.model}{tag}-{result['date']}", result)
     return result
 
 
