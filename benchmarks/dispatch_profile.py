@@ -146,17 +146,12 @@ def build_model(
     the sparse dispatch ("sparse", channel-major inside for `sparse_layout` "nchw"); returns
     it, the recipe's IREE flags for that build, and the example input."""
     from benchmarks import sparse_models
-    from benchmarks.peers import build_state
     from lowering import passes
     from lowering.compiler import apply_passes, compile_to_input
-    from lowering.export import bake_weights
     from lowering.layout import channels_first
 
     recipe = sparse_models.RECIPES[model]
-    forward, state, x = build_state(model, seed)
-    state = sparse_models.randomize_batch_norm(state, np.random.default_rng(seed + 1))
-    state, _ = sparse_models.prune_state(state, recipe, "blocks")
-    fn = bake_weights(forward, state)
+    fn, x, _ = sparse_models.pruned_model(model, seed, recipe)
     if build == "sparse" and sparse_layout == "nchw":
         fn = channels_first(fn)
     linalg = compile_to_input(fn, example_args=(x,))

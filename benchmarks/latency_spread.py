@@ -130,16 +130,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from benchmarks import sparse_models
     from benchmarks._context import OtherLoad, run_context
     from benchmarks.dispatch_profile import write_new_json
-    from benchmarks.peers import build_state
-    from lowering.export import bake_weights
 
     recipe = sparse_models.RECIPES[args.model]
     context = run_context(None if argv is None else ["benchmarks/latency_spread.py", *argv])
     load = OtherLoad()
-    forward, state, x = build_state(args.model, args.seed)
-    state = sparse_models.randomize_batch_norm(state, np.random.default_rng(args.seed + 1))
-    state, _ = sparse_models.prune_state(state, recipe, "blocks")
-    fn = bake_weights(forward, state)
+    fn, x, _ = sparse_models.pruned_model(args.model, args.seed, recipe)
     calls: dict[str, list[float]] = {}
     errors: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="cadnn-latency-") as tmp:

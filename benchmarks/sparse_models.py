@@ -167,6 +167,21 @@ def prune_state(state: Any, recipe: Recipe, structure: str) -> tuple[Any, dict[s
     return pruned, summary
 
 
+def pruned_model(
+    model: str, seed: int, recipe: Recipe, structure: str = "blocks"
+) -> tuple[Any, Any, dict[str, Any]]:
+    """`model` as this benchmark times it: seeded weights (`peers.build_state`), batch norm
+    drawn by `randomize_batch_norm` (seed + 1), pruned by `recipe` to `structure`, weights
+    baked in; returns `fn(x)`, the example input `x` and `prune_state`'s pruning report."""
+    from benchmarks.peers import build_state
+    from lowering.export import bake_weights
+
+    forward, state, x = build_state(model, seed)
+    state = randomize_batch_norm(state, np.random.default_rng(seed + 1))
+    state, pruning = prune_state(state, recipe, structure)
+    return bake_weights(forward, state), x, pruning
+
+
 class _Collect(logging.Handler):
     """Keeps the sparse pass's per-layer log lines."""
 
@@ -387,8 +402,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     from benchmarks._context import OtherLoad, run_context
     from benchmarks._peak import GemmEngine, measure_peak
-    from benchmarks.peers import build_state, measure, write_results
-    from lowering.export import bake_weights
+    from benchmarks.peers import measure, write_results
 
     recipe = RECIPES[args.model]
     if args.density is not None:
@@ -399,10 +413,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         recipe = dataclasses.replace(recipe, sparse_flags=tuple(args.sparse_flags.split()))
     context = run_context(None if argv is None else ["benchmarks/sparse_models.py", *argv])
     load = OtherLoad()
-    forward, state, x = build_state(args.model, args.seed)
-    state = randomize_batch_norm(state, np.random.default_rng(args.seed + 1))
-    state, pruning = prune_state(state, recipe, args.structure)
-    fn = bake_weights(forward, state)
+    fn, x, pruning = pruned_model(args.model, args.seed, recipe, args.structure)
     try:
         peak = measure_peak(args.threads, n=args.peak_n)
     except Exception as e:  # without a peak the fractions are omitted, the timings still stand
