@@ -23,5 +23,6 @@ exec .venv/bin/python benchmarks/quality_table.py \
     $R-s10-p16r12-r0.995-gradual.json \
     $R-s10-p16r12-r0.995-gradual-seeds12.json \
     $R-s10-p16r12-sgd-r0.9971-admm.json \
+    $R-s10-p16r12-sgd-r0.9971-admm-seeds12.json \
     $R-s10-p16r12-r0.9971-gradual.json)" \
   "$@"
