@@ -24,5 +24,9 @@ exec .venv/bin/python benchmarks/quality_table.py \
     $R-s10-p16r12-r0.995-gradual-seeds12.json \
     $R-s10-p16r12-sgd-r0.9971-admm.json \
     $R-s10-p16r12-sgd-r0.9971-admm-seeds12.json \
-    $R-s10-p16r12-r0.9971-gradual.json)" \
+    $R-s10-p16r12-r0.9971-gradual.json \
+    $R-s11-p16r12-r0.9971-gradual-seeds12.json)" \
+  --merge "98-99%, 8+6 epochs=$(files \
+    $R-s11-p8r6-sgd-r98-99-admm.json \
+    $R-s11-p8r6-r98-99-gradual.json)" \
   "$@"
