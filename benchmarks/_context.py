@@ -49,17 +49,26 @@ def git_sha() -> str:
     return f"{sha}-dirty" if dirty else sha
 
 
-def machine() -> dict[str, Any]:
-    """CPU model, logical cores, architecture and the load average when called."""
-    model = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
+_VECTOR_FLAGS = ("avx512f", "avx2", "fma", "avx", "asimd", "sve")
+"""The vector extensions worth recording: "AMD EPYC" alone names machines from 128-bit AVX2
+(Zen 1) to AVX-512 (Zen 4), whose timings differ by several times."""
+
+
+def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
+    """CPU model (name, family/model/stepping, vector extensions, from `cpuinfo`), logical
+    cores, architecture and the load average when called."""
+    fields: dict[str, str] = {}
     if cpuinfo.exists():
         for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+            if not line.strip():
+                break  # the first processor is enough
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
     return {
-        "cpu": model,
+        "cpu": fields.get("model name", "unknown"),
+        "cpu_id": "/".join(fields.get(k, "?") for k in ("cpu family", "model", "stepping")),
+        "vector_extensions": [f for f in _VECTOR_FLAGS if f in flags],
         "cores": os.cpu_count(),
         "machine": platform.machine(),
         "system": platform.platform(),

@@ -212,6 +212,25 @@ def test_other_load_counts_processes_that_are_not_ours() -> None:
     assert 0 < record["other_share"] <= 1
 
 
+def test_machine_records_the_cpu_and_its_vector_extensions(tmp_path: Path) -> None:
+    from benchmarks._context import machine
+
+    cpuinfo = tmp_path / "cpuinfo"
+    first = "processor\t: 0\nmodel name\t: AMD EPYC 9B14\ncpu family\t: 25\nmodel\t\t: 17\n"
+    cpuinfo.write_text(
+        first + "stepping\t: 1\nflags\t\t: fpu avx avx2 fma avx512f\n\n"
+        "processor\t: 1\nmodel name\t: other\nflags\t\t: sse\n"
+    )
+    record = machine(cpuinfo)
+    assert record["cpu"] == "AMD EPYC 9B14"
+    assert record["cpu_id"] == "25/17/1"
+    assert record["vector_extensions"] == ["avx512f", "avx2", "fma", "avx"]
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd evtstrm\n")
+    assert machine(arm)["vector_extensions"] == ["asimd"]
+    assert machine(tmp_path / "missing")["cpu"] == "unknown"
+
+
 def test_host_passes_variants(tmp_path: Path) -> None:
     from lowering import passes
 
