@@ -59,6 +59,8 @@ class Recipe:
     Attributes:
       density: nonzeros kept in each pruned layer.
       only_1x1: prune 1x1 convolutions only (MobileNet-V2's rate is for its 1x1 layers).
+      classifier: prune the fully connected classifier too, at the same density (a 1x1
+        convolution over a 1x1 map; off by default, as in the recipes measured first).
       dense_flags: the IREE flags of the dense build (after `lowering.passes.HOST_DENSE`): the
         best set `benchmarks/peers.py` measured for this model (ResNet-50: data tiling).
       sparse_flags: the IREE flags of the sparse build, whose only dense convolutions are the
@@ -70,6 +72,7 @@ class Recipe:
     only_1x1: bool
     dense_flags: tuple[str, ...]
     sparse_flags: tuple[str, ...] = ()
+    classifier: bool = False
 
 
 RECIPES = {
@@ -128,7 +131,9 @@ def prune_state(state: Any, recipe: Recipe, structure: str) -> tuple[Any, dict[s
     """Prunes the convolutions `recipe` names; returns the state and a summary.
 
     A convolution kernel is a 4-D `kernel` leaf `[kh, kw, C, M]`; the first convolution (3
-    input channels) and depthwise ones (1 input channel per group) are left dense.
+    input channels) and depthwise ones (1 input channel per group) are left dense. A 2-D
+    `kernel` leaf `[C, M]` is a fully connected layer, pruned as a 1x1 convolution when
+    `recipe.classifier` says so.
     """
     import jax
 
@@ -136,15 +141,20 @@ def prune_state(state: Any, recipe: Recipe, structure: str) -> tuple[Any, dict[s
 
     def prune(path: tuple[Any, ...], w: Any) -> Any:
         names = _names(path)
-        if names[-1:] != ("kernel",) or np.ndim(w) != 4:
+        if names[-1:] != ("kernel",) or np.ndim(w) not in (2, 4):
             return w
         w = np.asarray(w, np.float32)
-        kh, kw, c, _ = w.shape
-        chosen = c not in (1, 3) and (not recipe.only_1x1 or (kh, kw) == (1, 1))
-        out = prune_kernel(w, recipe.density, structure) if chosen else w
+        if w.ndim == 2:
+            chosen = recipe.classifier
+            out = prune_kernel(w[None, None], recipe.density, structure)[0, 0] if chosen else w
+        else:
+            kh, kw, c, _ = w.shape
+            chosen = c not in (1, 3) and (not recipe.only_1x1 or (kh, kw) == (1, 1))
+            out = prune_kernel(w, recipe.density, structure) if chosen else w
         layers.append(
             {
                 "path": "/".join(names),
+                "kind": "fc" if w.ndim == 2 else "conv",
                 "shape": list(w.shape),
                 "pruned": chosen,
                 "density": float(np.count_nonzero(out) / out.size),
@@ -153,12 +163,14 @@ def prune_state(state: Any, recipe: Recipe, structure: str) -> tuple[Any, dict[s
         return out
 
     pruned = jax.tree_util.tree_map_with_path(prune, state)
-    total = sum(int(np.prod(layer["shape"])) for layer in layers)
-    kept = sum(layer["density"] * int(np.prod(layer["shape"])) for layer in layers)
+    convs = [layer for layer in layers if layer["kind"] == "conv"]
+    total = sum(int(np.prod(layer["shape"])) for layer in convs)
+    kept = sum(layer["density"] * int(np.prod(layer["shape"])) for layer in convs)
     summary = {
         "structure": structure,
         "density": recipe.density,
         "only_1x1": recipe.only_1x1,
+        "classifier": recipe.classifier,
         "conv_weights": total,
         "conv_nonzeros": round(kept),
         "conv_compression": total / kept if kept else None,
@@ -302,13 +314,14 @@ def markdown_rows(result: Mapping[str, Any]) -> list[str]:
         return "failed" if median is None else f"{median:.1f} ms"
 
     pruning = result["pruning"]
+    fc = ", classifier too" if pruning.get("classifier") else ""
     lines += [
         "",
         "| model | pruned | threads | ONNX Runtime dense | IREE dense | jax.jit | IREE sparse "
         "| sparse speed-up vs ONNX Runtime |",
         "|---|---|---|---|---|---|---|---|",
         f"| {model} | {pruning['structure']}, {pruning['conv_compression']:.1f}x fewer conv "
-        f"weights | {result['threads']} | {ms('onnxruntime')} | {ms(DENSE)} | {ms('jax.jit')} "
+        f"weights{fc} | {result['threads']} | {ms('onnxruntime')} | {ms(DENSE)} | {ms('jax.jit')} "
         f"| {ms(SPARSE)} | {_ratio(up.get('onnxruntime'))} |",
     ]
     return lines
@@ -333,6 +346,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="density of the pruned layers (default: the recipe's, 0.125 resnet50, 0.25 "
         "mobilenet_v2)",
+    )
+    parser.add_argument(
+        "--prune-classifier",
+        action="store_true",
+        help="prune the fully connected classifier too, at the same density and structure "
+        "(default: it stays dense)",
     )
     add_run_arguments(parser, "sparse_models")
     parser.add_argument(
@@ -411,6 +430,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         recipe = dataclasses.replace(recipe, dense_flags=tuple(args.dense_flags.split()))
     if args.sparse_flags is not None:
         recipe = dataclasses.replace(recipe, sparse_flags=tuple(args.sparse_flags.split()))
+    if args.prune_classifier:
+        recipe = dataclasses.replace(recipe, classifier=True)
     context = run_context(None if argv is None else ["benchmarks/sparse_models.py", *argv])
     load = OtherLoad()
     fn, x, pruning = pruned_model(args.model, args.seed, recipe, args.structure)

@@ -40,6 +40,9 @@ def test_recipe_prunes_what_it_names(structure: str) -> None:
     kernels = _leaves(pruned)
     for layer in summary["layers"]:
         w = kernels[layer["path"]]
+        if layer["kind"] == "fc":  # the classifier stays dense unless the recipe says otherwise
+            assert not layer["pruned"] and layer["density"] == 1.0
+            continue
         if w.shape[2] in (1, 3):  # the first convolution (one input channel here) stays dense
             assert not layer["pruned"] and layer["density"] == 1.0
             continue
@@ -59,9 +62,34 @@ def test_only_1x1_leaves_depthwise_dense() -> None:
     _, state, _ = peers.build_state("mobilenet_v2_small", 0)
     recipe = sparse_models.Recipe(0.25, only_1x1=True, dense_flags=())
     _, summary = sparse_models.prune_state(state, recipe, "blocks")
-    for layer in summary["layers"]:
+    convs = [layer for layer in summary["layers"] if layer["kind"] == "conv"]
+    assert convs
+    for layer in convs:
         kh, kw, c, _ = layer["shape"]
         assert layer["pruned"] == ((kh, kw) == (1, 1) and c not in (1, 3))
+
+
+def test_classifier_pruned_only_when_asked() -> None:
+    _, state, _ = peers.build_state("mobilenet_v2_small", 0)
+    for classifier in (False, True):
+        recipe = sparse_models.Recipe(0.25, True, (), classifier=classifier)
+        pruned, summary = sparse_models.prune_state(state, recipe, "blocks")
+        (fc,) = [layer for layer in summary["layers"] if layer["kind"] == "fc"]
+        (w,) = [
+            np.asarray(w)
+            for p, w in jax.tree_util.tree_leaves_with_path(pruned)
+            if "/".join(sparse_models._names(p)) == fc["path"]
+        ]
+        assert fc["pruned"] == classifier
+        assert fc["density"] == pytest.approx(0.25 if classifier else 1.0, abs=0.02)
+        assert np.count_nonzero(w) / w.size == pytest.approx(fc["density"])
+        if classifier:  # blocks of 4 output units share their input positions
+            nz = w[:, : w.shape[1] // 4 * 4].reshape(w.shape[0], -1, 4) != 0
+            assert np.all(nz == nz[:, :, :1])
+        conv_total = sum(
+            int(np.prod(layer["shape"])) for layer in summary["layers"] if layer["kind"] == "conv"
+        )
+        assert summary["conv_weights"] == conv_total
 
 
 def test_sparse_build_matches_jax_in_an_interleaved_run(tmp_path: Path) -> None:
