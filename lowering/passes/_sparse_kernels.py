@@ -92,10 +92,24 @@ class CpuTiles:
 
     def workgroup_pixels(self, g: int, slots: int, p: int) -> int:
         """Pixels per workgroup of a `g`-row kernel with `slots` nonzeros (or blocks) per row
-        on `p` pixels."""
+        on `p` pixels.
+
+        A wide workgroup gets the most whole pixel vectors, up to `pixels`, that divide `p`
+        (when `p` is a whole number of vectors): a last workgroup with fewer pixels makes
+        IREE's CPU code mask every load of the kernel, not only the last ones. AVX-512 masks
+        cost little, but AVX2 has only `vmaskmovps`, which on a Zen 1 EPYC made MobileNet-V2's
+        sparse kernels 1.7x slower in all (29.7 ms against 17.3 ms per inference, one
+        thread; its 144-channel 3x3 kernel on a 56x56 map 5.7x; `benchmarks/
+        dispatch_timeline.py`, session 12), and NEON has no masked load at all.
+        """
         v = self.for_block(g).vector[1]
         wide = slots * (32 * g + 8) <= self.hoist_bytes and p >= self.wide_pixels
-        return self.pixels if wide else v
+        if not wide:
+            return v
+        if p % v:
+            return self.pixels
+        n = p // v
+        return v * max(k for k in range(1, self.pixels // v + 1) if n % k == 0)
 
     def attribute(self, g: int, slots: int, p: int) -> str:
         """The `#iree_codegen.compilation_info` attribute of a `g`-row kernel with `slots`

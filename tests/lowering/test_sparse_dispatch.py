@@ -175,6 +175,20 @@ def test_gpu_kernels_have_no_cpu_tiles() -> None:
     assert "flow.dispatch.workgroups" in after and "compilation_info" not in after
 
 
+def test_wide_workgroups_divide_the_pixels() -> None:
+    # A last workgroup with fewer pixels masks every load of the kernel (vmaskmovps on AVX2):
+    # wide workgroups take the most whole vectors, up to 448 pixels, that divide the map.
+    tiles = CpuTiles()
+    assert tiles.workgroup_pixels(1, 9, 3264) == 192  # 51 vectors = 3 * 17
+    assert tiles.workgroup_pixels(1, 9, 832) == 64  # 13 vectors, a prime
+    assert tiles.workgroup_pixels(4, 26, 3200) == 400  # 200 vectors of 16
+    for g, v in ((1, 64), (4, 16)):
+        for p in range(512, 20_000, v):
+            wg = tiles.workgroup_pixels(g, 9, p)
+            assert wg % v == 0 and p % wg == 0 and wg <= 448, (g, p, wg)
+    assert tiles.workgroup_pixels(1, 9, 3250) == 448  # not whole vectors: masked anyway
+
+
 def test_long_rows_and_small_maps_get_workgroups_of_one_pixel_vector() -> None:
     # A row whose hoisted values and addresses (32 bytes per value of a slot, 8 per address)
     # pass 16 KB gets one pixel vector per workgroup; shorter rows keep 448 pixels, unless
@@ -186,7 +200,7 @@ def test_long_rows_and_small_maps_get_workgroups_of_one_pixel_vector() -> None:
     assert tiles.workgroup_pixels(4, 576, 3136) == 16
     assert tiles.workgroup_pixels(1, 409, 3136) == 448  # 409 * 40 = 16,360 bytes
     assert tiles.workgroup_pixels(1, 410, 3136) == 64
-    assert tiles.workgroup_pixels(4, 26, 512) == 448
+    assert tiles.workgroup_pixels(4, 26, 512) == 256  # 448 would leave a last one of 64
     assert tiles.workgroup_pixels(4, 26, 511) == 16
     assert tiles.workgroup_pixels(1, 8, 64) == 64
     assert "distribution = [8, 16], vector_common_parallel = [1, 16]" in tiles.attribute(
