@@ -60,7 +60,9 @@ def _ceil_div(a: int, b: int) -> int:
 class Grid:
     """Where a KxK kernel reads its input: the phase planes `X[C, s*s, L]` of an NCHW map
     `[1, C, H, W]` padded by `padding`, each plane `Hs x Ws` flattened with whole zero rows
-    after it (`L = rows * Ws`), at least `tail` zeros.
+    after it (`L = rows * Ws`), at least `tail` zeros, and as many more rows as make the
+    grid's pixels `s*s*L` a multiple of `align` (on CPU 8, whole AVX2 registers, so that a
+    kernel computing on the grid has a pixel vector that divides them and no masked loads).
 
     The geometry does not depend on the channels, so a pointwise layer (a 1x1 convolution,
     bias, activation) can run on the grid of its input and write its output straight in the
@@ -72,6 +74,7 @@ class Grid:
     stride: int
     padding: tuple[tuple[int, int], tuple[int, int]]
     tail: int
+    align: int = 1
 
     @property
     def padded(self) -> tuple[int, int]:
@@ -84,7 +87,10 @@ class Grid:
         """`(rows, Ws)` of one phase plane, the zero rows after it included."""
         hp, wp = self.padded
         ws = _ceil_div(wp, self.stride)
-        return _ceil_div(hp, self.stride) + _ceil_div(self.tail, ws), ws
+        rows = _ceil_div(hp, self.stride) + _ceil_div(self.tail, ws)
+        while (self.stride * self.stride * rows * ws) % self.align:
+            rows += 1
+        return rows, ws
 
     @property
     def length(self) -> int:
@@ -165,11 +171,12 @@ def input_grid(
     zeros after it as the output grid (`output_grid`) reads beyond the map."""
     ho, ws, _, wide = output_grid(input_shape, kernel, stride, input_layout, padding, tiles, block)
     tail = (kernel[1] - 1) // stride + wide - ho * ws
+    align = 1 if tiles is None else 8
     if input_layout == "nhwc":
         _, hp, wp, _ = input_shape
-        return Grid(hp, wp, stride, ((0, 0), (0, 0)), tail)
+        return Grid(hp, wp, stride, ((0, 0), (0, 0)), tail, align)
     _, _, h, w = input_shape
-    return Grid(h, w, stride, padding, tail)
+    return Grid(h, w, stride, padding, tail, align)
 
 
 def grid_function(name: str, input_shape: tuple[int, ...], grid: Grid) -> str:

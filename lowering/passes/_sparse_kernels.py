@@ -90,6 +90,16 @@ class CpuTiles:
         v0, v1 = self.vector
         return dataclasses.replace(self, vector=(v0, max(8, v1 // g)))
 
+    def pixel_vector(self, g: int, p: int) -> int:
+        """The pixel vector of a `g`-row kernel on `p` pixels: `for_block(g)`'s when it
+        divides `p` (or `p` is not whole 8-float registers), else the most whole registers
+        up to it that divide `p`, so that no load is masked (a KxK kernel's padded grid has
+        whole registers of pixels, `_sparse_conv_kernels.Grid`, not always whole vectors)."""
+        v = self.for_block(g).vector[1]
+        if p % v == 0 or p % 8:
+            return v
+        return max(u for u in range(8, v + 1, 8) if p % u == 0)
+
     def workgroup_pixels(self, g: int, slots: int, p: int) -> int:
         """Pixels per workgroup of a `g`-row kernel with `slots` nonzeros (or blocks) per row
         on `p` pixels.
@@ -102,7 +112,7 @@ class CpuTiles:
         thread; its 144-channel 3x3 kernel on a 56x56 map 5.7x; `benchmarks/
         dispatch_timeline.py`, session 12), and NEON has no masked load at all.
         """
-        v = self.for_block(g).vector[1]
+        v = self.pixel_vector(g, p)
         wide = slots * (32 * g + 8) <= self.hoist_bytes and p >= self.wide_pixels
         if not wide:
             return v
@@ -115,7 +125,8 @@ class CpuTiles:
         """The `#iree_codegen.compilation_info` attribute of a `g`-row kernel with `slots`
         nonzeros (or blocks) per row on `p` pixels, as MLIR text."""
         return cpu_compilation_info(
-            [self.rows, self.workgroup_pixels(g, slots, p)], self.for_block(g).vector
+            [self.rows, self.workgroup_pixels(g, slots, p)],
+            [self.for_block(g).vector[0], self.pixel_vector(g, p)],
         )
 
 
@@ -182,13 +193,17 @@ def vector_multiple(p: int, tiles: CpuTiles | None, g: int) -> int:
     IREE's CPU code for a pixel count that the vector tile does not divide runs the remainder
     through a masked path as slow as a full vector (P = 49: 0.55 ms, P = 64: 0.47 ms for a
     512 -> 2048 block layer), so computing the padded pixels costs nothing and saves that
-    path. Left alone on GPU (`tiles is None`) and below one vector (P = 1 of a batch-1 fully
-    connected layer would do 16x the work).
+    path. Below one vector, `P` is rounded up to whole 8-float registers only (`CpuTiles.
+    pixel_vector` then picks a vector that divides it), and not at all under one register
+    (P = 1 of a batch-1 fully connected layer would do 8x the work); left alone on GPU
+    (`tiles is None`).
     """
     if tiles is None:
         return p
     v = tiles.for_block(g).vector[1]
-    return -(-p // v) * v if p > v else p
+    if p > v:
+        return -(-p // v) * v
+    return -(-p // 8) * 8 if p > 8 else p
 
 
 def block_values(val: np.ndarray) -> np.ndarray:
