@@ -20,7 +20,7 @@ init:
   (a fully connected layer at batch 1).
 Each site whose density (nonzeros / size) is below `threshold` is rewritten; the others stay
 dense, and so does everything else (grouped convolutions, batched KxK ones). A `linalg.vecmat`
-left dense gets CPU workgroup tiles of its own (`small_map_matmuls.VECMAT_TILES`), better than
+left dense gets CPU workgroup tiles of its own (`small_map_matmuls.vecmat_tiles`), better than
 IREE's choice for a classifier.
 
 Postcondition: each rewritten site is a `flow.dispatch.workgroups` holding one all-parallel
@@ -93,7 +93,7 @@ from lowering.passes._sparse_kernels import (
     Layout,
     kernel_function,
 )
-from lowering.passes.small_map_matmuls import VECMAT_TILES, tile_vecmat
+from lowering.passes.small_map_matmuls import tile_vecmat
 
 __all__ = ["DEFAULT_THRESHOLD", "sparse_dispatch"]
 
@@ -403,13 +403,15 @@ def _rewrite(
         return _rewrite_kxk(site, index, threshold, block_sizes, tiles, grids)
     layout = choose_layout(site.weights, block_sizes)
     if layout.density >= threshold:
-        tiled = tiles is not None and tile_vecmat(site.producer)
+        tiled = tile_vecmat(site.producer) if tiles is not None else None
         _log.info(
             "layer %d left dense: %s >= threshold %g%s",
             index,
             _describe(site, layout),
             threshold,
-            f", IREE's vecmat with workgroups of {VECMAT_TILES[0]} outputs" if tiled else "",
+            f", IREE's vecmat with workgroups of {tiled[0]} outputs, vectors of {tiled[1]}"
+            if tiled
+            else "",
         )
         return False
     bias, activation, steps, last, to_nchw = _fuse_epilogue(site, layout.rows)

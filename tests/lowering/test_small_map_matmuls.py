@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from lowering.compiler import apply_passes, compile_module, compile_to_input
-from lowering.passes.small_map_matmuls import MatmulTiles, small_map_matmuls
+from lowering.passes.small_map_matmuls import (
+    VECMAT_TILES,
+    MatmulTiles,
+    small_map_matmuls,
+    vecmat_tiles,
+)
 from lowering.runtime import run_in_process
 from tests.lowering.conftest import run_pass
 
@@ -112,3 +117,16 @@ def test_half_precision(tmp_path: Path) -> None:
     (y,) = run_in_process(module.path, [x])
     expected = np.asarray(jax.jit(net)(x), np.float32)
     np.testing.assert_allclose(np.asarray(y, np.float32), expected, rtol=2e-2, atol=2e-2)
+
+
+def test_vecmat_tiles_divide_the_outputs() -> None:
+    # Whole registers of outputs get a vector and workgroups that divide them (no masked
+    # loads); others keep VECMAT_TILES.
+    assert vecmat_tiles(1000) == (200, 40, 8)
+    assert vecmat_tiles(1024) == (256, 32, 8)
+    assert vecmat_tiles(96) == (96, 32, 8)
+    assert vecmat_tiles(300) == VECMAT_TILES
+    for m in range(8, 4096, 8):
+        workgroup, vector, _ = vecmat_tiles(m)
+        assert vector % 8 == 0 and vector <= 64 and m % workgroup == 0 and workgroup % vector == 0
+        assert workgroup <= max(256, vector)
