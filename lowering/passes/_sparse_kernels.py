@@ -131,9 +131,12 @@ class CpuTiles:
 
 
 DEFAULT_TILES = CpuTiles()
-"""Measured on this machine (AVX2, 16 vector registers, 32 KB L1): 64-pixel vectors for row
-formats, 16 for 4-row blocks, workgroups of 8 rows (or blocks) by 448 pixels, or by one pixel
-vector for rows with more than 16 KB of hoisted data or maps of fewer than 512 pixels."""
+"""Measured on the AVX-512 machine of sessions 1-11 (the loads and multiply-adds run at AVX2
+width, 16 vector registers, 32 KB L1): 64-pixel vectors for row formats, 16 for 4-row blocks,
+workgroups of 8 rows (or blocks) by up to 448 pixels (whole vectors dividing the map's), or by
+one pixel vector for rows with more than 16 KB of hoisted data or maps of fewer than 512
+pixels. Session 12's Zen 1 EPYC (AVX2 only) made the dividing rule and whole-register grids
+necessary (`workgroup_pixels`); the other sizes were not tuned again there."""
 
 
 @dataclasses.dataclass(frozen=True)
