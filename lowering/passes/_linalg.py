@@ -299,6 +299,14 @@ def new_constant(array: np.ndarray, ip: ir.InsertionPoint) -> ir.Value:
     return arith.ConstantOp(tensor_type, attr, ip=ip).result
 
 
+def largest_dividing_multiple(total: int, unit: int, limit: int) -> int:
+    """The largest multiple of `unit`, up to `limit` (at least `unit` itself), that divides
+    `total`, a multiple of `unit`: a CPU tile that leaves no partial last tile, whose loads
+    IREE would mask (slow on AVX2, absent on NEON)."""
+    n = total // unit
+    return unit * max(k for k in range(1, max(1, limit // unit) + 1) if n % k == 0)
+
+
 def cpu_compilation_info(
     distribution: Sequence[int],
     vector_common_parallel: Sequence[int],

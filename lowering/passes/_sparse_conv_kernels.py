@@ -61,7 +61,7 @@ class Grid:
     """Where a KxK kernel reads its input: the phase planes `X[C, s*s, L]` of an NCHW map
     `[1, C, H, W]` padded by `padding`, each plane `Hs x Ws` flattened with whole zero rows
     after it (`L = rows * Ws`), at least `tail` zeros, and as many more rows as make the
-    grid's pixels `s*s*L` a multiple of `align` (on CPU 8, whole AVX2 registers, so that a
+    grid's pixels `s*s*L` a multiple of `align` (on CPU `CpuTiles.register`, so that a
     kernel computing on the grid has a pixel vector that divides them and no masked loads).
 
     The geometry does not depend on the channels, so a pointwise layer (a 1x1 convolution,
@@ -171,7 +171,7 @@ def input_grid(
     zeros after it as the output grid (`output_grid`) reads beyond the map."""
     ho, ws, _, wide = output_grid(input_shape, kernel, stride, input_layout, padding, tiles, block)
     tail = (kernel[1] - 1) // stride + wide - ho * ws
-    align = 1 if tiles is None else 8
+    align = 1 if tiles is None else tiles.register
     if input_layout == "nhwc":
         _, hp, wp, _ = input_shape
         return Grid(hp, wp, stride, ((0, 0), (0, 0)), tail, align)

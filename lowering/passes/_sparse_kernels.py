@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from lowering.passes._linalg import cpu_compilation_info
+from lowering.passes._linalg import cpu_compilation_info, largest_dividing_multiple
 from lowering.passes._sparse_formats import SparseLayout
 
 __all__ = [
@@ -72,6 +72,8 @@ class CpuTiles:
         vectors the loads and multiply-adds run at (8 AVX2 registers of 8 lanes here).
       hoist_bytes: the most hoisted data per row kept in a wide workgroup (half of L1 here).
       wide_pixels: the fewest pixels of a map whose kernel gets wide workgroups.
+      register: floats in one vector register (8 on AVX2): the shortest pixel vector, and
+        the unit that grids and small maps are rounded up to.
     """
 
     rows: int = 8
@@ -79,6 +81,7 @@ class CpuTiles:
     vector: tuple[int, int] = (1, 64)
     hoist_bytes: int = 16 * 1024
     wide_pixels: int = 512
+    register: int = 8
 
     def for_block(self, g: int) -> "CpuTiles":
         """The tiles of a kernel computing `g` rows at once: the pixel tile is divided by `g`
@@ -88,7 +91,7 @@ class CpuTiles:
         register file, and ran 3x slower than with 16 pixels.
         """
         v0, v1 = self.vector
-        return dataclasses.replace(self, vector=(v0, max(8, v1 // g)))
+        return dataclasses.replace(self, vector=(v0, max(self.register, v1 // g)))
 
     def pixel_vector(self, g: int, p: int) -> int:
         """The pixel vector of a `g`-row kernel on `p` pixels: `for_block(g)`'s when it
@@ -96,9 +99,9 @@ class CpuTiles:
         up to it that divide `p`, so that no load is masked (a KxK kernel's padded grid has
         whole registers of pixels, `_sparse_conv_kernels.Grid`, not always whole vectors)."""
         v = self.for_block(g).vector[1]
-        if p % v == 0 or p % 8:
+        if p % v == 0 or p % self.register:
             return v
-        return max(u for u in range(8, v + 1, 8) if p % u == 0)
+        return largest_dividing_multiple(p, self.register, v)
 
     def workgroup_pixels(self, g: int, slots: int, p: int) -> int:
         """Pixels per workgroup of a `g`-row kernel with `slots` nonzeros (or blocks) per row
@@ -118,8 +121,7 @@ class CpuTiles:
             return v
         if p % v:
             return self.pixels
-        n = p // v
-        return v * max(k for k in range(1, self.pixels // v + 1) if n % k == 0)
+        return largest_dividing_multiple(p, v, self.pixels)
 
     def attribute(self, g: int, slots: int, p: int) -> str:
         """The `#iree_codegen.compilation_info` attribute of a `g`-row kernel with `slots`
@@ -206,7 +208,8 @@ def vector_multiple(p: int, tiles: CpuTiles | None, g: int) -> int:
     v = tiles.for_block(g).vector[1]
     if p > v:
         return -(-p // v) * v
-    return -(-p // 8) * 8 if p > 8 else p
+    r = tiles.register
+    return -(-p // r) * r if p > r else p
 
 
 def block_values(val: np.ndarray) -> np.ndarray:

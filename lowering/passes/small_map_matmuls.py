@@ -32,6 +32,7 @@ from lowering.passes._linalg import (
     cpu_compilation_info,
     element_type,
     inputs,
+    largest_dividing_multiple,
     replace_conv_by_matmul,
     rewrite_each,
     run_pass_main,
@@ -65,10 +66,8 @@ def vecmat_tiles(m: int) -> tuple[int, int, int]:
     if m % 8:
         return VECMAT_TILES
     if m % vector:
-        vector = max(u for u in range(8, 2 * vector + 1, 8) if m % u == 0)
-    n = m // vector
-    k = max(k for k in range(1, max(1, columns // vector) + 1) if n % k == 0)
-    return vector * k, vector, reduction
+        vector = largest_dividing_multiple(m, 8, 2 * vector)
+    return largest_dividing_multiple(m, vector, columns), vector, reduction
 
 
 def tile_vecmat(op: ir.Operation) -> tuple[int, int, int] | None:

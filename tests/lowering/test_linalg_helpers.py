@@ -3,7 +3,7 @@
 import numpy as np
 from iree.compiler import ir
 
-from lowering.passes._linalg import evaluate_constant, functions
+from lowering.passes._linalg import evaluate_constant, functions, largest_dividing_multiple
 
 # A [1, 1, 1, 4] statistic broadcast to [1, 2, 2, 4] with a constant-0 map, as Flax's
 # BatchNorm gives it, and a fill-like generic (no inputs, yields an outer scalar) broadcast
@@ -52,3 +52,15 @@ def test_broadcasts_and_fills_evaluate() -> None:
         stat, np.broadcast_to(np.arange(1, 5, dtype=np.float32), (1, 2, 2, 4))
     )
     np.testing.assert_array_equal(fill, np.full((1, 2, 2, 4), 0.5, np.float32))
+
+
+def test_largest_dividing_multiple() -> None:
+    assert largest_dividing_multiple(3264, 64, 448) == 192  # 51 vectors: 3 of them
+    assert largest_dividing_multiple(1000, 8, 64) == 40
+    assert largest_dividing_multiple(1000, 40, 256) == 200
+    assert largest_dividing_multiple(832, 64, 448) == 64  # 13 vectors, a prime
+    assert largest_dividing_multiple(96, 32, 16) == 32  # the limit below one unit: the unit
+    for total in range(8, 2000, 8):
+        t = largest_dividing_multiple(total, 8, 100)
+        assert total % t == 0 and t % 8 == 0 and t <= 100
+        assert not any(total % u == 0 for u in range(t + 8, 101, 8))
