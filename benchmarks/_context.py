@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lowering.host import cpu_fields, cpu_flags
+
 __all__ = ["OtherLoad", "git_sha", "machine", "run_context", "versions"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,14 +59,8 @@ _VECTOR_FLAGS = ("avx512f", "avx2", "fma", "avx", "asimd", "sve")
 def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
     """CPU model (name, family/model/stepping, vector extensions, from `cpuinfo`), logical
     cores, architecture and the load average when called."""
-    fields: dict[str, str] = {}
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if not line.strip():
-                break  # the first processor is enough
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    fields = cpu_fields(cpuinfo)
+    flags = cpu_flags(cpuinfo)
     return {
         "cpu": fields.get("model name", "unknown"),
         "cpu_id": "/".join(fields.get(k, "?") for k in ("cpu family", "model", "stepping")),

@@ -156,7 +156,7 @@ def build_model(
         fn = channels_first(fn)
     linalg = compile_to_input(fn, example_args=(x,))
     if build == "dense":
-        dense = apply_passes(linalg, passes.HOST_DENSE)
+        dense = apply_passes(linalg, passes.host_dense())
         return dense, list(recipe.dense_flags), np.asarray(x)
     linalg = apply_passes(
         linalg,

@@ -2,7 +2,7 @@
 
 For a zoo model with random (seeded) weights at batch 1, the same weights baked in as constants
 everywhere: `jax.jit` (XLA CPU); IREE `llvm-cpu` for the host CPU under each named flag set,
-after our host CPU passes (`lowering.passes.HOST_DENSE`) unless `--host-passes off`
+after our host CPU passes (`lowering.passes.host_dense()`) unless `--host-passes off`
 (`iree-benchmark-module`, `local-task` capped at `--threads` workers, `local-sync` for one);
 ONNX Runtime on the graph `lowering.onnx_export` writes (`intra_op_num_threads = --threads`); and
 LiteRT with XNNPACK (`--threads` threads) when a Python with TensorFlow is given
@@ -143,7 +143,7 @@ def build_engines(
     host_passes: str = "on",
 ) -> list[Any]:
     """The engines of `kinds`, ONNX Runtime first; IREE once per flag set, as `iree:<name>`,
-    after our `passes.HOST_DENSE` ("on"), without them ("off"), or both, the one without
+    after our `passes.host_dense()` ("on"), without them ("off"), or both, the one without
     as `iree:<name>-plain` ("both")."""
     from benchmarks import _engines
     from lowering import passes
@@ -153,9 +153,9 @@ def build_engines(
         engines.append(_engines.OrtEngine(fn, x, threads=threads, workdir=workdir))
     if "iree" in kinds:
         variants = {
-            "on": [("", passes.HOST_DENSE)],
+            "on": [("", passes.host_dense())],
             "off": [("", ())],
-            "both": [("", passes.HOST_DENSE), ("-plain", ())],
+            "both": [("", passes.host_dense()), ("-plain", ())],
         }[host_passes]
         for name, flags in iree_flag_sets.items():
             for suffix, iree_passes in variants:
@@ -452,11 +452,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--host-passes",
         choices=("on", "off", "both"),
         default="on",
-        help="IREE after our host CPU passes, lowering.passes.HOST_DENSE (small_map_matmuls: "
+        help="IREE after our host CPU passes, lowering.passes.host_dense() (small_map_matmuls: "
         "1x1 convolutions on 7x7 maps and the batch-1 classifier with their own tiles; "
-        "dense_convs: stride-1 KxK convolutions on large maps direct with our tiles, the other "
-        "KxK and strided ones as im2col matmuls; see their docstrings): on (default), off, or "
-        "both (the one without named iree:<flag set>-plain)",
+        "dense_convs: stride-1 KxK convolutions on large maps direct with our tiles where the "
+        "CPU has AVX-512, the other KxK and strided ones as im2col matmuls; see their "
+        "docstrings): on (default), off, or both (the one without named iree:<flag set>-plain)",
     )
     parser.add_argument(
         "--engines",

@@ -13,7 +13,7 @@ format the 4x1 block kernels use), `balanced` (`BalancedRows` per tap: every out
 keeps the same number per tap) or `unstructured` (`Unstructured` per layer).
 
 Every engine runs the same pruned weights, interleaved round by round: ONNX Runtime (dense, the
-reference), IREE dense (`--dense-flags`, after `lowering.passes.HOST_DENSE`), IREE
+reference), IREE dense (`--dense-flags`, after `lowering.passes.host_dense()`), IREE
 sparse (the model with channel-major feature maps, `lowering.layout.channels_first`, then
 `fold_batch_norm` and `sparse_dispatch`, compiled with `--sparse-flags`) and `jax.jit`.
 Outputs are checked against `jax.jit`. Reported per engine: median, p10 / p90, ratio to ONNX
@@ -61,7 +61,7 @@ class Recipe:
       only_1x1: prune 1x1 convolutions only (MobileNet-V2's rate is for its 1x1 layers).
       classifier: prune the fully connected classifier too, at the same density (a 1x1
         convolution over a 1x1 map; off by default, as in the recipes measured first).
-      dense_flags: the IREE flags of the dense build (after `lowering.passes.HOST_DENSE`): the
+      dense_flags: the IREE flags of the dense build (after `lowering.passes.host_dense()`): the
         best set `benchmarks/peers.py` measured for this model (ResNet-50: data tiling).
       sparse_flags: the IREE flags of the sparse build, whose only dense convolutions are the
         ones the recipe leaves unpruned (ResNet-50's first, which ran faster alone without
@@ -249,7 +249,7 @@ def build_engines(
                 threads=threads,
                 workdir=workdir,
                 name=DENSE,
-                passes=passes.HOST_DENSE,
+                passes=passes.host_dense(),
             )
         )
     if "iree-sparse" in kinds:
@@ -372,7 +372,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--dense-flags",
         default=None,
         help="iree-compile flags of the IREE dense build, space separated (default: the best "
-        "measured for the model after lowering.passes.HOST_DENSE: data tiling for resnet50, none "
+        "measured for the model after lowering.passes.host_dense(): data tiling for resnet50, none "
         "for mobilenet_v2)",
     )
     parser.add_argument(

@@ -4,14 +4,23 @@ Each pass is a function `(ir.Module) -> int` that rewrites in place and returns 
 changed, and each module runs as `python -m lowering.passes.<name> in.mlir -o out.mlir`.
 """
 
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
+from lowering import host
 from lowering.passes.compact_channels import compact_channels as compact_channels
+from lowering.passes.dense_convs import AVX2_TILES as _CONV_AVX2_TILES
 from lowering.passes.dense_convs import dense_convs as dense_convs
 from lowering.passes.fold_batch_norm import fold_batch_norm as fold_batch_norm
+from lowering.passes.small_map_matmuls import AVX2_TILES as _MATMUL_AVX2_TILES
 from lowering.passes.small_map_matmuls import small_map_matmuls as small_map_matmuls
 from lowering.passes.sparse_dispatch import sparse_dispatch as sparse_dispatch
 
 __all__ = [
     "HOST_DENSE",
+    "HOST_DENSE_AVX2",
+    "host_dense",
     "compact_channels",
     "dense_convs",
     "fold_batch_norm",
@@ -20,6 +29,21 @@ __all__ = [
 ]
 
 HOST_DENSE = (small_map_matmuls, dense_convs)
-"""Our passes for a dense build on the host CPU, in order. Their tiles were measured on this
-x86 machine only (AVX-512), so they are not part of `cadnn compile`'s targets: the benchmarks
-apply them to their IREE dense engines."""
+"""Our passes for a dense build on an x86 CPU with AVX-512, in order, with the tiles measured
+on one (sessions 1-11). They are not part of `cadnn compile`'s targets: the benchmarks apply
+`host_dense()` to their IREE dense engines."""
+
+
+HOST_DENSE_AVX2 = (
+    functools.partial(small_map_matmuls, tiles=_MATMUL_AVX2_TILES),
+    functools.partial(dense_convs, tiles=_CONV_AVX2_TILES),
+)
+"""`HOST_DENSE` for x86 CPUs without AVX-512, with each pass's `AVX2_TILES` (measured on a
+Zen 1 EPYC, session 13)."""
+
+
+def host_dense(cpuinfo: Path = host.CPUINFO) -> tuple[Callable[..., int], ...]:
+    """Our passes for a dense build on this machine's CPU: `HOST_DENSE` with AVX-512, else
+    `HOST_DENSE_AVX2` (stride-1 KxK convolutions through im2col and IREE's tiles for 1x1
+    convolutions, where ours ran ResNet-50 2.9x slower on a Zen 1 EPYC); read from `cpuinfo`."""
+    return HOST_DENSE if "avx512f" in host.cpu_flags(cpuinfo) else HOST_DENSE_AVX2

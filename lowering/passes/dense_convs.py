@@ -59,7 +59,7 @@ from lowering.passes._linalg import (
     shape,
 )
 
-__all__ = ["ConvTiles", "dense_convs"]
+__all__ = ["AVX2_TILES", "ConvTiles", "dense_convs"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +75,8 @@ class ConvTiles:
       min_pixels: the smallest output map, in pixels, computed directly.
       stem_channels: the most input channels of a strided convolution computed directly (a
         network's first layer, on the image's channels); other strided ones go through im2col.
+      stride_1: stride-1 convolutions (other than stems) go direct; False sends them all
+        through im2col (`AVX2_TILES`).
     """
 
     rows: int = 7
@@ -83,6 +85,7 @@ class ConvTiles:
     vector_channels: int = 64
     min_pixels: int = 196
     stem_channels: int = 4
+    stride_1: bool = True
 
     def attribute(self, oh: int, ow: int, kw: int) -> str:
         """The `#iree_codegen.compilation_info` for an `oh` x `ow` map and a `kw`-wide window,
@@ -94,6 +97,18 @@ class ConvTiles:
             [0, 0, 0, 0, 1, kw, 1],
             pipeline="ConvTileAndDecomposeExpert",
         )
+
+
+AVX2_TILES = ConvTiles(stride_1=False)
+"""For x86 CPUs without AVX-512 (and, unmeasured, Arm): only stems direct. On a Zen 1 EPYC
+(AVX2 on 128-bit datapaths, 512 KiB of L2 per core; session 13, one thread, ResNet-50 with
+`--iree-opt-data-tiling`, `benchmarks/dispatch_timeline.py`) the direct tiles above ran each
+56x56 and 28x28 3x3 layer in 15 ms, against an im2col copy of 3.6 (56x56) or 2.0 ms (28x28)
+plus an 8.2 ms data-tiled matmul, and each 14x14 one in 150 ms against 1.0 + 8.7 (with 256
+input channels a workgroup's filter slice is 590 KB, likely streamed from L3 again for every
+row of outputs); the whole model took 1162 ms direct, 417 ms through im2col. Vector tiles of 8
+or 16 channels (one or two AVX2 registers) instead of 64 left the 14x14 layers at 110 ms. The
+7x7 stem stayed faster direct (9.8 ms against 3.4 + 9.5)."""
 
 
 def _im2col(x: ir.Value, f: ir.Value, init: ir.Value, stride: int) -> list[str]:
@@ -152,7 +167,7 @@ def dense_convs(module: ir.Module, *, tiles: ConvTiles = ConvTiles()) -> int:
         if shape(x)[0] != 1 or (stride == 1 and kh == kw == 1):
             return False
         direct = (
-            (stride == 1 or shape(x)[-1] <= tiles.stem_channels)
+            ((stride == 1 and tiles.stride_1) or shape(x)[-1] <= tiles.stem_channels)
             and max(kh, kw) > 1
             and oh * ow >= tiles.min_pixels
             and oh % min(tiles.rows, oh) == 0

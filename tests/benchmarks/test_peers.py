@@ -236,9 +236,9 @@ def test_host_passes_variants(tmp_path: Path) -> None:
 
     fn, x = _tiny()
     for host_passes, expected in (
-        ("on", {"iree:dt": passes.HOST_DENSE}),
+        ("on", {"iree:dt": passes.host_dense()}),
         ("off", {"iree:dt": ()}),
-        ("both", {"iree:dt": passes.HOST_DENSE, "iree:dt-plain": ()}),
+        ("both", {"iree:dt": passes.host_dense(), "iree:dt-plain": ()}),
     ):
         engines = peers.build_engines(
             fn,

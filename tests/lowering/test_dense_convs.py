@@ -1,6 +1,7 @@
 """Dense convolutions: which ones run direct with our tiles, which become im2col matmuls, and
 that both still compute what JAX does on the host."""
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from lowering import passes
 from lowering.compiler import apply_passes, compile_module, compile_to_input
 from lowering.passes.dense_convs import ConvTiles, dense_convs
 from lowering.runtime import run_in_process
@@ -132,3 +134,35 @@ def test_bad_tiles() -> None:
         run_pass(functools.partial(dense_convs, tiles=ConvTiles(columns=0)), linalg)
     with pytest.raises(ValueError, match=r"channels \(64\) must be a multiple of vector_channels"):
         run_pass(functools.partial(dense_convs, tiles=ConvTiles(vector_channels=48)), linalg)
+
+
+@pytest.mark.parametrize(("k", "stride", "padding", "hw", "c", "m", "path"), CASES)
+def test_without_stride_1_tiles_only_stems_run_direct(
+    k, stride, padding, hw: tuple[int, int], c: int, m: int, path: str
+) -> None:
+    """`stride_1=False` (`AVX2_TILES`): every direct case above but the stems (at most
+    `stem_channels` input channels) becomes an im2col matmul; the rest is decided as before."""
+    x = np.zeros((1, *hw, c), np.float32)
+    linalg = compile_to_input(_net(k, c, m, stride, padding), example_args=(x,))
+    tiles = dataclasses.replace(SMALL, stride_1=False)
+    text, _ = run_pass(functools.partial(dense_convs, tiles=tiles), linalg)
+    expected = "im2col" if path == "direct" and c > tiles.stem_channels else path
+    assert ("ConvTileAndDecomposeExpert" in text) == (expected == "direct")
+    assert ("linalg.matmul" in text) == (expected == "im2col")
+
+
+def test_host_dense_picks_the_tiles_of_the_cpu(tmp_path: Path) -> None:
+    """AVX-512 gets `HOST_DENSE`; AVX2, Arm or an unreadable cpuinfo get `HOST_DENSE_AVX2`,
+    whose stride-1 3x3 convolution is an im2col matmul; the first processor decides."""
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 fma avx512f\n\nflags\t\t: sse\n")
+    assert passes.host_dense(cpuinfo) is passes.HOST_DENSE
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx avx2 fma\n")
+    assert passes.host_dense(cpuinfo) is passes.HOST_DENSE_AVX2
+    cpuinfo.write_text("processor\t: 0\nFeatures\t: fp asimd\n")
+    assert passes.host_dense(cpuinfo) is passes.HOST_DENSE_AVX2
+    assert passes.host_dense(tmp_path / "missing") is passes.HOST_DENSE_AVX2
+    x = np.zeros((1, 28, 28, 16), np.float32)
+    linalg = compile_to_input(_net(3, 16, 64, 1, "SAME"), example_args=(x,))
+    assert "ConvTileAndDecomposeExpert" in apply_passes(linalg, passes.HOST_DENSE)
+    assert "linalg.matmul" in apply_passes(linalg, passes.HOST_DENSE_AVX2)

@@ -11,6 +11,7 @@ import pytest
 
 from lowering.compiler import apply_passes, compile_module, compile_to_input
 from lowering.passes.small_map_matmuls import (
+    AVX2_TILES,
     VECMAT_TILES,
     MatmulTiles,
     small_map_matmuls,
@@ -87,6 +88,19 @@ def test_batch_one_fully_connected_gets_vecmat_tiles(tmp_path: Path) -> None:
     module = compile_module(apply_passes(linalg, [small_map_matmuls]), "host", tmp_path / "m.vmfb")
     (y,) = run_in_process(module.path, [x])
     np.testing.assert_allclose(y, jax.jit(net)(x), rtol=RTOL, atol=ATOL)
+
+
+def test_avx2_tiles_leave_convolutions_to_iree_and_tile_vecmats() -> None:
+    """`AVX2_TILES` (`max_pixels=0`): the 7x7 1x1 convolution `test_sites` rewrites stays a
+    convolution; a batch-1 fully connected layer still gets its vecmat tiles."""
+    avx2 = functools.partial(small_map_matmuls, tiles=AVX2_TILES)
+    x = np.zeros((1, 7, 7, 24), np.float32)
+    text, count = run_pass(avx2, compile_to_input(_net(24, 64), example_args=(x,)))
+    assert count == 0 and "linalg.conv_2d_nhwc_hwcf" in text
+    w = np.ones((64, 40), np.float32)
+    linalg = compile_to_input(lambda v: v @ w.T, example_args=(np.zeros(40, np.float32),))
+    text, count = run_pass(avx2, linalg)
+    assert count == 1 and "distribution = [64, 0], vector_common_parallel = [32, 0]" in text
 
 
 def test_other_tiles_and_bad_tiles() -> None:
