@@ -12,6 +12,7 @@ from lowering import host
 from lowering.passes.compact_channels import compact_channels as compact_channels
 from lowering.passes.dense_convs import AVX2_TILES as _CONV_AVX2_TILES
 from lowering.passes.dense_convs import dense_convs as dense_convs
+from lowering.passes.depthwise_convs import depthwise_convs as depthwise_convs
 from lowering.passes.fold_batch_norm import fold_batch_norm as fold_batch_norm
 from lowering.passes.small_map_matmuls import AVX2_TILES as _MATMUL_AVX2_TILES
 from lowering.passes.small_map_matmuls import small_map_matmuls as small_map_matmuls
@@ -23,6 +24,7 @@ __all__ = [
     "host_dense",
     "compact_channels",
     "dense_convs",
+    "depthwise_convs",
     "fold_batch_norm",
     "small_map_matmuls",
     "sparse_dispatch",
@@ -37,13 +39,16 @@ on one (sessions 1-11). They are not part of `cadnn compile`'s targets: the benc
 HOST_DENSE_AVX2 = (
     functools.partial(small_map_matmuls, tiles=_MATMUL_AVX2_TILES),
     functools.partial(dense_convs, tiles=_CONV_AVX2_TILES),
+    depthwise_convs,
 )
-"""`HOST_DENSE` for x86 CPUs without AVX-512, with each pass's `AVX2_TILES` (measured on a
-Zen 1 EPYC, session 13)."""
+"""`HOST_DENSE` for x86 CPUs without AVX-512, with each pass's `AVX2_TILES`, and odd-width
+depthwise convolutions widened (`depthwise_convs`), all measured on a Zen 1 EPYC (session 13;
+the widening is not measured with AVX-512, so `HOST_DENSE` goes without it)."""
 
 
 def host_dense(cpuinfo: Path = host.CPUINFO) -> tuple[Callable[..., int], ...]:
     """Our passes for a dense build on this machine's CPU: `HOST_DENSE` with AVX-512, else
-    `HOST_DENSE_AVX2` (stride-1 KxK convolutions through im2col and IREE's tiles for 1x1
-    convolutions, where ours ran ResNet-50 2.9x slower on a Zen 1 EPYC); read from `cpuinfo`."""
+    `HOST_DENSE_AVX2` (stride-1 KxK convolutions through im2col, IREE's tiles for 1x1
+    convolutions, where ours ran ResNet-50 2.9x slower on a Zen 1 EPYC, and depthwise
+    convolutions of odd width widened); read from `cpuinfo`."""
     return HOST_DENSE if "avx512f" in host.cpu_flags(cpuinfo) else HOST_DENSE_AVX2
