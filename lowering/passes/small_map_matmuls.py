@@ -49,13 +49,20 @@ __all__ = [
 ]
 
 
-VECMAT_TILES = (256, 32, 8)
+VECMAT_TILES = (64, 8, 8)
 """CPU tiles of a fully connected layer at batch 1 left dense (`linalg.vecmat x[K] @ B[K, M]`):
-workgroups of 256 outputs, vectors of 32, the reduction unrolled by 8. IREE's own choice for
-MobileNet-V2's 1280->1000 classifier (workgroups of 50 outputs, vectors of 25) read each row of
-`B` in 200-byte pieces; with these it ran in 0.48-0.60 ms instead of 0.71-0.80 on one thread and
-0.27-0.34 instead of 0.42-0.47 on two, inside the model (three rounds each, session 9; a
-single workgroup of all 1000 outputs was no faster on one thread and idled the second)."""
+workgroups of up to 64 outputs, vectors of 8 (one AVX2 register), the reduction unrolled by 8
+(8 registers of accumulators). Session 9 (AVX-512) chose (256, 32, 8) over IREE's own
+workgroups of 50 outputs with vectors of 25 (0.48-0.60 ms against 0.71-0.80 for MobileNet-V2's
+1280->1000 classifier, one thread). On the Zen 1 EPYC of session 13 (AVX2), vectors of 32-40
+with the 8-way unrolled reduction are 32-40 registers of accumulators, twice the register
+file: four 1280->1000 classifiers in a row (weights streamed from memory, as in a model) took
+3.4-3.8 ms with (200, 40, 8), 2.3-2.5 with (40, 8, 8), (200, 8, 8), (1000, 8, 8) or IREE's own
+choice here (40, 8, 8), 2.6-2.8 with (40, 8, 1) and 5.8-11.8 with (40, 16, 4)
+(`iree-benchmark-module`, one thread, three rounds, by hand); inside the sparse MobileNet-V2
+the classifier took 0.47-0.67 ms with IREE's tiles against 0.87-0.98 with (200, 40, 8) (two
+pairs of `benchmarks/dispatch_timeline.py` runs). Workgroups of 64 (40 for 1000 outputs) leave
+two workers 25 workgroups to share. Not re-measured with AVX-512."""
 
 
 def vecmat_tiles(m: int) -> tuple[int, int, int]:

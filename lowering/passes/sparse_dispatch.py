@@ -20,8 +20,8 @@ init:
   (a fully connected layer at batch 1).
 Each site whose density (nonzeros / size) is below `threshold` is rewritten; the others stay
 dense, and so does everything else (grouped convolutions, batched KxK ones). A `linalg.vecmat`
-left dense gets CPU workgroup tiles of its own (`small_map_matmuls.vecmat_tiles`), better than
-IREE's choice for a classifier.
+left dense gets CPU tiles of its own (`small_map_matmuls.vecmat_tiles`: workgroups and vectors
+that divide its outputs, one register wide; IREE's own masked them on AVX-512).
 
 Postcondition: each rewritten site is a `flow.dispatch.workgroups` holding one all-parallel
 `linalg.generic` over (output row or row block, pixel) with the nonzeros unrolled in its body,

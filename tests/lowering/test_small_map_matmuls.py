@@ -83,7 +83,7 @@ def test_batch_one_fully_connected_gets_vecmat_tiles(tmp_path: Path) -> None:
     linalg = compile_to_input(net, example_args=(x,))
     text, count = run_pass(small_map_matmuls, linalg)
     assert count == 1
-    assert "distribution = [256, 0], vector_common_parallel = [32, 0]" in text
+    assert "distribution = [64, 0], vector_common_parallel = [8, 0]" in text
     assert run_pass(small_map_matmuls, text)[1] == 0  # already tiled: left alone
     module = compile_module(apply_passes(linalg, [small_map_matmuls]), "host", tmp_path / "m.vmfb")
     (y,) = run_in_process(module.path, [x])
@@ -100,7 +100,7 @@ def test_avx2_tiles_leave_convolutions_to_iree_and_tile_vecmats() -> None:
     w = np.ones((64, 40), np.float32)
     linalg = compile_to_input(lambda v: v @ w.T, example_args=(np.zeros(40, np.float32),))
     text, count = run_pass(avx2, linalg)
-    assert count == 1 and "distribution = [64, 0], vector_common_parallel = [32, 0]" in text
+    assert count == 1 and "distribution = [64, 0], vector_common_parallel = [8, 0]" in text
 
 
 def test_other_tiles_and_bad_tiles() -> None:
@@ -136,11 +136,11 @@ def test_half_precision(tmp_path: Path) -> None:
 def test_vecmat_tiles_divide_the_outputs() -> None:
     # Whole registers of outputs get a vector and workgroups that divide them (no masked
     # loads); others keep VECMAT_TILES.
-    assert vecmat_tiles(1000) == (200, 40, 8)
-    assert vecmat_tiles(1024) == (256, 32, 8)
-    assert vecmat_tiles(96) == (96, 32, 8)
+    assert vecmat_tiles(1000) == (40, 8, 8)
+    assert vecmat_tiles(1024) == (64, 8, 8)
+    assert vecmat_tiles(96) == (48, 8, 8)
     assert vecmat_tiles(300) == VECMAT_TILES
     for m in range(8, 4096, 8):
         workgroup, vector, _ = vecmat_tiles(m)
         assert vector % 8 == 0 and vector <= 64 and m % workgroup == 0 and workgroup % vector == 0
-        assert workgroup <= max(256, vector)
+        assert workgroup <= max(64, vector)

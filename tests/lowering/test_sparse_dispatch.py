@@ -414,8 +414,8 @@ def test_matmul_matches_jax(
 @pytest.mark.parametrize("m", [1000, 36])
 def test_dense_vecmat_gets_wide_tiles(m: int, tmp_path: Path) -> None:
     # A fully connected layer at batch 1 left dense keeps IREE's vecmat, tiled in workgroups
-    # and vectors that divide its outputs when they are whole 8-float registers (1000: 5 of
-    # 200 by vectors of 40; 36: one partial workgroup of 256), and still matches JAX;
+    # and vectors that divide its outputs when they are whole 8-float registers (1000: 25 of
+    # 40 by vectors of 8; 36: one partial workgroup of 64), and still matches JAX;
     # on GPU (`tiles=None`) it is left to IREE.
     rng = np.random.default_rng(3)
     w = rng.standard_normal((m, 80)).astype(np.float32)
@@ -427,7 +427,7 @@ def test_dense_vecmat_gets_wide_tiles(m: int, tmp_path: Path) -> None:
 
     text = _check_host(net, x, tmp_path, threshold=0.4)
     assert "linalg.vecmat" in text and "flow.dispatch.workgroups" not in text
-    workgroup, vector, _ = {1000: (200, 40, 8), 36: (256, 32, 8)}[m]
+    workgroup, vector, _ = {1000: (40, 8, 8), 36: (64, 8, 8)}[m]
     assert f"distribution = [{workgroup}, 0], vector_common_parallel = [{vector}, 0]" in text
     gpu, rewritten = _rewrite(compile_to_input(net, example_args=(x,)), tiles=None)
     assert rewritten == 0 and "compilation_info" not in gpu
