@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lowering.host import cpu_fields, cpu_flags
+from lowering.host import cpu_fields, feature_flags
 
 __all__ = ["OtherLoad", "git_sha", "machine", "run_context", "versions"]
 
@@ -60,7 +60,7 @@ def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
     """CPU model (name, family/model/stepping, vector extensions, from `cpuinfo`), logical
     cores, architecture and the load average when called."""
     fields = cpu_fields(cpuinfo)
-    flags = cpu_flags(cpuinfo)
+    flags = feature_flags(fields)
     return {
         "cpu": fields.get("model name", "unknown"),
         "cpu_id": "/".join(fields.get(k, "?") for k in ("cpu family", "model", "stepping")),

@@ -152,10 +152,11 @@ def build_engines(
     if "onnxruntime" in kinds:
         engines.append(_engines.OrtEngine(fn, x, threads=threads, workdir=workdir))
     if "iree" in kinds:
+        host = passes.host_dense()
         variants = {
-            "on": [("", passes.host_dense())],
+            "on": [("", host)],
             "off": [("", ())],
-            "both": [("", passes.host_dense()), ("-plain", ())],
+            "both": [("", host), ("-plain", ())],
         }[host_passes]
         for name, flags in iree_flag_sets.items():
             for suffix, iree_passes in variants:

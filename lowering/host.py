@@ -7,7 +7,7 @@ AVX-512 Zen 4 here).
 
 from pathlib import Path
 
-__all__ = ["CPUINFO", "cpu_fields", "cpu_flags"]
+__all__ = ["CPUINFO", "cpu_fields", "cpu_flags", "feature_flags"]
 
 CPUINFO = Path("/proc/cpuinfo")
 
@@ -24,7 +24,11 @@ def cpu_fields(cpuinfo: Path = CPUINFO) -> dict[str, str]:
     return fields
 
 
-def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
-    """The first processor's feature flags (x86 `flags`, Arm `Features`), e.g. "avx512f"."""
-    fields = cpu_fields(cpuinfo)
+def feature_flags(fields: dict[str, str]) -> frozenset[str]:
+    """The feature flags among `cpu_fields`' (x86 `flags`, Arm `Features`), e.g. "avx512f"."""
     return frozenset((fields.get("flags") or fields.get("Features") or "").split())
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
+    """The first processor's feature flags in `cpuinfo` (`feature_flags`)."""
+    return feature_flags(cpu_fields(cpuinfo))

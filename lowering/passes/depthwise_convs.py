@@ -45,20 +45,18 @@ def _wider(x: ir.Value, f: ir.Value, init: ir.Value, stride: int, extra: int) ->
     `inline_function` (each pad defines its zero inside, as `inline_function` requires)."""
     xt, ft, yt = str(x.type), str(f.type), str(init.type)
     _, h, w, c = shape(x)
-    kh, kw, _ = shape(f)
+    _, kw, _ = shape(f)
     n, oh, ow, _ = shape(init)
-    wide_w = (ow + extra - 1) * stride + kw
+    pad = max(0, (ow + extra - 1) * stride + kw - w)  # zero columns the wider windows need
     xe, ye = element_type(x), element_type(init)
-    xw = f"tensor<{n}x{h}x{max(w, wide_w)}x{c}x{xe}>"
+    xw = f"tensor<{n}x{h}x{w + pad}x{c}x{xe}>"
     yw = f"tensor<{n}x{oh}x{ow + extra}x{c}x{ye}>"
-    attrs = "{dilations = dense<1> : tensor<2xi64>, " + (
-        f"strides = dense<{stride}> : tensor<2xi64>}}"
-    )
+    attrs = f"{{dilations = dense<1> : tensor<2xi64>, strides = dense<{stride}> : tensor<2xi64>}}"
     return "\n".join(
         [
             "module {",
             f"util.func private @conv(%x: {xt}, %f: {ft}, %init: {yt}) -> {yt} {{",
-            f"%xw = tensor.pad %x low[0, 0, 0, 0] high[0, 0, {max(0, wide_w - w)}, 0] {{",
+            f"%xw = tensor.pad %x low[0, 0, 0, 0] high[0, 0, {pad}, 0] {{",
             "^bb0(%a: index, %b: index, %c: index, %d: index):",
             f"%zx = arith.constant 0.0 : {xe}",
             f"tensor.yield %zx : {xe}",

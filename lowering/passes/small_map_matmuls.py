@@ -67,20 +67,16 @@ two workers 25 workgroups to share. Not re-measured with AVX-512."""
 
 def vecmat_tiles(m: int) -> tuple[int, int, int]:
     """`(workgroup, vector, reduction)` tiles of a vecmat with `m` outputs: `VECMAT_TILES`
-    with a vector and a workgroup that divide `m` when it is whole 8-float registers.
+    with the most vectors, up to its workgroup, that divide `m` when `m` is whole vectors.
 
-    The vector is `VECMAT_TILES`'s if it divides `m`, else the longest whole-register one up
-    to twice that which does; the workgroup the most such vectors, up to `VECMAT_TILES`'s
-    workgroup, that divide `m`. A partial workgroup or vector makes IREE mask every load of
-    the kernel, which costs little with AVX-512 but is slow on AVX2 (MobileNet-V2's
-    1280->1000 classifier in workgroups of 256 took 3.1 ms on a Zen 1 EPYC, one thread,
-    session 12, against 0.5 ms on the AVX-512 machine).
+    A partial workgroup or vector makes IREE mask every load of the kernel, which costs
+    little with AVX-512 but is slow on AVX2 (MobileNet-V2's 1280->1000 classifier in
+    workgroups of 256 took 3.1 ms on a Zen 1 EPYC, one thread, session 12, against 0.5 ms on
+    the AVX-512 machine).
     """
     columns, vector, reduction = VECMAT_TILES
-    if m % 8:
-        return VECMAT_TILES
     if m % vector:
-        vector = largest_dividing_multiple(m, 8, 2 * vector)
+        return VECMAT_TILES
     return largest_dividing_multiple(m, vector, columns), vector, reduction
 
 
