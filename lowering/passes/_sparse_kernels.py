@@ -26,6 +26,7 @@ from lowering.passes._sparse_formats import SparseLayout
 
 __all__ = [
     "DEFAULT_TILES",
+    "DISPATCH_END",
     "Activation",
     "CpuTiles",
     "KernelFunction",
@@ -429,6 +430,17 @@ def _output_glue(
     )
 
 
+DISPATCH_END = [
+    "flow.return",
+    "} count() -> (index, index, index) {",
+    "%wx, %wy, %wz = iree_tensor_ext.dispatch.workgroup_count_from_slice()",
+    "flow.return %wx, %wy, %wz : index, index, index",
+    "}",
+]
+"""The end of a kernel's `flow.dispatch.workgroups` region, after its stores: workgroups
+counted from the tiles (`compilation_info`)."""
+
+
 def generic_and_store(
     body: list[str], m: int, g: int, p: int, tiles: CpuTiles | None, out_binding: str, slots: int
 ) -> list[str]:
@@ -470,14 +482,7 @@ def generic_and_store(
             f"sizes = [{blocks}, 1, {p}], strides = [1, 1, 1] : {result_type} -> {out_binding}"
             for r in range(g)
         ]
-    return [
-        *lines,
-        "flow.return",
-        "} count() -> (index, index, index) {",
-        "%wx, %wy, %wz = iree_tensor_ext.dispatch.workgroup_count_from_slice()",
-        "flow.return %wx, %wy, %wz : index, index, index",
-        "}",
-    ]
+    return [*lines, *DISPATCH_END]
 
 
 def dispatch_header(

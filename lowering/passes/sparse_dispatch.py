@@ -551,7 +551,7 @@ def _on_grid(
     ip = ir.InsertionPoint(defining_op(site.x))
     name = f"sparse_layer_{producer.index}_grid"
     x_grid = inline_function(
-        grid_function(f"{name}_input", source.input_shape, grid), [source.x], ip
+        grid_function(f"{name}_input", source.input_shape, grid, tiles), [source.x], ip
     )
     kernel = kernel_function(
         name,
