@@ -302,9 +302,7 @@ def _input_glue(
     if (rows * s, ws * s) != (hp, wp):
         lines += pad_lines(source, "%x_even", chw, (0, rows * s - hp, ws * s - wp))
         source = "%x_even"
-    # No split dispatch of its own here (tiles None): IREE fuses this split with the
-    # transpose and pad before it, one dispatch where the NCHW path would have two.
-    return [*lines, *_phase_split(source, c, rows, ws, s, None)], "%xc", grid.shape(c)
+    return [*lines, *_phase_split(source, c, rows, ws, s, tiles)], "%xc", grid.shape(c)
 
 
 def _body(
