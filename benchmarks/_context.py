@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks._peak import copy_bandwidth
 from lowering.host import cpu_fields, feature_flags
 
 __all__ = ["OtherLoad", "git_sha", "machine", "run_context", "versions"]
@@ -121,11 +122,14 @@ class OtherLoad:
     Timings on a machine shared with other work are slowed unequally (a training job at
     `nice 19` moved ONNX Runtime's ResNet-50 from 42 to 67 ms here and the sparse build more),
     so results record it, and `stop` warns when it is more than `warn_share` of the machine.
-    Linux only; elsewhere the record says so.
+    Linux only; elsewhere the record says so. Memory bandwidth taken by other tenants of the
+    host shows in no counter here, so the record also has one core's copy bandwidth before
+    and after the run (`copy_gbps_start`, `copy_gbps_end`; `benchmarks._peak.copy_bandwidth`).
     """
 
     def __init__(self, warn_share: float = 0.05) -> None:
         self._warn_share = warn_share
+        self._copy_gbps = copy_bandwidth()
         self._wall = time.monotonic()
         self._machine = _busy_and_steal_seconds()
         self._own = _own_seconds()
@@ -134,8 +138,9 @@ class OtherLoad:
         """The record for the results file (seconds, and `other_share` of all cores' time)."""
         wall = time.monotonic() - self._wall
         now = _busy_and_steal_seconds()
+        copy = {"copy_gbps_start": self._copy_gbps, "copy_gbps_end": copy_bandwidth()}
         if now is None or self._machine is None:
-            return {"wall_s": wall, "other_share": None, "note": "no /proc/stat here"}
+            return {"wall_s": wall, "other_share": None, "note": "no /proc/stat here", **copy}
         busy = now[0] - self._machine[0]
         own = _own_seconds() - self._own
         other = max(0.0, busy - own)
@@ -147,6 +152,7 @@ class OtherLoad:
             "other_cpu_s": other,
             "other_share": share,
             "steal_s": now[1] - self._machine[1],
+            **copy,
         }
         if share > self._warn_share:
             print(

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["GemmEngine", "gemm_flops", "measure_peak"]
+__all__ = ["GemmEngine", "copy_bandwidth", "gemm_flops", "measure_peak"]
 
 
 def gemm_flops(n: int) -> int:
@@ -113,3 +113,30 @@ def measure_peak(threads: int, *, n: int = 2048, calls: int = 8) -> dict[str, An
         "median_gflops": flops / (1e6 * float(np.median(samples))),
         "samples_ms": samples,
     }
+
+
+def copy_bandwidth(megabytes: int = 32, calls: int = 10) -> float:
+    """Memory bandwidth of one core now, in GB/s: bytes read plus written by the median of
+    `calls` numpy copies of `megabytes` (four times this machine's L3 by default).
+
+    Other tenants of a shared host take memory bandwidth without showing in `/proc/stat`: on
+    the Zen 1 EPYC of session 14 one copy ran at 11.1 GB/s at the start of a session and at
+    8.1 GB/s an hour later, while a GEMM kept its speed, and the sparse build (which streams
+    its feature maps) lost more time than ONNX Runtime. `OtherLoad` records this before and
+    after a run.
+
+    Raises:
+      ValueError: `megabytes` or `calls` below 1.
+    """
+    for name, value in (("megabytes", megabytes), ("calls", calls)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    source = np.ones(megabytes * 2**20 // 4, np.float32)
+    target = np.empty_like(source)
+    np.copyto(target, source)
+    samples = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        np.copyto(target, source)
+        samples.append(time.perf_counter() - start)
+    return 2 * source.nbytes / float(np.median(samples)) / 1e9

@@ -210,6 +210,16 @@ def test_other_load_counts_processes_that_are_not_ours() -> None:
     assert record["own_cpu_s"] >= 0.9, record
     assert record["other_cpu_s"] >= 0.8, record
     assert 0 < record["other_share"] <= 1
+    # One core's copy bandwidth, before and after: any machine copies faster than 0.1 GB/s.
+    assert record["copy_gbps_start"] > 0.1 and record["copy_gbps_end"] > 0.1, record
+
+
+def test_copy_bandwidth_rejects_bad_sizes() -> None:
+    from benchmarks._peak import copy_bandwidth
+
+    for kwargs, message in (({"megabytes": 0}, "megabytes"), ({"calls": 0}, "calls")):
+        with pytest.raises(ValueError, match=f"{message} must be at least 1, got 0"):
+            copy_bandwidth(**kwargs)
 
 
 def test_machine_records_the_cpu_and_its_vector_extensions(tmp_path: Path) -> None:
