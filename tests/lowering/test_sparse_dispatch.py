@@ -24,6 +24,7 @@ from lowering.compiler import apply_passes, compile_module, compile_to_input
 from lowering.dispatches import count_dispatches, dispatch_names
 from lowering.export import channels_first_input
 from lowering.layout import channels_first
+from lowering.passes._sparse_conv_kernels import phase_split_tiles
 from lowering.passes._sparse_formats import (
     choose_layout,
     layout_for_blocks,
@@ -176,6 +177,28 @@ def test_threshold_decides() -> None:
 def test_gpu_kernels_have_no_cpu_tiles() -> None:
     after, _ = _rewrite((IR / "sparse_blocks.before.mlir").read_text(), tiles=None)
     assert "flow.dispatch.workgroups" in after and "compilation_info" not in after
+
+
+@pytest.mark.parametrize(
+    ("c", "rows", "ws", "vector", "channels"),
+    [
+        # MobileNet-V2's splits: 57, 29 and 15 columns (odd), 8 columns; 256 KB workgroups.
+        (16, 58, 57, 3, 4),
+        (24, 30, 29, 1, 6),
+        (32, 20, 15, 3, 8),
+        (96, 9, 8, 8, 24),
+        # Two channels cannot make 4 workgroups: one channel each.
+        (2, 6, 4, 4, 1),
+    ],
+)
+def test_phase_split_tiles_divide_the_planes(
+    c: int, rows: int, ws: int, vector: int, channels: int
+) -> None:
+    distribution, vectors = phase_split_tiles(c, rows, ws, 2)
+    assert distribution == [channels, rows, 2, ws, 2]
+    assert vectors == [1, 1, 1, vector, 2]
+    assert ws % vector == 0 and c % channels == 0
+    assert channels * 4 * rows * ws * 4 <= 256 * 1024
 
 
 def test_wide_workgroups_divide_the_pixels() -> None:
