@@ -239,9 +239,9 @@ def write_new_json(directory: Path, name: str, result: dict[str, Any]) -> Path:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags choosing and reporting the model build (`build_model`), shared with
+    """The flags choosing and reporting the model build (`build_from_args`), shared with
     `benchmarks/module_profile.py` and `benchmarks/dispatch_timeline.py`: --model, --build,
-    --sparse-layout, --seed, --top, --out-dir, --tag."""
+    --sparse-layout, --seed, --iree-flag, --top, --out-dir, --tag."""
     from benchmarks import sparse_models
 
     parser.add_argument("--model", required=True, choices=sorted(sparse_models.RECIPES))
@@ -258,6 +258,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="feature maps inside the sparse build, as in sparse_models.py (default nchw)",
     )
     parser.add_argument("--seed", type=int, default=0, help="weights seed (default 0)")
+    parser.add_argument(
+        "--iree-flag",
+        dest="iree_flags",
+        type=_iree_flag,
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="an iree-compile flag added after the build's own, written with '=' (e.g. "
+        "--iree-flag=--iree-opt-data-tiling, the 'dt' variant of peers.py); repeatable",
+    )
     parser.add_argument("--top", type=int, default=25, help="rows printed (default 25)")
     parser.add_argument(
         "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
@@ -268,6 +278,22 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="added to the results' file name: <benchmark>-<model>-<build>...-<tag>-<date>",
     )
+
+
+def _iree_flag(text: str) -> str:
+    """An `--iree-flag`: one iree-compile option, `--name` or `--name=value`."""
+    if not text.startswith("--") or len(text) < 3 or " " in text:
+        raise argparse.ArgumentTypeError(
+            f"must be one iree-compile option such as --iree-opt-data-tiling, got {text!r}"
+        )
+    return text
+
+
+def build_from_args(args: argparse.Namespace) -> tuple[str, list[str], np.ndarray]:
+    """`build_model` for the flags of `add_model_arguments`: the IR, the build's IREE flags
+    followed by the `--iree-flag`s, and the example input."""
+    linalg, flags, x = build_model(args.model, args.build, args.sparse_layout, args.seed)
+    return linalg, [*flags, *args.iree_flags], x
 
 
 def _tag(text: str) -> str:
@@ -304,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
     context = run_context(None if argv is None else ["benchmarks/dispatch_profile.py", *argv])
-    linalg, flags, _ = build_model(args.model, args.build, args.sparse_layout, args.seed)
+    linalg, flags, _ = build_from_args(args)
     with tempfile.TemporaryDirectory(prefix="cadnn-dispatch-profile-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)

@@ -246,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from benchmarks._context import run_context
     from benchmarks.dispatch_profile import (
         add_model_arguments,
-        build_model,
+        build_from_args,
         compile_input,
         model_record,
         write_record,
@@ -283,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.inferences <= WARMUP:
         parser.error(f"--inferences must be above {WARMUP}, got {args.inferences}")
     context = run_context(None if argv is None else ["benchmarks/dispatch_timeline.py", *argv])
-    linalg, flags, x = build_model(args.model, args.build, args.sparse_layout, args.seed)
+    linalg, flags, x = build_from_args(args)
     with tempfile.TemporaryDirectory(prefix="cadnn-dispatch-timeline-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)

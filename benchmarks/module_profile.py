@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from benchmarks._context import run_context
     from benchmarks.dispatch_profile import (
         add_model_arguments,
-        build_model,
+        build_from_args,
         model_record,
         write_record,
     )
@@ -229,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         parser.error(f"--seconds must be positive, got {args.seconds}")
     _tool("perf", "linux-perf")
     context = run_context(None if argv is None else ["benchmarks/module_profile.py", *argv])
-    linalg, flags, x = build_model(args.model, args.build, args.sparse_layout, args.seed)
+    linalg, flags, x = build_from_args(args)
     with tempfile.TemporaryDirectory(prefix="cadnn-module-profile-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,26 @@ def test_profilers_name_and_head_their_results(tmp_path: Path) -> None:
         assert saved["sparse_layout"] == layout and saved["flags"] == ["--a"]
 
 
+def test_iree_flags_follow_the_build_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import dispatch_profile
+
+    parser = argparse.ArgumentParser()
+    dispatch_profile.add_model_arguments(parser)
+    args = parser.parse_args(
+        ["--model=resnet50", "--iree-flag=--iree-opt-data-tiling", "--iree-flag=--x=1"]
+    )
+    monkeypatch.setattr(dispatch_profile, "build_model", lambda *a: ("ir", ["--own"], None))
+    assert dispatch_profile.build_from_args(args)[1] == [
+        "--own",
+        "--iree-opt-data-tiling",
+        "--x=1",
+    ]
+    assert parser.parse_args(["--model=resnet50"]).iree_flags == []
+    for bad in ("iree-opt-data-tiling", "--a --b", "-x"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--model=resnet50", f"--iree-flag={bad}"])
+
+
 def test_results_take_a_tag_and_never_overwrite(tmp_path: Path) -> None:
     from benchmarks.dispatch_profile import add_model_arguments
 
