@@ -49,6 +49,7 @@ __all__ = [
     "input_grid",
     "output_grid",
     "output_grid_function",
+    "output_lines",
     "phase_split_tiles",
 ]
 
@@ -389,7 +390,7 @@ def output_grid(
     return ho, ws, wo, vector_multiple(ho * ws, tiles, block)
 
 
-def _output_lines(
+def output_lines(
     m: int, geometry: tuple[int, int, int, int], output_layout: str
 ) -> tuple[list[str], tuple[int, ...]]:
     """Ops cutting the map `%y` out of the output grid `%Y_wide[M, wide]` (`output_grid`'s
@@ -433,7 +434,7 @@ def output_grid_function(name: str, m: int, geometry: tuple[int, int, int, int])
     (`output_grid`'s `geometry`): a pointwise kernel with fewer output than input channels
     (a projection) computed on a KxK kernel's output grid, before the cut, copies fewer
     channels."""
-    lines, out_shape = _output_lines(m, geometry, "nchw")
+    lines, out_shape = output_lines(m, geometry, "nchw")
     return "\n".join(
         [
             "module {",
@@ -544,7 +545,7 @@ def conv_kernel_function(
             f"%Y_wide = tensor.collapse_shape %Y_kernel [[0, 1], [2]] : "
             f"{tensor_type(kernel_out)} into {tensor_type((m, wide))}"
         )
-    out_lines, out_shape = _output_lines(m, geometry, output_layout)
+    out_lines, out_shape = output_lines(m, geometry, output_layout)
     args = ", ".join(
         [
             f"%x: {tensor_type(x_arg)}",

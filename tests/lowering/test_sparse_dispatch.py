@@ -574,6 +574,7 @@ def test_depthwise_on_channel_major_maps(
     # Not relu6: on this bare conv JAX's relu6 leaves an op between the two convolutions that
     # the epilogue fusion does not take (in MobileNet-V2 it does), so there is no pair.
     activation=st.sampled_from(["none", "relu"]),
+    fuse=st.booleans(),
     seed=st.integers(0, 2**16),
 )
 def test_inverted_residual_computed_on_the_kxk_grids(
@@ -585,13 +586,15 @@ def test_inverted_residual_computed_on_the_kxk_grids(
     depthwise: bool,
     structure: str,
     activation: str,
+    fuse: bool,
     seed: int,
 ) -> None:
     # An expanding 1x1 conv (K -> expand * K channels, bias, activation), a padded 3x3 (or
     # depthwise) conv and a projecting 1x1 conv back to K channels, on channel-major maps:
     # the expansion runs on the 3x3 kernel's input grid (its input is the one padded, its
     # output masked to zero on the border), the projection on the 3x3 kernel's output grid
-    # (the map is cut from its output, not from its input).
+    # (the map is cut from its output, not from its input). Before a depthwise conv the
+    # expansion is computed in the depthwise kernel's own dispatch, band by band (`fuse`).
     rng = np.random.default_rng(seed)
     m = expand * k
     w = rng.standard_normal((m, k)).astype(np.float32) * _mask(structure, m, k, 0.3, rng)
@@ -612,10 +615,14 @@ def test_inverted_residual_computed_on_the_kxk_grids(
             tmp_path_factory.mktemp("grid"),
             threshold=0.5,
             grid_overhead=10.0,  # any map, however small
+            fuse_expansions=fuse,
         )
-    # Three kernels, and for stride 2 the split of the K-channel input into phase planes.
-    assert text.count("flow.dispatch.workgroups") == 3 + (stride > 1)
-    assert "layer 0 computed again on layer 1's grid" in log.getvalue()
+    fused = fuse and depthwise
+    # Three kernels (two when fused), and for stride 2 the split of the K-channel input into
+    # phase planes.
+    assert text.count("flow.dispatch.workgroups") == 3 - fused + (stride > 1)
+    assert ("layers 0 and 1 fused" in log.getvalue()) == fused
+    assert ("layer 0 computed again on layer 1's grid" in log.getvalue()) == (not fused)
     assert "layer 2 computed on the previous KxK kernel's output grid" in log.getvalue()
     # The only pad left is the K-channel input's; the only map cut from a grid has K channels.
     assert _padded_channels(text) == [str(k)]
@@ -805,8 +812,10 @@ def test_inverted_residual_on_the_grids_on_other_backends(target: str, tmp_path:
     )
     linalg = compile_to_input(net, example_args=(x,), target="vulkan" if gpu else "host")
     linalg = apply_passes(linalg, [rewrite])
-    # Three kernels; on CPU also the split of the depthwise kernel's input into phase planes.
-    assert linalg.count("flow.dispatch.workgroups") == (3 if gpu else 4)
+    # Three kernels on GPU; on CPU the expansion and the depthwise layer in one, and the split
+    # of its input into phase planes.
+    assert linalg.count("flow.dispatch.workgroups") == 3
+    assert ("flow.dispatch.workgroup.id" in linalg) == (not gpu)
     assert _padded_channels(linalg) == ["8"]
     assert _cut_channels(linalg) == ["8"]
     module = compile_module(linalg, target, tmp_path / "m.vmfb")
