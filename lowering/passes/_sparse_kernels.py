@@ -228,13 +228,26 @@ def block_values(val: np.ndarray) -> np.ndarray:
 
 def activate(value: str, activation: Activation, lines: list[str], tag: str) -> str:
     """Appends the ops applying `activation` to `value` (uses `%zero`, `%six`); returns the
-    name of the result. `tag` keeps the names unique."""
+    name of the result. `tag` keeps the names unique.
+
+    Each clamp is a compare and a select (`x < 0 ? 0 : x`), which keeps a NaN as
+    `arith.maximumf` does but which LLVM lowers to one or two AVX instructions, where
+    `maximumf` / `minimumf` became a max, an unordered compare and a blend each (on Zen 1 the
+    clamps of the fused expansion took as many instructions as its multiply-adds): the whole
+    sparse MobileNet-V2 ran in 0.945x the time on one thread (16 interleaved pairs, session
+    15)."""
     if activation is None:
         return value
-    lines.append(f"%relu{tag} = arith.maximumf {value}, %zero : f32")
+    lines += [
+        f"%below{tag} = arith.cmpf olt, {value}, %zero : f32",
+        f"%relu{tag} = arith.select %below{tag}, %zero, {value} : f32",
+    ]
     if activation == "relu":
         return f"%relu{tag}"
-    lines.append(f"%relu6{tag} = arith.minimumf %relu{tag}, %six : f32")
+    lines += [
+        f"%above{tag} = arith.cmpf ogt, %relu{tag}, %six : f32",
+        f"%relu6{tag} = arith.select %above{tag}, %six, %relu{tag} : f32",
+    ]
     return f"%relu6{tag}"
 
 

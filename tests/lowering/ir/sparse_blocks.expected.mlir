@@ -63,11 +63,15 @@ module @blocks {
         %extracted_24 = tensor.extract %5[%9, %c1, %c3] : tensor<2x2x4xf32>
         %27 = arith.mulf %extracted_24, %extracted_20 : f32
         %28 = arith.addf %19, %27 : f32
-        %29 = arith.maximumf %22, %cst_6 : f32
-        %30 = arith.maximumf %24, %cst_6 : f32
-        %31 = arith.maximumf %26, %cst_6 : f32
-        %32 = arith.maximumf %28, %cst_6 : f32
-        linalg.yield %29, %30, %31, %32 : f32, f32, f32, f32
+        %29 = arith.cmpf olt, %22, %cst_6 : f32
+        %30 = arith.select %29, %cst_6, %22 : f32
+        %31 = arith.cmpf olt, %24, %cst_6 : f32
+        %32 = arith.select %31, %cst_6, %24 : f32
+        %33 = arith.cmpf olt, %26, %cst_6 : f32
+        %34 = arith.select %33, %cst_6, %26 : f32
+        %35 = arith.cmpf olt, %28, %cst_6 : f32
+        %36 = arith.select %35, %cst_6, %28 : f32
+        linalg.yield %30, %32, %34, %36 : f32, f32, f32, f32
       } -> (tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>)
       iree_tensor_ext.dispatch.tensor.store %8#0, %arg5, offsets = [0, 0, 0], sizes = [2, 1, 4], strides = [1, 1, 1] : tensor<2x4xf32> -> !iree_tensor_ext.dispatch.tensor<writeonly:tensor<2x4x4xf32>>
       iree_tensor_ext.dispatch.tensor.store %8#1, %arg5, offsets = [0, 1, 0], sizes = [2, 1, 4], strides = [1, 1, 1] : tensor<2x4xf32> -> !iree_tensor_ext.dispatch.tensor<writeonly:tensor<2x4x4xf32>>
