@@ -38,7 +38,7 @@ from lowering.runtime import run_in_process
 from tests.lowering.conftest import run_pass, without_comments
 
 IR = Path(__file__).parent / "ir"
-FORMATS = ["balanced", "ell", "blocks", "zero", "taps", "taps_blocks", "dense"]
+FORMATS = ["balanced", "ell", "blocks", "zero", "taps", "taps_blocks", "fused", "dense"]
 
 # Each output sums at most K <= 64 products of N(0, 1) weights and activations; XLA and the
 # sparse kernel differ only in summation order, measured below 2e-6 absolute here.
@@ -125,7 +125,7 @@ def test_blocks_need_a_dividing_height() -> None:
 @pytest.mark.parametrize("name", FORMATS)
 def test_before_expected(name: str) -> None:
     after, rewritten = _rewrite((IR / f"sparse_{name}.before.mlir").read_text())
-    assert rewritten == (name != "dense")
+    assert (rewritten > 0) == (name != "dense")
     assert after == without_comments((IR / f"sparse_{name}.expected.mlir").read_text())
 
 
