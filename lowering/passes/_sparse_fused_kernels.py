@@ -10,9 +10,10 @@ depthwise kernel took 1.0 ms inside the model against 0.45 ms timed alone
 Here each workgroup computes one block of `g` channels (the expansion's row block; 1 for
 its row formats) on one band of `R` output rows: first the expansion of those channels on
 the rows of the padded grid the band reads (its halo recomputed by the neighbouring band),
-into a buffer on the stack that stays in L1, then the depthwise taps from that buffer. The
-expanded map never goes to memory. On a stride-2 layer the grid is split into phase planes
-(`_sparse_conv_kernels.Grid`) and the buffer holds the band's rows of each plane.
+into a buffer on the stack that stays in cache (L1 or L2), then the depthwise taps from that
+buffer. The expanded map never goes to memory. On a stride-2 layer the grid is split into
+phase planes (`_sparse_conv_kernels.Grid`) and the buffer holds the band's rows of each
+plane.
 
 The dispatch is a `flow.dispatch.workgroups` with its own workgroup count (blocks, bands)
 and two generics: the expansion's, tiled by its `lowering_config`, and the depthwise
@@ -108,17 +109,17 @@ def bands(
     halo_rows, halo_cols = _halo(kernel, s)
     taps = kernel[0] * kernel[1]
     register = tiles.register
+    ve = vd_max = tiles.for_block(g).vector[1]
     best: tuple[float, Bands] | None = None
     for extra in range(register):
         ws = -(-(wp + extra) // s)
         for r in (d for d in range(1, ho + 1) if ho % d == 0):
             if (r * ws) % register:
                 continue
-            ve = min(tiles.for_block(g).vector[1], 16 if g > 1 else 64)
             local = -(-((r + halo_rows) * ws + halo_cols) // ve) * ve
             if g * s * s * local * 4 > STACK_BYTES:
                 continue
-            vd = largest_dividing_multiple(r * ws, register, tiles.for_block(g).vector[1])
+            vd = largest_dividing_multiple(r * ws, register, vd_max)
             cost = (s * s * local * expansion_slots / g + r * ws * taps) / r
             tail = (ho - r) * ws + local - (-(-hp // s)) * ws
             grid = Grid(h, w, s, ((top, bottom), (left, right + extra)), max(tail, 0), register)
