@@ -139,12 +139,13 @@ def profile(linalg: str, flags: Sequence[str], workdir: Path, threads: int = 1) 
 
 
 def build_model(
-    model: str, build: str, sparse_layout: str, seed: int
+    model: str, build: str, sparse_layout: str, seed: int, fuse_expansions: bool = True
 ) -> tuple[str, list[str], np.ndarray]:
     """The input-phase IR of `model` built as `benchmarks/sparse_models.py` builds it (seeded
     weights and batch norm, pruned by its recipe), compiled densely (`build` "dense") or with
-    the sparse dispatch ("sparse", channel-major inside for `sparse_layout` "nchw"); returns
-    it, the recipe's IREE flags for that build, and the example input."""
+    the sparse dispatch ("sparse", channel-major inside for `sparse_layout` "nchw"; with
+    `fuse_expansions` False, expansions stay apart from the depthwise kernels); returns it,
+    the recipe's IREE flags for that build, and the example input."""
     from benchmarks import sparse_models
     from lowering import passes
     from lowering.compiler import apply_passes, compile_to_input
@@ -160,7 +161,12 @@ def build_model(
         return dense, list(recipe.dense_flags), np.asarray(x)
     linalg = apply_passes(
         linalg,
-        [passes.fold_batch_norm, functools.partial(passes.sparse_dispatch, threshold=0.4)],
+        [
+            passes.fold_batch_norm,
+            functools.partial(
+                passes.sparse_dispatch, threshold=0.4, fuse_expansions=fuse_expansions
+            ),
+        ],
     )
     return linalg, list(recipe.sparse_flags), np.asarray(x)
 
@@ -241,7 +247,7 @@ def write_new_json(directory: Path, name: str, result: dict[str, Any]) -> Path:
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags choosing and reporting the model build (`build_from_args`), shared with
     `benchmarks/module_profile.py` and `benchmarks/dispatch_timeline.py`: --model, --build,
-    --sparse-layout, --seed, --iree-flag, --top, --out-dir, --tag."""
+    --sparse-layout, --seed, --no-fusion, --iree-flag, --top, --out-dir, --tag."""
     from benchmarks import sparse_models
 
     parser.add_argument("--model", required=True, choices=sorted(sparse_models.RECIPES))
@@ -258,6 +264,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="feature maps inside the sparse build, as in sparse_models.py (default nchw)",
     )
     parser.add_argument("--seed", type=int, default=0, help="weights seed (default 0)")
+    parser.add_argument(
+        "--no-fusion",
+        dest="fuse_expansions",
+        action="store_false",
+        help="the sparse build with each expansion as a kernel of its own before the depthwise "
+        "kernel, as before session 15 (sparse_dispatch(fuse_expansions=False))",
+    )
     parser.add_argument(
         "--iree-flag",
         dest="iree_flags",
@@ -292,7 +305,9 @@ def _iree_flag(text: str) -> str:
 def build_from_args(args: argparse.Namespace) -> tuple[str, list[str], np.ndarray]:
     """`build_model` for the flags of `add_model_arguments`: the IR, the build's IREE flags
     followed by the `--iree-flag`s, and the example input."""
-    linalg, flags, x = build_model(args.model, args.build, args.sparse_layout, args.seed)
+    linalg, flags, x = build_model(
+        args.model, args.build, args.sparse_layout, args.seed, args.fuse_expansions
+    )
     return linalg, [*flags, *args.iree_flags], x
 
 

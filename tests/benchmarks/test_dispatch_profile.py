@@ -75,6 +75,20 @@ def test_iree_flags_follow_the_build_flags(monkeypatch: pytest.MonkeyPatch) -> N
             parser.parse_args(["--model=resnet50", f"--iree-flag={bad}"])
 
 
+def test_no_fusion_keeps_expansions_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import dispatch_profile
+
+    parser = argparse.ArgumentParser()
+    dispatch_profile.add_model_arguments(parser)
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(
+        dispatch_profile, "build_model", lambda *a: calls.append(a) or ("ir", [], None)
+    )
+    dispatch_profile.build_from_args(parser.parse_args(["--model=mobilenet_v2"]))
+    dispatch_profile.build_from_args(parser.parse_args(["--model=mobilenet_v2", "--no-fusion"]))
+    assert [call[4] for call in calls] == [True, False]
+
+
 def test_results_take_a_tag_and_never_overwrite(tmp_path: Path) -> None:
     from benchmarks.dispatch_profile import add_model_arguments
 
