@@ -599,7 +599,8 @@ def _fused(
     dispatch (`_sparse_fused_kernels`), band by band, so that the expanded map never goes to
     memory. Returns the site's new result, or `None` (nothing emitted) on GPU, when the input
     is not such a 1x1 kernel's only use, has no more channels than its input, its grid has more
-    than `grids.overhead` times the map's pixels, or no band fits the stack."""
+    than `grids.overhead` times the map's pixels, no band fits the stack, or the depthwise
+    filters are all zero (the KxK kernel has its own form for that)."""
     producer = grids.pointwise.get(site.x)
     if (
         tiles is None
@@ -613,10 +614,10 @@ def _fused(
     _, c, h, w = site.input_shape
     k, g = producer.layout.columns, producer.layout.block
     b = bands((h, w), site.padding, site.kernel, site.stride, g, producer.layout.slots, tiles)
-    if k >= c or b is None or b.grid.pixels > grids.overhead * h * w:
+    depthwise = site.filters[np.arange(c), np.arange(c)]
+    if k >= c or b is None or b.grid.pixels > grids.overhead * h * w or not depthwise.any():
         return None
     source = producer.site
-    depthwise = site.filters[np.arange(c), np.arange(c)]
     name = f"sparse_layers_{producer.index}_{index}"
     ip = ir.InsertionPoint(defining_op(site.x))
     x_grid = inline_function(

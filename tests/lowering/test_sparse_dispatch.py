@@ -475,6 +475,26 @@ def test_edge_layers(case: str, threshold: float, tmp_path: Path) -> None:
     assert ("flow.dispatch.workgroups" in text) == (case != "above_threshold")
 
 
+@pytest.mark.parametrize("zero", ["expansion_rows", "depthwise"])
+def test_fused_edge_layers(zero: str, tmp_path: Path) -> None:
+    # An expansion with rows of zeros (a whole 4-row block, so a block with no slots), or a
+    # depthwise layer that is entirely zero after it: the pair still matches JAX; an all-zero
+    # depthwise layer is left to the KxK kernel's own zero form instead of fused.
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((16, 8)).astype(np.float32) * _mask("blocks", 16, 8, 0.25, rng)
+    filters = rng.standard_normal((16, 1, 3, 3)).astype(np.float32)
+    if zero == "expansion_rows":
+        w[4:8] = 0
+    else:
+        filters[:] = 0
+    expansion = _conv_net(w, rng.standard_normal(16).astype(np.float32), "relu", 1)
+    depthwise = _conv_net(filters, None, "relu", 1, "SAME", groups=16)
+    x = rng.standard_normal((1, 8, 14, 8)).astype(np.float32)
+    with _pass_log() as log:
+        _check_host(channels_first(lambda x: depthwise(expansion(x))), x, tmp_path, threshold=0.5)
+    assert ("layers 0 and 1 fused" in log.getvalue()) == (zero != "depthwise")
+
+
 @pytest.mark.parametrize(
     ("kernel", "stride", "side", "layout"),
     [
