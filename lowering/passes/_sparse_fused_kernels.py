@@ -35,6 +35,7 @@ from lowering.passes._sparse_kernels import (
     KernelFunction,
     activate,
     binding_type,
+    block_sums,
     block_values,
     tensor_type,
     vector_multiple,
@@ -129,6 +130,17 @@ def bands(
     return None if best is None else best[1]
 
 
+def _row_values(table: str, g: int, lines: list[str]) -> list[str]:
+    """Appends the extracts of the workgroup's `g` values of `table` (`[1, g]`, a bias);
+    returns their names."""
+    names = [f"%{table.lower()}{r}" for r in range(g)]
+    lines += [
+        f"{name} = tensor.extract %{table}[%c0, %r{r}] : {tensor_type((1, g))}"
+        for r, name in enumerate(names)
+    ]
+    return names
+
+
 def _expansion_generic(
     expansion: SparseLayout, cin: int, phases: int, local: int, activation: Activation, ve: int
 ) -> list[str]:
@@ -156,23 +168,19 @@ def _expansion_generic(
         "%ph = linalg.index 1 : index",
         "%q = linalg.index 2 : index",
     ]
-    acc = []
-    for r in range(g):
-        lines.append(f"%eb{r} = tensor.extract %EB[%c0, %r{r}] : {tensor_type((1, g))}")
-        acc.append(f"%eb{r}")
-    for s in range(j):
-        lines += [
-            f"%ec{s} = tensor.extract %EC[%c0, %j{s}] : {tensor_type((1, j), 'i32')}",
-            f"%ek{s} = arith.index_cast %ec{s} : i32 to index",
-            f"%ex{s} = tensor.extract %X[%ek{s}, %ph, %q] : {x_type}",
-        ]
-        for r in range(g):
-            lines += [
-                f"%ev{s}_{r} = tensor.extract %EV[%c0, %j{s}, %r{r}] : {tensor_type((1, j, g))}",
-                f"%et{s}_{r} = arith.mulf %ev{s}_{r}, %ex{s} : f32",
-                f"%es{s}_{r} = arith.addf {acc[r]}, %et{s}_{r} : f32",
-            ]
-            acc[r] = f"%es{s}_{r}"
+    slots = [
+        (
+            [
+                f"%ec{s} = tensor.extract %EC[%c0, %j{s}] : {tensor_type((1, j), 'i32')}",
+                f"%ek{s} = arith.index_cast %ec{s} : i32 to index",
+                f"%ex{s} = tensor.extract %X[%ek{s}, %ph, %q] : {x_type}",
+            ],
+            f"%ex{s}",
+            f"%EV[%c0, %j{s}, {{r}}] : {tensor_type((1, j, g))}",
+        )
+        for s in range(j)
+    ]
+    acc = block_sums(lines, _row_values("EB", g, lines), slots, "e")
     results = []
     for r, a in enumerate(acc):
         act = activate(a, activation, lines, f"e{r}")
@@ -207,10 +215,7 @@ def _depthwise_generic(
     )
     lines += ["^bb0(" + ", ".join(f"%do{r}: f32" for r in range(g)) + "):"]
     lines.append("%p = linalg.index 1 : index")
-    acc = []
-    for r in range(g):
-        lines.append(f"%db{r} = tensor.extract %DB[%c0, %r{r}] : {tensor_type((1, g))}")
-        acc.append(f"%db{r}")
+    acc = _row_values("DB", g, lines)
     for i, (phase, offset) in enumerate(offsets):
         lines.append(f"%dq{i} = arith.addi %p, %off{offset} : index")
         for r in range(g):

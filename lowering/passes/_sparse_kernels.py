@@ -33,6 +33,7 @@ __all__ = [
     "Layout",
     "activate",
     "binding_type",
+    "block_sums",
     "block_values",
     "dispatch_header",
     "generic_and_store",
@@ -285,6 +286,28 @@ def _row_body(
     return [*lines, f"linalg.yield {result} : f32"]
 
 
+def block_sums(
+    lines: list[str], start: list[str], slots: list[tuple[list[str], str, str]], tag: str = ""
+) -> list[str]:
+    """Appends the ops of a block's `g = len(start)` running sums, row `r` starting at
+    `start[r]`, and returns the sums' names. Each slot `(loads, x, weight)` appends `loads`
+    (the ops defining the activation `x`, loaded once for the `g` rows), then for each row the
+    `tensor.extract` of `weight` (its operand and type, `{r}` standing for the row's index
+    constant `%r<r>`) times `x`. `tag` keeps the names unique."""
+    acc = list(start)
+    for s, (loads, x, weight) in enumerate(slots):
+        lines += loads
+        for r in range(len(acc)):
+            v, t, total = (f"%{tag}{name}{s}_{r}" for name in "vts")
+            lines += [
+                f"{v} = tensor.extract {weight.format(r=f'%r{r}')}",
+                f"{t} = arith.mulf {v}, {x} : f32",
+                f"{total} = arith.addf {acc[r]}, {t} : f32",
+            ]
+            acc[r] = total
+    return acc
+
+
 def _block_body(
     layout: SparseLayout, k: int, p: int, activation: Activation, masked: bool = False
 ) -> list[str]:
@@ -293,23 +316,23 @@ def _block_body(
     blocks = layout.rows // g
     args = ", ".join(f"%out{r}: f32" for r in range(g))
     lines = [f"^bb0({args}):", "%b = linalg.index 0 : index", "%p = linalg.index 1 : index"]
-    acc = []
+    start = []
     for r in range(g):
         lines.append(f"%bias{r} = tensor.extract %Bias[%b, %r{r}] : {tensor_type((blocks, g))}")
-        acc.append(f"%bias{r}")
-    for s in range(j):
-        lines += [
-            f"%c{s} = tensor.extract %C[%b, %j{s}] : {tensor_type((blocks, j), 'i32')}",
-            f"%k{s} = arith.index_cast %c{s} : i32 to index",
-            f"%x{s} = tensor.extract %X[%k{s}, %p] : {tensor_type((k, p))}",
-        ]
-        for r in range(g):
-            lines += [
-                f"%v{s}_{r} = tensor.extract %V[%b, %j{s}, %r{r}] : {tensor_type((blocks, j, g))}",
-                f"%t{s}_{r} = arith.mulf %v{s}_{r}, %x{s} : f32",
-                f"%s{s}_{r} = arith.addf {acc[r]}, %t{s}_{r} : f32",
-            ]
-            acc[r] = f"%s{s}_{r}"
+        start.append(f"%bias{r}")
+    slots = [
+        (
+            [
+                f"%c{s} = tensor.extract %C[%b, %j{s}] : {tensor_type((blocks, j), 'i32')}",
+                f"%k{s} = arith.index_cast %c{s} : i32 to index",
+                f"%x{s} = tensor.extract %X[%k{s}, %p] : {tensor_type((k, p))}",
+            ],
+            f"%x{s}",
+            f"%V[%b, %j{s}, {{r}}] : {tensor_type((blocks, j, g))}",
+        )
+        for s in range(j)
+    ]
+    acc = block_sums(lines, start, slots)
     results = [activate(a, activation, lines, f"{r}") for r, a in enumerate(acc)]
     results = _masked(results, masked, lines, p)
     return [*lines, f"linalg.yield {', '.join(results)} : {', '.join(['f32'] * g)}"]

@@ -85,6 +85,7 @@ from lowering.passes._linalg import (
     users,
 )
 from lowering.passes._sparse_conv_kernels import (
+    Grid,
     conv_kernel_function,
     grid_function,
     input_grid,
@@ -533,6 +534,27 @@ def _output_grid_value(result: ir.Value) -> ir.Value | None:
     return grid
 
 
+def _expansion(site: _Site, grids: _Grids) -> _Pointwise | None:
+    """The 1x1 kernel producing the KxK site's NCHW input, when the site is its only user and
+    it has fewer input than output channels (an inverted residual block's expansion), else
+    `None`: what `_on_grid` computes again on the site's grid and `_fused` inside the site's
+    dispatch."""
+    producer = grids.pointwise.get(site.x)
+    if site.input_layout != "nchw" or producer is None or len(users(site.x)) != 1:
+        return None
+    return producer if producer.layout.columns < site.input_shape[1] else None
+
+
+def _expansion_input_grid(
+    producer: _Pointwise, site: _Site, grid: Grid, tiles: CpuTiles | None, name: str
+) -> ir.Value:
+    """The expansion's input padded (and split into phase planes) as `grid`, inserted before
+    the expansion's old result (`grid_function`)."""
+    source = producer.site
+    ip = ir.InsertionPoint(defining_op(site.x))
+    return inline_function(grid_function(name, source.input_shape, grid, tiles), [source.x], ip)
+
+
 def _on_grid(
     site: _Site,
     index: int,
@@ -547,20 +569,17 @@ def _on_grid(
     rewritten), or `None` when the input is not such a kernel's only use, the grid has
     more than `grids.overhead` times the map's pixels, or the input has no fewer
     channels."""
-    producer = grids.pointwise.get(site.x)
-    if site.input_layout != "nchw" or producer is None or len(users(site.x)) != 1:
+    producer = _expansion(site, grids)
+    if producer is None:
         return None
     grid = input_grid(site.input_shape, site.kernel, site.stride, "nchw", site.padding, tiles, g)
     _, c, h, w = site.input_shape
     k = producer.layout.columns
-    if grid.pixels > grids.overhead * h * w or k >= c:
+    if grid.pixels > grids.overhead * h * w:
         return None
-    source = producer.site
-    ip = ir.InsertionPoint(defining_op(site.x))
     name = f"sparse_layer_{producer.index}_grid"
-    x_grid = inline_function(
-        grid_function(f"{name}_input", source.input_shape, grid, tiles), [source.x], ip
-    )
+    x_grid = _expansion_input_grid(producer, site, grid, tiles, f"{name}_input")
+    ip = ir.InsertionPoint(defining_op(site.x))
     kernel = kernel_function(
         name,
         producer.layout,
@@ -601,28 +620,21 @@ def _fused(
     is not such a 1x1 kernel's only use, has no more channels than its input, its grid has more
     than `grids.overhead` times the map's pixels, no band fits the stack, or the depthwise
     filters are all zero (the KxK kernel has its own form for that)."""
-    producer = grids.pointwise.get(site.x)
     if (
         tiles is None
         or not grids.fuse
         or site.producer.name != "linalg.depthwise_conv_2d_nhwc_hwc"
-        or site.input_layout != "nchw"
-        or producer is None
-        or len(users(site.x)) != 1
+        or (producer := _expansion(site, grids)) is None
     ):
         return None
     _, c, h, w = site.input_shape
     k, g = producer.layout.columns, producer.layout.block
     b = bands((h, w), site.padding, site.kernel, site.stride, g, producer.layout.slots, tiles)
     depthwise = site.filters[np.arange(c), np.arange(c)]
-    if k >= c or b is None or b.grid.pixels > grids.overhead * h * w or not depthwise.any():
+    if b is None or b.grid.pixels > grids.overhead * h * w or not depthwise.any():
         return None
-    source = producer.site
     name = f"sparse_layers_{producer.index}_{index}"
-    ip = ir.InsertionPoint(defining_op(site.x))
-    x_grid = inline_function(
-        grid_function(f"{name}_input", source.input_shape, b.grid, tiles), [source.x], ip
-    )
+    x_grid = _expansion_input_grid(producer, site, b.grid, tiles, f"{name}_input")
     kernel, geometry = fused_kernel_function(
         name,
         producer.layout,
