@@ -164,7 +164,10 @@ def build_model(
         [
             passes.fold_batch_norm,
             functools.partial(
-                passes.sparse_dispatch, threshold=0.4, fuse_expansions=fuse_expansions
+                passes.sparse_dispatch,
+                threshold=0.4,
+                fuse_expansions=fuse_expansions,
+                tiles=passes.host_sparse_tiles(),
             ),
         ],
     )

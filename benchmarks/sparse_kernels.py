@@ -47,8 +47,9 @@ from benchmarks._context import OtherLoad, run_context  # noqa: E402
 from lowering.benchmark import benchmark_module  # noqa: E402
 from lowering.compiler import CompiledModule, CompileError, compile_module  # noqa: E402
 from lowering.export import channels_first_input  # noqa: E402
+from lowering.passes import host_sparse_tiles  # noqa: E402
 from lowering.passes._sparse_formats import choose_layout, layout_for_taps  # noqa: E402
-from lowering.passes._sparse_kernels import DEFAULT_TILES, CpuTiles  # noqa: E402
+from lowering.passes._sparse_kernels import CpuTiles  # noqa: E402
 from lowering.passes.sparse_dispatch import sparse_dispatch  # noqa: E402
 
 DENSITIES = (0.5, 0.2, 0.1, 0.05)
@@ -155,9 +156,10 @@ def _format(w: np.ndarray) -> dict[str, Any]:
     }
 
 
-def parse_tiles(text: str) -> CpuTiles:
-    """`"rows=32,hoist_bytes=0"` -> the default `CpuTiles` with those fields replaced
-    (`vector` takes the pixel size of the innermost tile: `vector=32` is `(1, 32)`)."""
+def parse_tiles(text: str, base: CpuTiles | None = None) -> CpuTiles:
+    """`"rows=32,hoist_bytes=0"` -> `base` (default: this machine's, `lowering.passes.
+    host_sparse_tiles()`) with those fields replaced (`vector` takes the pixel size of the
+    innermost tile: `vector=32` is `(1, 32)`)."""
     fields = {f.name for f in dataclasses.fields(CpuTiles)}
     changes: dict[str, Any] = {}
     for item in filter(None, text.split(",")):
@@ -175,11 +177,11 @@ def parse_tiles(text: str) -> CpuTiles:
         if number < least:
             raise ValueError(f"--tiles: {name} must be at least {least}, got {number}")
         changes[name] = (1, number) if name == "vector" else number
-    return dataclasses.replace(DEFAULT_TILES, **changes)
+    return dataclasses.replace(base or host_sparse_tiles(), **changes)
 
 
 def measure(
-    layer: Layer, rounds: int, workdir: Path, tiles: CpuTiles = DEFAULT_TILES
+    layer: Layer, rounds: int, workdir: Path, tiles: CpuTiles | None = None
 ) -> list[dict[str, Any]]:
     """Compiles the dense and sparse modules of `layer` (the sparse ones with `tiles`), then
     times them in interleaved rounds; failures are recorded in each record's `errors`."""
@@ -187,7 +189,7 @@ def measure(
     w = rng.standard_normal(layer.weight_shape).astype(np.float32)
     b = rng.standard_normal(layer.weight_shape[0]).astype(np.float32)
     x = rng.standard_normal(layer.input_shape).astype(np.float32)
-    forced = functools.partial(sparse_dispatch, threshold=1.01, tiles=tiles)
+    forced = functools.partial(sparse_dispatch, threshold=1.01, tiles=tiles or host_sparse_tiles())
     modules: dict[str, CompiledModule | None] = {}
     records: dict[str, dict[str, Any]] = {}
     modules["dense"] = compile_module(
@@ -260,9 +262,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--tiles",
         default="",
-        help="the sparse kernels' CPU tiles, as changes to the pass's defaults, e.g. "
-        "'rows=32,hoist_bytes=0' (fields: rows, pixels, vector, hoist_bytes, wide_pixels; see "
-        "lowering/passes/_sparse_kernels.py, CpuTiles); default: the pass's own",
+        help="the sparse kernels' CPU tiles, as changes to this machine's (the pass's "
+        "defaults with AVX-512, its AVX2_TILES without), e.g. 'rows=32,hoist_bytes=0' "
+        "(fields: rows, pixels, vector, hoist_bytes, wide_pixels, pointwise_row_vector; see "
+        "lowering/passes/_sparse_kernels.py, CpuTiles); default: this machine's",
     )
     args = parser.parse_args(argv)
     try:

@@ -234,6 +234,7 @@ def build_engines(
         functools.partial(
             passes.sparse_dispatch,
             threshold=threshold,
+            tiles=passes.host_sparse_tiles(),
             **({} if grid_overhead is None else {"grid_overhead": grid_overhead}),
         ),
     ]

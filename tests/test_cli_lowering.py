@@ -131,3 +131,19 @@ def test_pruned_model_compiles_to_sparse_kernels(checkpoint, tmp_path):
             rtol=1e-4,
             atol=1e-5,
         )
+
+
+def test_sparse_tiles_follow_the_target():
+    """The host's sparse kernels get this CPU's tiles, arm64 the pass's defaults, Vulkan none."""
+    from cadnn_jax.cli.compile import passes_for
+    from lowering.passes import host_sparse_tiles
+    from lowering.passes._sparse_kernels import DEFAULT_TILES
+
+    def tiles(target):
+        (sparse,) = passes_for(target, fold_bn=False, sparse=True, threshold=0.4)
+        return sparse.keywords.get("tiles", DEFAULT_TILES)
+
+    assert tiles("host") == host_sparse_tiles()
+    assert tiles("arm64") == DEFAULT_TILES
+    assert tiles("vulkan") is None
+    assert passes_for("host", fold_bn=False, sparse=False, threshold=0.4) == []

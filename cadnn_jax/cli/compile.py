@@ -123,9 +123,12 @@ def passes_for(target: str, *, fold_bn: bool, sparse: bool, threshold: float) ->
     """The Python passes run between IREE's phases for ``target``."""
     passes: list[Any] = [lowering.passes.fold_batch_norm] if fold_bn else []
     if sparse:
-        # The CPU tile configuration does not apply to SPIR-V; Vulkan uses IREE's own.
+        # The CPU tile configuration does not apply to SPIR-V; Vulkan uses IREE's own. The
+        # host's tiles follow its CPU (`host_sparse_tiles`); arm64 keeps the pass's defaults.
         vulkan = lowering.get_target(target).hal_device == "vulkan"
-        options = {"tiles": None} if vulkan else {}
+        options: dict[str, Any] = {"tiles": None} if vulkan else {}
+        if target == "host":
+            options["tiles"] = lowering.passes.host_sparse_tiles()
         passes.append(
             functools.partial(lowering.passes.sparse_dispatch, threshold=threshold, **options)
         )

@@ -9,6 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lowering import host
+from lowering.passes._sparse_kernels import AVX2_TILES as _SPARSE_AVX2_TILES
+from lowering.passes._sparse_kernels import DEFAULT_TILES as _SPARSE_TILES
+from lowering.passes._sparse_kernels import CpuTiles
 from lowering.passes.compact_channels import compact_channels as compact_channels
 from lowering.passes.dense_convs import AVX2_TILES as _CONV_AVX2_TILES
 from lowering.passes.dense_convs import dense_convs as dense_convs
@@ -22,6 +25,7 @@ __all__ = [
     "HOST_DENSE",
     "HOST_DENSE_AVX2",
     "host_dense",
+    "host_sparse_tiles",
     "compact_channels",
     "dense_convs",
     "depthwise_convs",
@@ -52,3 +56,11 @@ def host_dense(cpuinfo: Path = host.CPUINFO) -> tuple[Callable[..., int], ...]:
     convolutions, where ours ran ResNet-50 2.9x slower on a Zen 1 EPYC, and depthwise
     convolutions of odd width widened); read from `cpuinfo`."""
     return HOST_DENSE if "avx512f" in host.cpu_flags(cpuinfo) else HOST_DENSE_AVX2
+
+
+def host_sparse_tiles(cpuinfo: Path = host.CPUINFO) -> CpuTiles:
+    """The sparse kernels' CPU tiles (`sparse_dispatch`'s `tiles`) for a build that runs on
+    this machine: the pass's defaults with AVX-512, else its `AVX2_TILES` (1x1 kernels in a
+    row format on 32-pixel vectors, measured on a Zen 1 EPYC); read from `cpuinfo`. Other CPU
+    targets (arm64) keep the defaults."""
+    return _SPARSE_TILES if "avx512f" in host.cpu_flags(cpuinfo) else _SPARSE_AVX2_TILES

@@ -25,6 +25,7 @@ from lowering.passes._linalg import cpu_compilation_info, largest_dividing_multi
 from lowering.passes._sparse_formats import SparseLayout
 
 __all__ = [
+    "AVX2_TILES",
     "DEFAULT_TILES",
     "DISPATCH_END",
     "Activation",
@@ -76,6 +77,9 @@ class CpuTiles:
       wide_pixels: the fewest pixels of a map whose kernel gets wide workgroups.
       register: floats in one vector register (8 on AVX2): the shortest pixel vector, and
         the unit that grids and small maps are rounded up to.
+      pointwise_row_vector: the pixels of the vector of a 1x1 kernel in a row format
+        (`balanced`, `ell`), when not `vector`'s (`for_pointwise_rows`); KxK kernels keep
+        `vector`.
     """
 
     rows: int = 8
@@ -84,6 +88,7 @@ class CpuTiles:
     hoist_bytes: int = 16 * 1024
     wide_pixels: int = 512
     register: int = 8
+    pointwise_row_vector: int | None = None
 
     def for_block(self, g: int) -> "CpuTiles":
         """The tiles of a kernel computing `g` rows at once: the pixel tile is divided by `g`
@@ -94,6 +99,13 @@ class CpuTiles:
         """
         v0, v1 = self.vector
         return dataclasses.replace(self, vector=(v0, max(self.register, v1 // g)))
+
+    def for_pointwise_rows(self) -> "CpuTiles":
+        """The tiles of a 1x1 kernel in a row format: `pointwise_row_vector` pixels as the
+        vector, when set."""
+        if self.pointwise_row_vector is None:
+            return self
+        return dataclasses.replace(self, vector=(self.vector[0], self.pointwise_row_vector))
 
     def pixel_vector(self, g: int, p: int) -> int:
         """The pixel vector of a `g`-row kernel on `p` pixels: `for_block(g)`'s when it
@@ -141,6 +153,15 @@ workgroups of 8 rows (or blocks) by up to 448 pixels (whole vectors dividing the
 one pixel vector for rows with more than 16 KB of hoisted data or maps of fewer than 512
 pixels. Session 12's Zen 1 EPYC (AVX2 only) made the dividing rule and whole-register grids
 necessary (`workgroup_pixels`); the other sizes were not tuned again there."""
+
+AVX2_TILES = dataclasses.replace(DEFAULT_TILES, pointwise_row_vector=32)
+"""`DEFAULT_TILES` for x86 CPUs without AVX-512: 1x1 kernels in a row format on vectors of 32
+pixels (four AVX2 registers of accumulators) instead of 64. On a Zen 1 EPYC (session 16) the
+256 -> 256 layer on 56x56 with balanced rows at 10% then took 0.20 of IREE dense on one thread
+(`benchmarks/results/sparse_kernels-1x1-s16-zen1-2026-12-05.json`) against 0.31 with 64-pixel
+vectors in session 15's run, unstructured rows 0.24 against 0.32; workgroups of 2 to 256 rows
+by 32 to 1568 pixels measured within 0.18-0.23 (by hand). Block and KxK kernels, and with them
+the pruned ResNet-50 and MobileNet-V2 builds, are unchanged."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -666,6 +687,8 @@ def kernel_function(
             "('nhwc', 'nchw')"
         )
     m, g, j = layout.rows, layout.block, layout.slots
+    if tiles is not None and g == 1:
+        tiles = tiles.for_pointwise_rows()
     in_lines, x, k, spatial = _input_glue(input_layout, tuple(input_shape), stride)
     if k != layout.columns:
         raise ValueError(f"input_shape {input_shape} has {k} channels, W has {layout.columns}")

@@ -1,16 +1,21 @@
-"""The kernel benchmark's command line: `--tiles` changes the pass's tiles field by field."""
+"""The kernel benchmark's command line: `--tiles` changes this machine's tiles field by field."""
 
 import dataclasses
 
 import pytest
 
 from benchmarks import sparse_kernels
+from lowering.passes import host_sparse_tiles
 from lowering.passes._sparse_kernels import DEFAULT_TILES
 
 
 def test_tiles_replace_only_the_fields_given() -> None:
-    assert sparse_kernels.parse_tiles("") == DEFAULT_TILES
-    tiles = sparse_kernels.parse_tiles("rows=32,hoist_bytes=0,vector=32")
+    assert sparse_kernels.parse_tiles("") == host_sparse_tiles()
+    assert sparse_kernels.parse_tiles("", DEFAULT_TILES) == DEFAULT_TILES
+    assert sparse_kernels.parse_tiles("pointwise_row_vector=16", DEFAULT_TILES) == (
+        dataclasses.replace(DEFAULT_TILES, pointwise_row_vector=16)
+    )
+    tiles = sparse_kernels.parse_tiles("rows=32,hoist_bytes=0,vector=32", DEFAULT_TILES)
     assert (tiles.rows, tiles.hoist_bytes, tiles.vector) == (32, 0, (1, 32))
     assert tiles.pixels == DEFAULT_TILES.pixels
     assert (

@@ -24,6 +24,7 @@ from lowering.compiler import apply_passes, compile_module, compile_to_input
 from lowering.dispatches import count_dispatches, dispatch_names
 from lowering.export import channels_first_input
 from lowering.layout import channels_first
+from lowering.passes import host_sparse_tiles
 from lowering.passes._sparse_conv_kernels import phase_split_tiles
 from lowering.passes._sparse_formats import (
     choose_layout,
@@ -31,7 +32,7 @@ from lowering.passes._sparse_formats import (
     layout_for_rows,
     layout_for_taps,
 )
-from lowering.passes._sparse_kernels import CpuTiles
+from lowering.passes._sparse_kernels import AVX2_TILES, DEFAULT_TILES, CpuTiles
 from lowering.passes.sparse_dispatch import sparse_dispatch
 from lowering.run_module import run_module
 from lowering.runtime import run_in_process
@@ -237,6 +238,35 @@ def test_long_rows_and_small_maps_get_workgroups_of_one_pixel_vector() -> None:
     )
 
 
+def test_host_sparse_tiles_follow_the_cpu(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 fma avx512f\n")
+    assert host_sparse_tiles(cpuinfo) == DEFAULT_TILES
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx avx2 fma\n")
+    assert host_sparse_tiles(cpuinfo) == AVX2_TILES
+    assert host_sparse_tiles(tmp_path / "missing") == AVX2_TILES
+
+
+@pytest.mark.parametrize("name", ["balanced", "ell", "blocks", "taps", "taps_blocks"])
+def test_avx2_tiles_change_only_the_pointwise_row_kernels(name: str) -> None:
+    # 1x1 kernels in a row format get 32-pixel vectors; block and KxK kernels are unchanged.
+    before = (IR / f"sparse_{name}.before.mlir").read_text()
+    default, _ = _rewrite(before)
+    avx2, _ = _rewrite(before, tiles=AVX2_TILES)
+    if name in ("balanced", "ell"):
+        # Only the tile configuration differs: its vector (and this small map's workgroup
+        # of one vector) goes from 64 pixels to 32.
+        changed = [
+            (a, b) for a, b in zip(default.splitlines(), avx2.splitlines(), strict=True) if a != b
+        ]
+        assert len(changed) == 1
+        a, b = changed[0]
+        assert "vector_common_parallel = [1, 64]" in a and "vector_common_parallel = [1, 32]" in b
+        assert a.replace("64]", "32]") == b
+    else:
+        assert avx2 == default
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="threshold"):
         _rewrite((IR / "sparse_ell.before.mlir").read_text(), threshold=-1)
@@ -342,6 +372,17 @@ def test_conv1x1_matches_jax(
         net, x = channels_first_input(net), np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     text = _check_host(net, x, tmp_path_factory.mktemp("conv"), threshold=0.5)
     assert "linalg.conv_2d" not in text
+
+
+@pytest.mark.parametrize("structure", ["balanced", "unstructured"])
+def test_pointwise_rows_on_avx2_tiles_match_jax(structure: str, tmp_path: Path) -> None:
+    """`AVX2_TILES`' 32-pixel row kernels, on a map of 3 vectors plus a remainder."""
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((24, 40)).astype(np.float32) * _mask(structure, 24, 40, 0.2, rng)
+    net = channels_first_input(_conv_net(w, rng.standard_normal(24).astype(np.float32), "relu", 1))
+    x = rng.standard_normal((1, 40, 10, 11)).astype(np.float32)
+    text = _check_host(net, x, tmp_path, threshold=0.5, tiles=AVX2_TILES)
+    assert "vector_common_parallel = [1, 32]" in text
 
 
 @settings(max_examples=8, deadline=None, derandomize=True)
