@@ -759,8 +759,9 @@ def sparse_dispatch(
       threshold: layers with density (nonzeros / size) below this go sparse; above 1, every
         handled layer does, including fully dense ones.
       block_sizes: heights `g` of the row blocks sharing column indices to consider.
-      tiles: the kernels' CPU `compilation_info`; `None` for GPU (Vulkan) targets, where
-        IREE's own SPIR-V configuration is used.
+      tiles: the kernels' CPU `compilation_info` (the defaults were measured with AVX-512;
+        `lowering.passes.host_sparse_tiles()` gives the host CPU's); `None` for GPU (Vulkan)
+        targets, where IREE's own SPIR-V configuration is used.
       grid_overhead: a 1x1 kernel on an NCHW map whose only user is a KxK kernel, with fewer
         input than output channels, is computed on the KxK kernel's padded input grid (its
         input padded instead of its output), and one whose input is only a KxK kernel's
