@@ -55,7 +55,7 @@ def host_dense(cpuinfo: Path = host.CPUINFO) -> tuple[Callable[..., int], ...]:
     `HOST_DENSE_AVX2` (stride-1 KxK convolutions through im2col, IREE's tiles for 1x1
     convolutions, where ours ran ResNet-50 2.9x slower on a Zen 1 EPYC, and depthwise
     convolutions of odd width widened); read from `cpuinfo`."""
-    return HOST_DENSE if "avx512f" in host.cpu_flags(cpuinfo) else HOST_DENSE_AVX2
+    return HOST_DENSE if _avx512(cpuinfo) else HOST_DENSE_AVX2
 
 
 def host_sparse_tiles(cpuinfo: Path = host.CPUINFO) -> CpuTiles:
@@ -63,4 +63,10 @@ def host_sparse_tiles(cpuinfo: Path = host.CPUINFO) -> CpuTiles:
     this machine: the pass's defaults with AVX-512, else its `AVX2_TILES` (1x1 kernels in a
     row format on 32-pixel vectors, measured on a Zen 1 EPYC); read from `cpuinfo`. Other CPU
     targets (arm64) keep the defaults."""
-    return _SPARSE_TILES if "avx512f" in host.cpu_flags(cpuinfo) else _SPARSE_AVX2_TILES
+    return _SPARSE_TILES if _avx512(cpuinfo) else _SPARSE_AVX2_TILES
+
+
+def _avx512(cpuinfo: Path) -> bool:
+    """Whether `cpuinfo`'s CPU has AVX-512, which splits the tiles measured on the AVX-512
+    machine of sessions 1-11 from those measured on the AVX2-only Zen 1 EPYC."""
+    return "avx512f" in host.cpu_flags(cpuinfo)

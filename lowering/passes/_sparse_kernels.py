@@ -78,8 +78,9 @@ class CpuTiles:
       register: floats in one vector register (8 on AVX2): the shortest pixel vector, and
         the unit that grids and small maps are rounded up to.
       pointwise_row_vector: the pixels of the vector of a 1x1 kernel in a row format
-        (`balanced`, `ell`), when not `vector`'s (`for_pointwise_rows`); KxK kernels keep
-        `vector`.
+        (`balanced`, `ell`) built by `kernel_function`, when not `vector`'s
+        (`for_pointwise_rows`); KxK kernels, and an expansion computed inside a depthwise
+        kernel's dispatch (`_sparse_fused_kernels`, not measured with it), keep `vector`.
     """
 
     rows: int = 8
