@@ -208,6 +208,19 @@ def _parser() -> argparse.ArgumentParser:
         " threshold gives the dense model (as gradual); global = one top-k budget over all"
         " those layers, so ADMM chooses the per-layer rates itself",
     )
+    p.add_argument(
+        "--distill-temperature",
+        type=float,
+        default=Schedule.distill_temperature,
+        help="if > 0, every method distils from its dense model at this temperature in all its"
+        " epochs (Hinton et al. 2015); 0 = labels only",
+    )
+    p.add_argument(
+        "--distill-weight",
+        type=float,
+        default=Schedule.distill_weight,
+        help="share of the distillation (soft) term in the loss, in [0, 1]",
+    )
     p.add_argument("--block-rate", type=float, default=0.95, help="4x1 block run sparsity")
     p.add_argument("--joint-rate", type=float, default=0.9971, help="joint run sparsity")
     p.add_argument("--joint-bits", type=int, default=3, help="joint run bits")

@@ -17,6 +17,7 @@ import optax
 from flax import nnx
 
 from cadnn_jax._admm import admm, admm_residuals, find_admm_state
+from cadnn_jax._distill import Distillation, teacher_logits
 from cadnn_jax._gradual import gradual_magnitude_prune
 from cadnn_jax._masking import hard_prune, masked_retrain
 from cadnn_jax._project import constraint_table
@@ -46,6 +47,9 @@ class Schedule:
         ``(1 - stage) / (1 - overall final sparsity)`` (capped at dense), so each stage shrinks
         every layer by the same factor instead of leaving the largest step to the last stage.
       admm_optimizer: optimizer of the ADMM phase: "adam", or "sgd" (momentum 0.9), at ``lr``.
+      distill_temperature: if > 0, every phase (pruning and retraining) distils from the model
+        the pipeline started from (``Distillation``) at this temperature; 0 = labels only.
+      distill_weight: the soft term's share of the distillation loss, in [0, 1].
       seed: shuffling seed.
     """
 
@@ -61,6 +65,8 @@ class Schedule:
     stages: tuple[float, ...] = ()
     proportional_stages: bool = False
     admm_optimizer: str = "adam"
+    distill_temperature: float = 0.0
+    distill_weight: float = 0.9
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -75,6 +81,15 @@ class Schedule:
         if any(not 0 <= s < 1 for s in self.stages) or list(self.stages) != sorted(self.stages):
             raise ValueError(
                 f"Schedule: stages must be rising sparsities in [0, 1), got {self.stages!r}."
+            )
+        if not self.distill_temperature >= 0:
+            raise ValueError(
+                "Schedule: distill_temperature must be >= 0 (0 = no distillation), got "
+                f"{self.distill_temperature!r}."
+            )
+        if not 0 <= self.distill_weight <= 1:
+            raise ValueError(
+                f"Schedule: distill_weight must be in [0, 1], got {self.distill_weight!r}."
             )
         if self.admm_optimizer not in ("adam", "sgd"):
             raise ValueError(
@@ -97,6 +112,15 @@ def _params(model: nnx.Module) -> nnx.State:
 
 def _steps_per_epoch(n: int, batch_size: int) -> int:
     return max(1, n // batch_size)
+
+
+def _distillation(model: nnx.Module, images: np.ndarray, schedule: Schedule) -> Distillation | None:
+    """The dense model's logits to distil from, taken before pruning changes it (or None)."""
+    if schedule.distill_temperature == 0:
+        return None
+    return Distillation(
+        teacher_logits(model, images), schedule.distill_temperature, schedule.distill_weight
+    )
 
 
 def _has_sparsity(spec: Constraint) -> bool:
@@ -165,6 +189,7 @@ def admm_compress(
     """
     table = constraint_table(constraints, _params(model))
     images, labels = data
+    distill = _distillation(model, images, schedule)
     per_epoch = _steps_per_epoch(len(images), schedule.batch_size)
     history: list[dict[str, Any]] = []
 
@@ -221,6 +246,7 @@ def admm_compress(
             seed=schedule.seed + 100 * i,
             progress=progress,
             on_epoch=on_epoch,
+            distill=distill,
         )
         state = find_admm_state(result.optimizer.opt_state)
         pruned, masks = hard_prune(_params(model), specs)
@@ -232,7 +258,16 @@ def admm_compress(
     before = evaluate(model, *val) if val is not None else None
     record({"phase": "hard prune", "val_accuracy": before})
     quantizes = any(not s.prunes or isinstance(s, Joint) for s in table.values())
-    _retrain(model, masks, data, schedule, progress, record, constraints if quantizes else None)
+    _retrain(
+        model,
+        masks,
+        data,
+        schedule,
+        progress,
+        record,
+        constraints if quantizes else None,
+        distill=distill,
+    )
     return CompressResult(masks=masks, accuracy_before_retrain=before, history=history)
 
 
@@ -244,6 +279,8 @@ def _retrain(
     progress: bool,
     record: Callable[[dict[str, Any]], None],
     constraints: Any = None,
+    *,
+    distill: Distillation | None = None,
 ) -> None:
     """Masked retraining; quantization-aware on the leaves ``constraints`` quantizes, if given."""
     if schedule.retrain_epochs == 0:
@@ -265,6 +302,7 @@ def _retrain(
         seed=schedule.seed + 7,
         progress=progress,
         on_epoch=lambda e, m, o: record({"phase": "retrain", "epoch": e, **m}),
+        distill=distill,
     )
 
 
@@ -306,6 +344,7 @@ def magnitude_compress(
             log(entry)
 
     images, labels = data
+    distill = _distillation(model, images, schedule)
     specs = _sparsity_specs(sparsity, Unstructured)
     if not gradual:
         pruned, masks = hard_prune(_params(model), specs)
@@ -313,7 +352,7 @@ def magnitude_compress(
         total = dataclasses.replace(
             schedule, retrain_epochs=schedule.prune_epochs + schedule.retrain_epochs
         )
-        _retrain(model, masks, data, total, progress, record)
+        _retrain(model, masks, data, total, progress, record, distill=distill)
         return CompressResult(masks=masks, accuracy_before_retrain=None, history=history)
 
     per_epoch = _steps_per_epoch(len(images), schedule.batch_size)
@@ -334,10 +373,11 @@ def magnitude_compress(
         seed=schedule.seed,
         progress=progress,
         on_epoch=lambda e, m, o: record({"phase": "gradual prune", "epoch": e, **m}),
+        distill=distill,
     )
     pruned, masks = hard_prune(_params(model), specs)
     nnx.update(model, pruned)
-    _retrain(model, masks, data, schedule, progress, record)
+    _retrain(model, masks, data, schedule, progress, record, distill=distill)
     return CompressResult(masks=masks, accuracy_before_retrain=None, history=history)
 
 

@@ -39,6 +39,7 @@ from flax import nnx
 from tqdm import tqdm
 
 from cadnn_jax._checkpoint import from_numpy_leaves, to_numpy_leaves
+from cadnn_jax._distill import Distillation, distillation_loss
 
 CHECKPOINT_FILE = "train_state.npz"
 _META_KEY = "__meta__"
@@ -60,28 +61,42 @@ class TrainResult(NamedTuple):
     optimizer: nnx.Optimizer
 
 
-def _loss_and_correct(model: nnx.Module, x: jax.Array, y: jax.Array):
+def _loss_and_correct(
+    model: nnx.Module,
+    x: jax.Array,
+    y: jax.Array,
+    teacher: jax.Array | None,
+    temperature: float,
+    weight: float,
+):
     logits = model(x)
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    if teacher is None:
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    else:
+        loss = distillation_loss(logits, y, teacher, temperature, weight)
     return loss, jnp.sum(jnp.argmax(logits, axis=-1) == y)
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "batch_size"))
+@functools.partial(jax.jit, static_argnames=("graphdef", "batch_size", "temperature", "weight"))
 def _train_step(
     graphdef: nnx.GraphDef,
     state: nnx.State,
     images: jax.Array,
     labels: jax.Array,
+    teacher: jax.Array | None,
     perm: jax.Array,
     step: jax.Array,
     *,
     batch_size: int,
+    temperature: float,
+    weight: float,
 ) -> tuple[nnx.State, jax.Array, jax.Array]:
     """One optimizer step on batch number ``step`` of the permutation ``perm``."""
     model, optimizer = nnx.merge(graphdef, state)
     idx = jax.lax.dynamic_slice_in_dim(perm, step * batch_size, batch_size)
     grad_fn = nnx.value_and_grad(_loss_and_correct, has_aux=True)
-    (loss, correct), grads = grad_fn(model, images[idx], labels[idx])
+    soft = None if teacher is None else teacher[idx]
+    (loss, correct), grads = grad_fn(model, images[idx], labels[idx], soft, temperature, weight)
     optimizer.update(model, grads)
     return nnx.state((model, optimizer)), loss, correct
 
@@ -163,8 +178,9 @@ def train(
     on_step: Callable[[int, nnx.Optimizer], None] | None = None,
     on_epoch: Callable[[int, dict[str, float], nnx.Optimizer], None] | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
+    distill: Distillation | None = None,
 ) -> TrainResult:
-    """Trains ``model`` in place with softmax cross-entropy.
+    """Trains ``model`` in place with softmax cross-entropy (or a distillation loss).
 
     Each epoch visits a fresh permutation of the examples in batches of ``batch_size``; the last
     partial batch is dropped so that every step has the same shapes. Modules with ``deterministic``
@@ -189,6 +205,8 @@ def train(
         0-based epoch and its ``history`` entry, once the model holds that epoch's result.
       checkpoint: a directory. If it holds a checkpoint of the same run, training resumes after
         its last completed epoch; after every epoch the state is saved there atomically.
+      distill: if given, the loss is ``distillation_loss`` against ``distill.logits``, whose row
+        ``i`` belongs to ``images[i]``; the epoch's ``loss`` is then that loss.
 
     Returns:
       A ``TrainResult``.
@@ -202,6 +220,11 @@ def train(
     n = len(images)
     if batch_size > n:
         raise ValueError(f"batch_size must be at most the {n} examples given, got {batch_size}.")
+    if distill is not None and len(distill.logits) != n:
+        raise ValueError(
+            f"distill.logits has {len(distill.logits)} rows but there are {n} images; row i "
+            "must be the teacher's logits for images[i]."
+        )
     # nnx.view shares the model's Variables, so updating the view updates the caller's model.
     view = nnx.view(model, deterministic=False, use_running_average=False, raise_if_not_found=False)
     optimizer = nnx.Optimizer(view, tx, wrt=nnx.Param)
@@ -211,6 +234,8 @@ def train(
     start_epoch = 0
     ckpt_dir = pathlib.Path(checkpoint) if checkpoint is not None else None
     fingerprint = _fingerprint(state, seed=seed, batch_size=batch_size, num_examples=n)
+    if distill is not None:  # a run with another loss is another run (absent: as before)
+        fingerprint["distill"] = [float(distill.temperature), float(distill.weight)]
     if ckpt_dir is not None:
         restored = _load_checkpoint(ckpt_dir, state, fingerprint)
         if restored is not None:
@@ -220,6 +245,9 @@ def train(
 
     images = jnp.asarray(images)
     labels = jnp.asarray(labels, dtype=jnp.int32)
+    teacher = None if distill is None else jnp.asarray(distill.logits, jnp.float32)
+    temperature = 1.0 if distill is None else float(distill.temperature)
+    weight = 0.0 if distill is None else float(distill.weight)
     steps_per_epoch = n // batch_size
     base_key = jax.random.key(seed)
 
@@ -240,9 +268,12 @@ def train(
                 state,
                 images,
                 labels,
+                teacher,
                 perm,
                 jnp.asarray(i, jnp.int32),
                 batch_size=batch_size,
+                temperature=temperature,
+                weight=weight,
             )
             loss_sum = loss_sum + loss
             correct_sum = correct_sum + correct

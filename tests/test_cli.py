@@ -76,11 +76,17 @@ def test_compress_end_to_end_writes_report_and_checkpoints(data_dir, tmp_path, c
             "5",
             "--rounds-per-epoch",
             "3",
+            "--distill-temperature",
+            "2",
         )
     )
     again = json.loads((tmp_path / "again" / "report.json").read_text())
     assert again["pretrain_epochs"] == 0 and again["method"] == "gradual"
     assert (again["schedule"]["rho_max"], again["schedule"]["rounds_per_epoch"]) == (5.0, 3)
+    assert (again["schedule"]["distill_temperature"], again["schedule"]["distill_weight"]) == (
+        2.0,
+        0.9,
+    )
     # The default global allocation spreads 98% over the layers unevenly, 98% overall.
     assert again["allocation"] == "global"
     assert 45 <= again["storage"]["pruning_rate"] <= 55
@@ -98,6 +104,8 @@ def test_compress_end_to_end_writes_report_and_checkpoints(data_dir, tmp_path, c
         (["--keep-dense", "conv9/*"], "matches no parameter"),
         (["--rho-max", "0"], r"--rho-max must be > 0, got 0.0"),
         (["--rounds-per-epoch", "0"], "--rounds-per-epoch must be >= 1, got 0"),
+        (["--distill-temperature", "-1"], r"--distill-temperature must be >= 0 \(0 = off\)"),
+        (["--distill-weight", "1.5"], r"--distill-weight must be in \[0, 1\], got 1.5"),
     ],
 )
 def test_bad_flags_give_clear_errors(data_dir, tmp_path, capsys, extra, match):
