@@ -56,6 +56,7 @@ from cadnn_jax._specs import UniformLevels as UniformLevels
 from cadnn_jax._specs import Unstructured as Unstructured
 from cadnn_jax._storage import LayerStorage as LayerStorage
 from cadnn_jax._storage import StorageReport as StorageReport
+from cadnn_jax._storage import position_bits_bound as position_bits_bound
 from cadnn_jax._storage import storage_report as storage_report
 from cadnn_jax._train import TrainResult as TrainResult
 from cadnn_jax._train import evaluate as evaluate
@@ -98,6 +99,7 @@ __all__ = [
     "load_model",
     "mask_gradients",
     "masked_retrain",
+    "position_bits_bound",
     "power_of_two_levels",
     "projection_balanced_rows",
     "projection_blocks",

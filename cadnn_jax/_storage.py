@@ -25,6 +25,13 @@ Conventions (they decide the numbers, so they are stated once here):
   Non-floating leaves (RNG keys, counters) are not parameters and are ignored.
 - Per-layer headers (shapes, entry counts) are not counted.
 
+A floor for every index format: a layer of ``size`` weights with ``n`` survivors has
+``C(size, n)`` possible masks, so no code that can store any of them spends fewer than
+``log2 C(size, n)`` bits on positions (``position_bits_bound``; about ``n * (log2(size / n) +
+1.44)`` bits when ``n << size``). Codes that know more about the mask (structure such as blocks
+or channels, or a skewed distribution of gaps Huffman can exploit) can go below it; relative
+indices of unstructured masks, raw or Huffman-coded, cannot.
+
 Everything is computed on the host with NumPy from concrete arrays; nothing here is traced.
 """
 
@@ -101,6 +108,22 @@ def relative_index(x: ArrayLike, index_bits: int) -> RelativeIndex:
     values = np.zeros(entries, dtype=np.float32)
     values[ends] = flat[positions]
     return RelativeIndex(gaps=gaps, values=values)
+
+
+def position_bits_bound(size: int, nonzeros: int) -> float:
+    """``log2 C(size, nonzeros)``: the bits needed to name one of the masks with this many
+    survivors, the least any index code for arbitrary masks of this density can spend.
+
+    Raises:
+      ValueError: ``size`` is negative or ``nonzeros`` is not in [0, size].
+    """
+    if size < 0 or not 0 <= nonzeros <= size:
+        raise ValueError(
+            f"position_bits_bound: needs 0 <= nonzeros <= size, got size={size!r}, "
+            f"nonzeros={nonzeros!r}."
+        )
+    ln = math.lgamma(size + 1) - math.lgamma(nonzeros + 1) - math.lgamma(size - nonzeros + 1)
+    return max(0.0, ln / math.log(2))
 
 
 def huffman_code_lengths(counts: ArrayLike) -> HuffmanLengths:
@@ -217,6 +240,11 @@ class LayerStorage:
         return (self.huffman_value_bits + self.huffman_index_bits) / 8 + self.table_bytes
 
     @property
+    def position_bound_bits(self) -> float:
+        """``position_bits_bound(size, nonzeros)``: the floor under any index code's bits."""
+        return position_bits_bound(self.size, self.nonzeros)
+
+    @property
     def pruning_rate(self) -> float:
         return _ratio(self.size, self.nonzeros)
 
@@ -243,6 +271,7 @@ _LAYER_PROPERTIES = (
     "table_bytes",
     "compressed_bytes",
     "huffman_bytes",
+    "position_bound_bits",
     "pruning_rate",
     "compression_rate",
     "huffman_compression_rate",
@@ -286,6 +315,11 @@ class StorageReport:
         return _FP32_BYTES * self.other_size
 
     @property
+    def position_bound_bits(self) -> float:
+        """The layers' ``position_bound_bits`` summed (each layer's size and count known)."""
+        return sum(layer.position_bound_bits for layer in self.layers)
+
+    @property
     def pruning_rate(self) -> float:
         """Weights over survivors, the "N x fewer weights" figure."""
         return _ratio(self.size, self.nonzeros)
@@ -324,6 +358,7 @@ _REPORT_PROPERTIES = (
     "compressed_bytes",
     "huffman_bytes",
     "other_bytes",
+    "position_bound_bits",
     "pruning_rate",
     "compression_rate",
     "huffman_compression_rate",

@@ -12,6 +12,7 @@ from flax import nnx
 
 from cadnn_jax._storage import (
     huffman_code_lengths,
+    position_bits_bound,
     relative_index,
     storage_report,
 )
@@ -203,6 +204,33 @@ def test_ninety_nine_percent_sparse_layer():
     # rate near 4e6 / (5 * 10_830) ~ 74 -- far below the 100x pruning rate.
     assert 70 < report.compression_rate < 78
     assert report.compression_rate == pytest.approx(4e6 / (5 * (keep + fillers)))
+
+
+def test_position_bound_counts_masks():
+    # Small cases by counting: C(5, 2) = 10 masks, C(n, 0) = C(n, n) = 1 (nothing to say).
+    assert position_bits_bound(5, 2) == pytest.approx(math.log2(10))
+    assert position_bits_bound(64, 0) == 0.0
+    assert position_bits_bound(64, 64) == 0.0
+    assert position_bits_bound(1000, 10) == pytest.approx(math.log2(math.comb(1000, 10)))
+    with pytest.raises(ValueError, match=r"0 <= nonzeros <= size, got size=4, nonzeros=5"):
+        position_bits_bound(4, 5)
+
+
+def test_huffman_indices_stay_above_the_position_bound():
+    # Random 99%-sparse masks: relative indices, even Huffman-coded, spend more bits on
+    # positions than log2 C(size, n), which is ~n * (log2(size / n) + 1.44) bits here.
+    rng = np.random.default_rng(5)
+    size, keep = 400_000, 4_000
+    flat = np.zeros(size, np.float32)
+    flat[rng.choice(size, keep, replace=False)] = 1.0
+    report = storage_report({"fc": {"kernel": flat.reshape(800, 500)}}, index_bits=8)
+    (layer,) = report.layers
+    bound = layer.position_bound_bits
+    assert bound == pytest.approx(math.log2(math.comb(size, keep)))
+    assert keep * (math.log2(size / keep) + 1.3) < bound < keep * (math.log2(size / keep) + 1.5)
+    assert report.position_bound_bits == bound
+    assert layer.huffman_index_bits > bound
+    assert layer.to_dict()["position_bound_bits"] == pytest.approx(bound)
 
 
 def test_value_bits_mapping_by_path_and_others_counted_dense():
