@@ -7,7 +7,8 @@ the floor ``log2 C(size, n)`` per layer (``cj.position_bits_bound``) plus ``b`` 
 for each ``--value-bits`` b, level tables and biases not counted (so the floor is generous).
 A rate target above a run's floor cannot be met by storing that run's masks as unstructured
 sparse weights, whatever the index format; only a mask with structure the code knows about
-(blocks, channels) or fewer survivors can.
+(blocks, channels; ``--block-size`` prices the same survivor counts as blocks) or fewer
+survivors can.
 
     .venv/bin/python benchmarks/storage_bound.py benchmarks/results/compress_quality-seed0.json
 """
@@ -29,16 +30,23 @@ from typing import Any  # noqa: E402
 from cadnn_jax._storage import position_bits_bound  # noqa: E402
 
 
-def floor_rate(storage: dict[str, Any], value_bits: int) -> float:
-    """Dense fp32 bytes over the floor: positions at ``log2 C(size, n)``, ``value_bits`` each."""
+def floor_rate(storage: dict[str, Any], value_bits: int, block: int = 1) -> float:
+    """Dense fp32 bytes over the floor: positions at ``log2 C(size, n)``, ``value_bits`` each.
+
+    With ``block`` > 1 the survivors are taken to come in blocks of ``block`` weights sharing
+    one position: ``log2 C(size // block, ceil(n / block))`` bits of positions per layer.
+    """
     bits = sum(
-        position_bits_bound(layer["size"], layer["nonzeros"]) + value_bits * layer["nonzeros"]
+        position_bits_bound(layer["size"] // block, -(-layer["nonzeros"] // block))
+        + value_bits * layer["nonzeros"]
         for layer in storage["layers"]
     )
     return 8 * storage["dense_bytes"] / bits if bits else float("inf")
 
 
-def table(docs: Sequence[tuple[str, dict[str, Any]]], value_bits: Sequence[int]) -> str:
+def table(
+    docs: Sequence[tuple[str, dict[str, Any]]], value_bits: Sequence[int], block: int = 1
+) -> str:
     """Markdown, one row per (file, run name) with storage: reached and floor rates."""
     head = " | ".join(f"floor, {b}-bit values" for b in value_bits)
     rows = [
@@ -54,7 +62,7 @@ def table(docs: Sequence[tuple[str, dict[str, Any]]], value_bits: Sequence[int])
             if not st or run["name"] in seen:
                 continue
             seen.add(run["name"])
-            floors = " | ".join(f"{floor_rate(st, b):.0f}x" for b in value_bits)
+            floors = " | ".join(f"{floor_rate(st, b, block):.0f}x" for b in value_bits)
             delta = (
                 f"{100 * (run['accuracy']['test'] - dense[run['seed']]):+.2f}"
                 if run["seed"] in dense
@@ -78,7 +86,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=[1, 2, 3],
         help="bits per surviving value for the floor columns (default: 1 2 3)",
     )
+    p.add_argument(
+        "--block-size",
+        type=int,
+        default=1,
+        help="the floor of a mask made of blocks of this many weights with one position each"
+        " (e.g. 4 for 4x1 blocks) at the same survivor counts; default 1 (unstructured)",
+    )
     args = p.parse_args(argv)
+    if args.block_size < 1:
+        p.error(f"--block-size must be >= 1, got {args.block_size}")
     bad = [b for b in args.value_bits if not 1 <= b <= 32]
     if bad:
         p.error(f"--value-bits must be in [1, 32], got {bad}")
@@ -87,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not path.is_file():
             p.error(f"results file {str(path)!r} does not exist")
         docs.append((path.stem.removeprefix("compress_quality-"), json.loads(path.read_text())))
-    print(table(docs, args.value_bits))
+    print(table(docs, args.value_bits, args.block_size))
 
 
 if __name__ == "__main__":

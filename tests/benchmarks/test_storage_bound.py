@@ -25,6 +25,12 @@ def test_floor_rate_by_hand() -> None:
         assert storage_bound.floor_rate(STORAGE, bits) == pytest.approx(want)
 
 
+def test_block_floor_names_one_position_per_block() -> None:
+    # 10 survivors in blocks of 4: 3 blocks among 250 positions; the dense layer 25 of 25.
+    want = 8 * 4400 / (math.log2(math.comb(250, 3)) + 2 * 110)
+    assert storage_bound.floor_rate(STORAGE, 2, block=4) == pytest.approx(want)
+
+
 def test_table_rows(tmp_path: Path, capsys) -> None:
     runs = [
         {"name": "dense", "seed": 0, "rate": 0.0, "accuracy": {"val": 0.9, "test": 0.9}},
@@ -62,3 +68,6 @@ def test_bad_arguments(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         storage_bound.main([str(path), "--value-bits", "0"])
     assert "--value-bits must be in [1, 32], got [0]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        storage_bound.main([str(path), "--block-size", "0"])
+    assert "--block-size must be >= 1, got 0" in capsys.readouterr().err
