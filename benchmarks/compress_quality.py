@@ -43,7 +43,7 @@ from cadnn_jax._compress import Schedule, admm_compress, magnitude_compress  # n
 from cadnn_jax._fashion_mnist import load_fashion_mnist, train_val_split  # noqa: E402
 from cadnn_jax._storage import storage_report  # noqa: E402
 from cadnn_jax._train import evaluate, train  # noqa: E402
-from cadnn_jax._tree import nest_paths  # noqa: E402
+from cadnn_jax._tree import named_leaves, nest_paths  # noqa: E402
 from cadnn_jax.cli.compress import schedule_from_args  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / "results"
@@ -116,6 +116,31 @@ def _constraints(run: dict[str, Any], rates: dict[str, float]) -> Any:
     return spec
 
 
+def _layer_rates(params: Any, rate: float, fixed: list[tuple[str, float]]) -> dict[str, float]:
+    """Per-layer sparsities: ``fixed`` layers at their rate, the rest at what one global
+    magnitude threshold over them gives, with the same overall count of survivors as ``rate``."""
+    rates = cj.global_magnitude_rates(params, rate)
+    if not fixed:
+        return rates
+    unknown = [p for p, _ in fixed if p not in rates]
+    if unknown:
+        raise ValueError(
+            f"--layer-rate names {unknown}, not pruned layers; they are {list(rates)}."
+        )
+    sizes = {p: int(np.size(w)) for p, w in named_leaves(params).items() if p in rates}
+    keep = sum((1 - r) * sizes[p] for p, r in rates.items())
+    pinned = dict(fixed)
+    rest = [p for p in rates if p not in pinned]
+    left = keep - sum((1 - pinned[p]) * sizes[p] for p in pinned)
+    total = sum(sizes[p] for p in rest)
+    if not rest or not 0 < left <= total:
+        raise ValueError(
+            f"--layer-rate {fixed} leaves {left:.0f} survivors for the other layers "
+            f"({total} weights) at overall sparsity {rate}; pick lower rates elsewhere."
+        )
+    return {**cj.global_magnitude_rates(params, 1 - left / total, paths=rest), **pinned}
+
+
 def _schedule(run: dict[str, Any], args: argparse.Namespace, seed: int) -> Schedule:
     """The run's epochs and hyperparameters; only ADMM runs get the progressive stages."""
     stages = tuple(1 - (1 - run["rate"]) * 2 ** (args.stages - i) for i in range(args.stages))
@@ -146,6 +171,19 @@ def _dense(seed: int, args: argparse.Namespace, data: dict[str, Any]) -> pathlib
     acc = {"val": evaluate(model, *data["val"]), "test": evaluate(model, *data["test"])}
     save_model(path, model, {"model": "lenet5", "accuracy": acc, "epochs": args.dense_epochs})
     return path
+
+
+def _path_rate(text: str) -> tuple[str, float]:
+    path, sep, value = text.partition("=")
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = -1.0
+    if not sep or not path or not 0 <= rate < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be PATH=SPARSITY with SPARSITY in [0, 1), e.g. conv2/kernel=0.95; got {text!r}"
+        )
+    return path, rate
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -221,6 +259,15 @@ def _parser() -> argparse.ArgumentParser:
         default=Schedule.distill_weight,
         help="share of the distillation (soft) term in the loss, in [0, 1]",
     )
+    p.add_argument(
+        "--layer-rate",
+        type=_path_rate,
+        action="append",
+        default=[],
+        metavar="PATH=SPARSITY",
+        help="fix one layer's sparsity (e.g. conv2/kernel=0.95); the other layers share what is"
+        " left of the same overall survivor count by one magnitude threshold; repeatable",
+    )
     p.add_argument("--block-rate", type=float, default=0.95, help="4x1 block run sparsity")
     p.add_argument("--joint-rate", type=float, default=0.9971, help="joint run sparsity")
     p.add_argument("--joint-bits", type=int, default=3, help="joint run bits")
@@ -275,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
             params = nnx.state(model, nnx.Param)
             # Every method prunes to the same per-layer rates: those one global magnitude
             # threshold gives the dense model (uniform rates starve the small layers).
-            rates = cj.global_magnitude_rates(params, run["rate"])
+            rates = _layer_rates(params, run["rate"], args.layer_rate)
             schedule = _schedule(run, args, seed)
             t0 = time.perf_counter()
             if run["method"] == "admm":
