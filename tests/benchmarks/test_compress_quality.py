@@ -3,6 +3,7 @@
 import dataclasses
 
 import numpy as np
+import pytest
 
 import cadnn_jax as cj
 from benchmarks import compress_quality
@@ -64,3 +65,33 @@ def test_admm_spec_global_shares_one_budget_across_layers() -> None:
         "b/kernel": 0.5,
     }
     assert 1 - storage.nonzeros / storage.size == 0.75
+
+
+def test_layer_rate_pins_a_layer_and_keeps_the_survivor_count() -> None:
+    rng = np.random.default_rng(0)
+    params = {
+        "a": {"kernel": rng.normal(size=(10, 10)).astype(np.float32)},
+        "b": {"kernel": rng.normal(size=(20, 45)).astype(np.float32)},
+        "c": {"kernel": 3 * rng.normal(size=(10, 10)).astype(np.float32)},
+    }
+    sizes = {"a/kernel": 100, "b/kernel": 900, "c/kernel": 100}
+    shared = compress_quality._layer_rates(params, 0.9, [])
+    assert shared == cj.global_magnitude_rates(params, 0.9)
+    args = compress_quality._parser().parse_args(["--layer-rate", "a/kernel=0.5"])
+    rates = compress_quality._layer_rates(params, 0.9, args.layer_rate)
+    assert rates["a/kernel"] == 0.5
+    kept = sum((1 - r) * sizes[p] for p, r in rates.items())
+    assert abs(kept - 110) < 1  # 10% of 1,100 weights, as without the pin
+    # The other two share the rest by one threshold: c's larger weights keep more of it.
+    assert rates["c/kernel"] < rates["b/kernel"]
+
+
+def test_layer_rate_errors() -> None:
+    rng = np.random.default_rng(1)
+    params = {n: {"kernel": rng.normal(size=(10, 10)).astype(np.float32)} for n in "ab"}
+    with pytest.raises(ValueError, match=r"names \['z/kernel'\], not pruned layers"):
+        compress_quality._layer_rates(params, 0.9, [("z/kernel", 0.5)])
+    with pytest.raises(ValueError, match="leaves -30 survivors for the other layers"):
+        compress_quality._layer_rates(params, 0.9, [("a/kernel", 0.5)])
+    with pytest.raises(SystemExit):
+        compress_quality._parser().parse_args(["--layer-rate", "a/kernel=1.5"])
