@@ -11,19 +11,9 @@ import models
 from cadnn_jax._compress import Schedule, magnitude_compress
 from cadnn_jax._distill import Distillation, distillation_loss, teacher_logits
 from cadnn_jax._train import evaluate, train
+from tests.conftest import patch_data
 
 ADAM = optax.adam(1e-2)
-
-
-def _data(n: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    # Each class lights a different 6x6 patch (as in test_train.py).
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, size=n).astype(np.int32)
-    images = 0.1 * rng.random((n, 28, 28, 1), dtype=np.float32)
-    for i, c in enumerate(labels):
-        r, col = 2 + 12 * (c // 5), 1 + 5 * (c % 5)
-        images[i, r : r + 6, col : col + 6, 0] += 0.9
-    return images, labels
 
 
 def test_loss_mixes_cross_entropy_and_scaled_kl() -> None:
@@ -41,7 +31,7 @@ def test_loss_mixes_cross_entropy_and_scaled_kl() -> None:
 
 
 def test_student_learns_the_teacher_not_the_labels() -> None:
-    images, labels = _data()
+    images, labels = patch_data()
     teacher = models.SmallCNN(rngs=nnx.Rngs(0))
     train(teacher, ADAM, images, labels, epochs=3, batch_size=32, progress=False)
     logits = teacher_logits(teacher, images, batch_size=100)  # a partial last batch too
@@ -62,7 +52,7 @@ def test_student_learns_the_teacher_not_the_labels() -> None:
 
 
 def test_magnitude_pipeline_distils_from_its_dense_model() -> None:
-    images, labels = _data()
+    images, labels = patch_data()
     dense = models.SmallCNN(rngs=nnx.Rngs(0))
     train(dense, ADAM, images, labels, epochs=2, batch_size=32, progress=False)
     runs = {}
@@ -80,31 +70,17 @@ def test_magnitude_pipeline_distils_from_its_dense_model() -> None:
     assert np.mean(np.asarray(kernel) == 0) >= 0.8
 
 
+def _fit(images: np.ndarray, labels: np.ndarray, **kwargs) -> None:
+    model = models.SmallCNN(rngs=nnx.Rngs(0))
+    train(model, ADAM, images, labels, batch_size=32, progress=False, **kwargs)
+
+
 def test_a_checkpoint_without_distillation_is_another_run(tmp_path) -> None:
-    images, labels = _data(n=64)
-    train(
-        models.SmallCNN(rngs=nnx.Rngs(0)),
-        ADAM,
-        images,
-        labels,
-        epochs=1,
-        batch_size=32,
-        progress=False,
-        checkpoint=tmp_path,
-    )
+    images, labels = patch_data(n=64)
+    _fit(images, labels, epochs=1, checkpoint=tmp_path)
     distill = Distillation(jnp.zeros((64, 10)))
     with pytest.raises(ValueError, match="different run"):
-        train(
-            models.SmallCNN(rngs=nnx.Rngs(0)),
-            ADAM,
-            images,
-            labels,
-            epochs=2,
-            batch_size=32,
-            progress=False,
-            checkpoint=tmp_path,
-            distill=distill,
-        )
+        _fit(images, labels, epochs=2, checkpoint=tmp_path, distill=distill)
 
 
 def test_bad_arguments() -> None:
@@ -119,15 +95,6 @@ def test_bad_arguments() -> None:
         Schedule(distill_temperature=-1.0)
     with pytest.raises(ValueError, match=r"distill_weight must be in \[0, 1\]"):
         Schedule(distill_weight=2.0)
-    images, labels = _data(n=64)
+    images, labels = patch_data(n=64)
     with pytest.raises(ValueError, match="distill.logits has 4 rows but there are 64 images"):
-        train(
-            models.SmallCNN(rngs=nnx.Rngs(0)),
-            ADAM,
-            images,
-            labels,
-            epochs=1,
-            batch_size=32,
-            progress=False,
-            distill=Distillation(logits),
-        )
+        _fit(images, labels, epochs=1, distill=Distillation(logits))

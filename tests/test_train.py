@@ -10,21 +10,11 @@ from flax import nnx
 
 import models
 from cadnn_jax._train import CHECKPOINT_FILE, evaluate, train
+from tests.conftest import patch_data
 
 # One transform object, one data size and one batch size for all tests, so that they share one
 # compiled training step (compilation dominates these tests' run time).
 ADAM = optax.adam(1e-2)
-
-
-def _data(n: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    # Each class lights a different 6x6 patch: learnable by SmallCNN in a couple of epochs.
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, size=n).astype(np.int32)
-    images = 0.1 * rng.random((n, 28, 28, 1), dtype=np.float32)
-    for i, c in enumerate(labels):
-        r, col = 2 + 12 * (c // 5), 1 + 5 * (c % 5)
-        images[i, r : r + 6, col : col + 6, 0] += 0.9
-    return images, labels
 
 
 def _params(model: nnx.Module) -> list[np.ndarray]:
@@ -37,7 +27,7 @@ def _assert_same(a: nnx.Module, b: nnx.Module) -> None:
 
 
 def test_learns_above_chance() -> None:
-    images, labels = _data()
+    images, labels = patch_data()
     model = models.SmallCNN(rngs=nnx.Rngs(0))
     before = evaluate(model, images, labels)
     result = train(model, ADAM, images, labels, epochs=3, batch_size=32, progress=False)
@@ -48,7 +38,7 @@ def test_learns_above_chance() -> None:
 
 
 def test_same_seed_same_result() -> None:
-    images, labels = _data()
+    images, labels = patch_data()
     a, b, c = (models.SmallCNN(rngs=nnx.Rngs(0)) for _ in range(3))
     train(a, ADAM, images, labels, epochs=1, batch_size=32, seed=5, progress=False)
     train(b, ADAM, images, labels, epochs=1, batch_size=32, seed=5, progress=False)
@@ -58,7 +48,7 @@ def test_same_seed_same_result() -> None:
 
 
 def test_resume_equals_uninterrupted(tmp_path: pathlib.Path) -> None:
-    images, labels = _data()
+    images, labels = patch_data()
     reference = models.SmallCNN(rngs=nnx.Rngs(0))
     full = train(reference, ADAM, images, labels, epochs=3, batch_size=32, progress=False)
 
@@ -116,7 +106,7 @@ def test_extra_args_transform_receives_params() -> None:
         return updates, state
 
     needs_params = optax.GradientTransformationExtraArgs(init_fn, update_fn)
-    images, labels = _data()
+    images, labels = patch_data()
     model = models.SmallCNN(rngs=nnx.Rngs(0))
     train(
         model,
@@ -131,7 +121,7 @@ def test_extra_args_transform_receives_params() -> None:
 
 
 def test_callbacks() -> None:
-    images, labels = _data()
+    images, labels = patch_data()
     steps, epochs = [], []
     model = models.SmallCNN(rngs=nnx.Rngs(0))
     train(
@@ -150,13 +140,13 @@ def test_callbacks() -> None:
 
 
 def test_evaluate_pads_the_last_batch() -> None:
-    images, labels = _data()
+    images, labels = patch_data()
     model = models.SmallCNN(rngs=nnx.Rngs(0))
     assert evaluate(model, images, labels, batch_size=100) == evaluate(model, images, labels)
 
 
 def test_bad_arguments() -> None:
-    images, labels = _data(8)
+    images, labels = patch_data(8)
     model = models.SmallCNN(rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="batch_size must be at most the 8 examples"):
         train(model, ADAM, images, labels, epochs=1, batch_size=16, progress=False)
