@@ -17,13 +17,13 @@ import optax
 from flax import nnx
 
 from cadnn_jax._admm import admm, admm_residuals, find_admm_state
-from cadnn_jax._distill import Distillation, teacher_logits
+from cadnn_jax._distill import Distillation
 from cadnn_jax._gradual import gradual_magnitude_prune
 from cadnn_jax._masking import hard_prune, masked_retrain
 from cadnn_jax._project import constraint_table
 from cadnn_jax._quantized import quantized_retrain
 from cadnn_jax._specs import Constraint, Joint, Unstructured
-from cadnn_jax._train import evaluate, train
+from cadnn_jax._train import evaluate, predict, train
 from cadnn_jax._tree import named_leaves, nest_paths
 
 
@@ -119,7 +119,7 @@ def _distillation(model: nnx.Module, images: np.ndarray, schedule: Schedule) -> 
     if schedule.distill_temperature == 0:
         return None
     return Distillation(
-        teacher_logits(model, images), schedule.distill_temperature, schedule.distill_weight
+        predict(model, images), schedule.distill_temperature, schedule.distill_weight
     )
 
 

@@ -6,19 +6,18 @@ distribution, ``(1 - w) * CE(s, y) + w * T**2 * KL(softmax(t / T) || softmax(s /
 ``T**2`` keeps the soft term's gradients at the scale of the hard one's as ``T`` changes.
 
 In compression the teacher is the dense model the pipeline starts from, so its logits are
-computed once, before pruning changes the weights, and cost one forward pass over the data.
+computed once (``_train.predict``), before pruning changes the weights, and cost one forward
+pass over the data.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import nnx
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +30,7 @@ class Distillation:
       weight: ``w`` in [0, 1], the soft term's share of the loss (0 = labels only).
     """
 
-    logits: jax.Array
+    logits: np.ndarray | jax.Array
     temperature: float = 4.0
     weight: float = 0.9
 
@@ -60,20 +59,3 @@ def distillation_loss(
         jax.nn.log_softmax(logits / temperature), jax.nn.softmax(teacher_logits / temperature)
     )
     return jnp.mean((1.0 - weight) * hard + weight * temperature**2 * soft)
-
-
-@functools.partial(jax.jit, static_argnames=("graphdef",))
-def _forward(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array) -> jax.Array:
-    return nnx.merge(graphdef, state)(x)
-
-
-def teacher_logits(model: nnx.Module, images: np.ndarray, batch_size: int = 1000) -> jax.Array:
-    """``model``'s logits on ``images`` in evaluation mode, as one ``(N, classes)`` array."""
-    view = nnx.view(model, deterministic=True, use_running_average=True, raise_if_not_found=False)
-    graphdef, state = nnx.split(view)
-    images = np.asarray(images)
-    out = [
-        _forward(graphdef, state, images[i : i + batch_size])
-        for i in range(0, len(images), batch_size)
-    ]
-    return jnp.concatenate(out)

@@ -102,12 +102,8 @@ def _train_step(
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef",))
-def _count_correct(
-    graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array, y: jax.Array, n_valid: jax.Array
-) -> jax.Array:
-    logits = nnx.merge(graphdef, state)(x)
-    hit = (jnp.argmax(logits, axis=-1) == y) & (jnp.arange(x.shape[0]) < n_valid)
-    return jnp.sum(hit)
+def _logits(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array) -> jax.Array:
+    return nnx.merge(graphdef, state)(x)
 
 
 def _check_data(images: Any, labels: Any, batch_size: int) -> None:
@@ -321,21 +317,38 @@ def evaluate(
         ``batch_size`` is not positive.
     """
     _check_data(images, labels, batch_size)
-    n = len(images)
-    if n == 0:
+    if len(images) == 0:
         raise ValueError("images is empty; accuracy is undefined.")
+    hits = np.argmax(predict(model, images, batch_size), axis=-1) == np.asarray(labels)
+    return int(np.sum(hits)) / len(images)
+
+
+def predict(
+    model: nnx.Module, images: np.ndarray | jax.Array, batch_size: int = 1000
+) -> np.ndarray:
+    """``model``'s logits on ``images`` in evaluation mode, shape ``(N, classes)``.
+
+    Dropout and BatchNorm run deterministically (the model itself is not switched to evaluation
+    mode). ``batch_size`` examples go through each jitted call; the last batch is padded, so one
+    compilation serves. ``evaluate`` and distillation's teacher (``_compress``) use it.
+
+    Raises:
+      ValueError: ``images`` is empty or ``batch_size`` is not a positive int.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+    if len(images) == 0:
+        raise ValueError("images is empty; there is nothing to predict.")
     view = nnx.view(model, deterministic=True, use_running_average=True, raise_if_not_found=False)
     graphdef, state = nnx.split(view)
-    batch_size = min(batch_size, n)
     images = np.asarray(images)
-    labels = np.asarray(labels, dtype=np.int32)
-    correct = jnp.zeros((), jnp.int32)
+    n = len(images)
+    batch_size = min(batch_size, n)
+    out = []
     for first in range(0, n, batch_size):
-        x, y = images[first : first + batch_size], labels[first : first + batch_size]
+        x = images[first : first + batch_size]
         valid = len(x)
         if valid < batch_size:
-            pad = batch_size - valid
-            x = np.concatenate([x, np.zeros((pad, *x.shape[1:]), x.dtype)])
-            y = np.concatenate([y, np.zeros((pad,), y.dtype)])
-        correct = correct + _count_correct(graphdef, state, x, y, jnp.asarray(valid))
-    return float(correct) / n
+            x = np.concatenate([x, np.zeros((batch_size - valid, *x.shape[1:]), x.dtype)])
+        out.append(np.asarray(_logits(graphdef, state, x))[:valid])
+    return np.concatenate(out)

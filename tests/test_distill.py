@@ -9,8 +9,8 @@ from flax import nnx
 
 import models
 from cadnn_jax._compress import Schedule, magnitude_compress
-from cadnn_jax._distill import Distillation, distillation_loss, teacher_logits
-from cadnn_jax._train import evaluate, train
+from cadnn_jax._distill import Distillation, distillation_loss
+from cadnn_jax._train import evaluate, predict, train
 from tests.conftest import patch_data
 
 ADAM = optax.adam(1e-2)
@@ -34,7 +34,7 @@ def test_student_learns_the_teacher_not_the_labels() -> None:
     images, labels = patch_data()
     teacher = models.SmallCNN(rngs=nnx.Rngs(0))
     train(teacher, ADAM, images, labels, epochs=3, batch_size=32, progress=False)
-    logits = teacher_logits(teacher, images, batch_size=100)  # a partial last batch too
+    logits = predict(teacher, images, batch_size=100)  # a partial last batch too
     assert logits.shape == (256, 10)
     agree = np.asarray(jnp.argmax(logits, axis=-1))
     assert np.mean(agree == labels) > 0.8
