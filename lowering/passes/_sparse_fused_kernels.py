@@ -37,6 +37,7 @@ from lowering.passes._sparse_kernels import (
     binding_type,
     block_sums,
     block_values,
+    mask_lines,
     tensor_type,
     vector_multiple,
 )
@@ -145,7 +146,7 @@ def _expansion_generic(
     expansion: SparseLayout, cin: int, phases: int, local: int, activation: Activation, ve: int
 ) -> list[str]:
     """The generic computing `%E0..%E{g-1}[1, s*s, local]`, the band's expanded rows of the
-    workgroup's `g` channels, masked to zero on the padding."""
+    workgroup's `g` channels, zero on the padding whatever the input grid holds there."""
     g, j = expansion.block, expansion.slots
     e_type = tensor_type((1, phases, local))
     x_type = tensor_type((cin, phases, local))
@@ -181,11 +182,8 @@ def _expansion_generic(
         for s in range(j)
     ]
     acc = block_sums(lines, _row_values("EB", g, lines), slots, "e")
-    results = []
-    for r, a in enumerate(acc):
-        act = activate(a, activation, lines, f"e{r}")
-        lines.append(f"%em{r} = arith.mulf {act}, %mask_p : f32")
-        results.append(f"%em{r}")
+    acts = [activate(a, activation, lines, f"e{r}") for r, a in enumerate(acc)]
+    results = mask_lines("%mask_p", acts, lines, "e")
     lines += [
         f"linalg.yield {', '.join(results)} : {', '.join(['f32'] * g)}",
         f"}} -> ({', '.join([e_type] * g)})",

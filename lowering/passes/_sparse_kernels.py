@@ -30,6 +30,7 @@ __all__ = [
     "DISPATCH_END",
     "Activation",
     "CpuTiles",
+    "GridOutput",
     "KernelFunction",
     "Layout",
     "activate",
@@ -39,6 +40,7 @@ __all__ = [
     "dispatch_header",
     "generic_and_store",
     "kernel_function",
+    "mask_lines",
     "pad_lines",
     "tensor_type",
     "vector_multiple",
@@ -179,6 +181,23 @@ class KernelFunction:
     constants: tuple[np.ndarray, ...]
 
 
+@dataclasses.dataclass(frozen=True)
+class GridOutput:
+    """Where a kernel on `[K, P]` columns writes its `[M, P]` result: into `[M, pixels]` from
+    pixel `offset` on, the pixels outside left undefined, and with `residual`, plus the same
+    rows of a further argument `[M, pixels]` read at `p + offset`.
+
+    `sparse_dispatch` computes a projection on its depthwise kernel's output grid this way
+    straight into the padded grid of the depthwise kernel's input (`offset` being the
+    padding before the map), which the next inverted residual block then reads as its own
+    input grid, with the residual add of the block done in the kernel.
+    """
+
+    offset: int
+    pixels: int
+    residual: bool = False
+
+
 def tensor_type(shape: tuple[int, ...], element: str = "f32") -> str:
     """`tensor<AxBxf32>` for `shape` and `element`."""
     return "tensor<" + "x".join(str(d) for d in shape) + f"x{element}>"
@@ -274,20 +293,65 @@ def activate(value: str, activation: Activation, lines: list[str], tag: str) -> 
     return f"%relu6{tag}"
 
 
+def mask_lines(mask: str, results: list[str], lines: list[str], tag: str = "") -> list[str]:
+    """Appends the ops replacing each of `results` by 0 where the f32 `mask` is 0; returns the
+    names of the new values. A select, not a product: a grid chained from a projection
+    (`sparse_dispatch`) leaves its padding undefined, and `NaN * 0` is `NaN`."""
+    lines += [
+        f"%mask_zero{tag} = arith.constant 0.000000e+00 : f32",
+        f"%mask_on{tag} = arith.cmpf one, {mask}, %mask_zero{tag} : f32",
+    ]
+    out = []
+    for r, value in enumerate(results):
+        lines.append(
+            f"%masked{tag}{r} = arith.select %mask_on{tag}, {value}, %mask_zero{tag} : f32"
+        )
+        out.append(f"%masked{tag}{r}")
+    return out
+
+
 def _masked(results: list[str], masked: bool, lines: list[str], p: int) -> list[str]:
-    """Appends the ops multiplying `results` by the pixel's `%Mask[p]` (when `masked`)."""
+    """Appends the ops zeroing `results` where the pixel's `%Mask[p]` is 0 (when `masked`)."""
     if not masked:
         return results
     lines.append(f"%mask_p = tensor.extract %Mask[%p] : {tensor_type((p,))}")
+    return mask_lines("%mask_p", results, lines)
+
+
+def _with_residual(
+    results: list[str], residual: tuple[int, int] | None, lines: list[str], m: int, g: int
+) -> list[str]:
+    """Appends the ops adding `%Res[row, p + shift]` (`%Res` being `[m, pixels]`) to each of
+    `results`, row `%m` of a row format or row `r` of block `%b`, when `residual` is
+    `(shift, pixels)`; returns the sums' names."""
+    if residual is None:
+        return results
+    shift, pixels = residual
+    lines.append("%res_q = arith.addi %p, %res_shift : index")
     out = []
     for r, value in enumerate(results):
-        lines.append(f"%masked{r} = arith.mulf {value}, %mask_p : f32")
-        out.append(f"%masked{r}")
+        row = "%m"
+        if g > 1:
+            lines += [
+                f"%res_b{r} = arith.muli %b, %res_g : index",
+                f"%res_row{r} = arith.addi %res_b{r}, %r{r} : index",
+            ]
+            row = f"%res_row{r}"
+        lines += [
+            f"%res_v{r} = tensor.extract %Res[{row}, %res_q] : {tensor_type((m, pixels))}",
+            f"%res_sum{r} = arith.addf {value}, %res_v{r} : f32",
+        ]
+        out.append(f"%res_sum{r}")
     return out
 
 
 def _row_body(
-    layout: SparseLayout, k: int, p: int, activation: Activation, masked: bool = False
+    layout: SparseLayout,
+    k: int,
+    p: int,
+    activation: Activation,
+    masked: bool = False,
+    residual: tuple[int, int] | None = None,
 ) -> list[str]:
     """Body of the row-format generic: one output row `m`, all its slots unrolled."""
     m, j = layout.rows, layout.slots
@@ -305,6 +369,7 @@ def _row_body(
         ]
         acc = f"%s{s}"
     (result,) = _masked([activate(acc, activation, lines, "")], masked, lines, p)
+    (result,) = _with_residual([result], residual, lines, m, 1)
     return [*lines, f"linalg.yield {result} : f32"]
 
 
@@ -331,7 +396,12 @@ def block_sums(
 
 
 def _block_body(
-    layout: SparseLayout, k: int, p: int, activation: Activation, masked: bool = False
+    layout: SparseLayout,
+    k: int,
+    p: int,
+    activation: Activation,
+    masked: bool = False,
+    residual: tuple[int, int] | None = None,
 ) -> list[str]:
     """Body of the block generic: `g` rows of block `b`, each activation loaded once."""
     g, j = layout.block, layout.slots
@@ -357,6 +427,7 @@ def _block_body(
     acc = block_sums(lines, start, slots)
     results = [activate(a, activation, lines, f"{r}") for r, a in enumerate(acc)]
     results = _masked(results, masked, lines, p)
+    results = _with_residual(results, residual, lines, layout.rows, g)
     return [*lines, f"linalg.yield {', '.join(results)} : {', '.join(['f32'] * g)}"]
 
 
@@ -500,7 +571,14 @@ counted from the tiles (`compilation_info`)."""
 
 
 def generic_and_store(
-    body: list[str], m: int, g: int, p: int, tiles: CpuTiles | None, out_binding: str, slots: int
+    body: list[str],
+    m: int,
+    g: int,
+    p: int,
+    tiles: CpuTiles | None,
+    out_binding: str,
+    slots: int,
+    offset: int = 0,
 ) -> list[str]:
     """The kernel's all-parallel generic over (row or row block, pixel) with `body`, its
     `compilation_info`, and the stores to `%Y_out`, then the end of the dispatch region.
@@ -509,6 +587,7 @@ def generic_and_store(
     of `[M/g, P]`, row `r` of every block to `[b, r, :]` with one strided store, so that
     `[M/g, g, P]` is `[M, P]` in the original channel order without a copy. `slots`, the
     nonzeros (or blocks) per row, and `p` choose the workgroup tile (`CpuTiles.attribute`).
+    The pixels are stored from `offset` on (into a wider output, `GridOutput`).
     """
     blocks = m // g
     tile = "" if tiles is None else f", compilation_info = {tiles.attribute(g, slots, p)}"
@@ -522,7 +601,7 @@ def generic_and_store(
             f"ins(%Bias : {tensor_type((m,))}) outs(%init : {result_type}) {{",
             *body,
             f"}} -> {result_type}",
-            f"iree_tensor_ext.dispatch.tensor.store %result, %Y_out, offsets = [0, 0], "
+            f"iree_tensor_ext.dispatch.tensor.store %result, %Y_out, offsets = [0, {offset}], "
             f"sizes = [{m}, {p}], strides = [1, 1] : {result_type} -> {out_binding}",
         ]
     else:
@@ -536,7 +615,8 @@ def generic_and_store(
             f"}} -> ({init_types})",
         ]
         lines += [
-            f"iree_tensor_ext.dispatch.tensor.store %result#{r}, %Y_out, offsets = [0, {r}, 0], "
+            f"iree_tensor_ext.dispatch.tensor.store %result#{r}, %Y_out, "
+            f"offsets = [0, {r}, {offset}], "
             f"sizes = [{blocks}, 1, {p}], strides = [1, 1, 1] : {result_type} -> {out_binding}"
             for r in range(g)
         ]
@@ -589,13 +669,15 @@ def _dispatch(
     activation: Activation,
     tiles: CpuTiles | None,
     result_name: str = "%Y",
+    into: GridOutput | None = None,
 ) -> list[str]:
-    """The `flow.dispatch.workgroups` computing `result_name[M, P]` from `%X[K, P]` and the
-    tables."""
+    """The `flow.dispatch.workgroups` computing `result_name[M, P]` (`[M, into.pixels]`) from
+    `%X[K, P]` and the tables (the last `%Res` with `into.residual`)."""
     m, g, j = layout.rows, layout.block, layout.slots
     blocks = m // g
     row_format = g == 1
-    kernel_out = (m, p) if row_format else (blocks, g, p)
+    total = p if into is None else into.pixels
+    kernel_out = (m, total) if row_format else (blocks, g, total)
     out_binding = binding_type(kernel_out, "f32", "writeonly")
     lines = dispatch_header(
         result_name if row_format else "%Y_kernel", x, (k, p), tables, kernel_out
@@ -607,18 +689,24 @@ def _dispatch(
         lines.append("%zero = arith.constant 0.000000e+00 : f32")
     if activation == "relu6":
         lines.append("%six = arith.constant 6.000000e+00 : f32")
+    residual = None
+    if into is not None and into.residual:
+        residual = (into.offset, total)
+        lines.append(f"%res_shift = arith.constant {into.offset} : index")
+        lines.append(f"%res_g = arith.constant {g} : index")
     masked = any(name == "Mask" for name, _, _ in tables)
     body = (
-        _row_body(layout, k, p, activation, masked)
+        _row_body(layout, k, p, activation, masked, residual)
         if row_format
-        else _block_body(layout, k, p, activation, masked)
+        else _block_body(layout, k, p, activation, masked, residual)
     )
-    lines += generic_and_store(body, m, g, p, tiles, out_binding, j)
+    offset = 0 if into is None else into.offset
+    lines += generic_and_store(body, m, g, p, tiles, out_binding, j, offset)
     if not row_format:
         lines.append(
             f"{result_name} = tensor.collapse_shape %Y_kernel [[0, 1], [2]] : "
             f"{tensor_type(kernel_out)} into "
-            f"{tensor_type((m, p))}"
+            f"{tensor_type((m, total))}"
         )
     return lines
 
@@ -646,6 +734,7 @@ def kernel_function(
     tiles: CpuTiles | None = DEFAULT_TILES,
     pad_pixels: bool = True,
     mask: np.ndarray | None = None,
+    into: GridOutput | None = None,
 ) -> KernelFunction:
     """Generates `y = act(x @ W^T + bias)` for one layer as a sparse kernel.
 
@@ -670,14 +759,18 @@ def kernel_function(
       mask: float32 `[N]` for `"cols"`: each output column is multiplied by it, last. A
         pointwise layer computed on a KxK kernel's grid (`_sparse_conv_kernels.Grid`) keeps
         its padding zero this way.
+      into: for `"cols"`: write `y` into a wider result (`GridOutput`); with
+        `into.residual` the function takes the residual `[M, into.pixels]` as its last
+        argument, after the constants.
 
     Returns:
       The function's text and the constants to bind to its arguments after `x`.
 
     Raises:
       ValueError: an NCHW map with batch above 1, a matrix layout paired with another
-        layout, an input whose channels differ from `W`'s columns, or a mask that is not one
-        value per column of a `"cols"` input.
+        layout, an input whose channels differ from `W`'s columns, a mask that is not one
+        value per column of a `"cols"` input, or `into` on another layout, with a mask, or
+        not holding the `N` columns from its offset.
     """
     output_layout = output_layout or input_layout
     matrices = ("rows", "cols", "vector")
@@ -717,6 +810,18 @@ def kernel_function(
                 f"{np.shape(mask)} with input_layout {input_layout!r}"
             )
         tables.append(("Mask", np.asarray(mask, np.float32), "f32"))
+    constants = list(tables)
+    if into is not None:
+        if input_layout != "cols" or mask is not None or not 0 <= into.offset <= into.pixels - p:
+            raise ValueError(
+                f"into={into} needs input_layout 'cols' without a mask and room for the {p} "
+                f"columns from its offset; got input_layout {input_layout!r}"
+                f"{' with a mask' if mask is not None else ''}"
+            )
+        spatial = (into.pixels, 1, 1)
+        if into.residual:
+            # Only its shape is read: the residual is an argument, not a constant.
+            tables.append(("Res", np.broadcast_to(np.float32(0), (m, into.pixels)), "f32"))
     out_lines, y, out_shape = _output_glue(output_layout, m, spatial)
     args = ", ".join(
         [
@@ -728,11 +833,13 @@ def kernel_function(
         "module {",
         f"util.func private @{name}({args}) -> {tensor_type(out_shape)} {{",
         *in_lines,
-        *_dispatch(x, layout, tables, k, wide, activation, tiles, "%Y" if wide == p else "%Y_wide"),
+        *_dispatch(
+            x, layout, tables, k, wide, activation, tiles, "%Y" if wide == p else "%Y_wide", into
+        ),
         *_slice_pixels(m, wide, p),
         *out_lines,
         f"util.return {y} : {tensor_type(out_shape)}",
         "}",
         "}",
     ]
-    return KernelFunction("\n".join(lines), tuple(a for _, a, _ in tables))
+    return KernelFunction("\n".join(lines), tuple(a for _, a, _ in constants))

@@ -98,6 +98,7 @@ from lowering.passes._sparse_kernels import (
     DEFAULT_TILES,
     Activation,
     CpuTiles,
+    GridOutput,
     Layout,
     kernel_function,
 )
@@ -157,7 +158,13 @@ class _Grids:
     """What the pass has rewritten so far that a neighbour may read on a KxK kernel's grid:
     1x1 kernels on NCHW maps (by their result), and KxK kernels' output grids `[M, wide]`
     with their geometry (`_sparse_conv_kernels.output_grid`), by the NCHW map cut from them;
-    and the bound on a grid's pixels over its map's (`sparse_dispatch`'s `grid_overhead`)."""
+    and the bound on a grid's pixels over its map's (`sparse_dispatch`'s `grid_overhead`).
+
+    For chaining inverted residual blocks (`_fused`, `_on_output_grid`): `maps`, NCHW maps
+    already held in a grid `[C, s*s*L]` (the value and its `Grid`; the padding of a grid a
+    projection wrote is undefined, which only masked readers see), and `centered`, the fused
+    stride-1 depthwise results (by their NCHW map) with the grid of their input, which a
+    projection of that result can write into."""
 
     overhead: float
     fuse: bool = True
@@ -165,6 +172,8 @@ class _Grids:
     outputs: dict[ir.Value, tuple[ir.Value, tuple[int, int, int, int]]] = dataclasses.field(
         default_factory=dict
     )
+    maps: dict[ir.Value, tuple[ir.Value, Grid]] = dataclasses.field(default_factory=dict)
+    centered: dict[ir.Value, Grid] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -430,8 +439,11 @@ def _rewrite(
         output_layout = "nhwc"
     ip = ir.InsertionPoint(last)
     result = None
+    replaced = last
     if output_layout == "nchw":
-        result = _on_output_grid(site, index, layout, bias, activation, tiles, grids)
+        on_grid = _on_output_grid(site, index, layout, bias, activation, tiles, grids, last)
+        if on_grid is not None:
+            result, replaced = on_grid
     if result is None:
         kernel = kernel_function(
             f"sparse_layer_{index}",
@@ -447,8 +459,13 @@ def _rewrite(
         )
         constants = [new_constant(a, ip) for a in kernel.constants]
         result = inline_function(kernel.text, [site.x, *constants], ip)
-    last.results[0].replace_all_uses_with(result)
-    if site.input_layout == "nchw" and output_layout == "nchw" and site.stride == 1:
+    replaced.results[0].replace_all_uses_with(result)
+    if (
+        site.input_layout == "nchw"
+        and output_layout == "nchw"
+        and site.stride == 1
+        and replaced is last
+    ):
         grids.pointwise[result] = _Pointwise(site, layout, bias, activation, index)
     _log.info(
         "layer %d sparse %s: %s, %d slots per %s, padding waste %.0f%%, fused: %s%s",
@@ -464,6 +481,67 @@ def _rewrite(
     return True
 
 
+def _residual_add(value: ir.Value) -> tuple[ir.Operation, ir.Value] | None:
+    """`(add, other)` when the only user of `value` adds it elementwise to `other`, a map of
+    the same shape (a residual connection), else `None`."""
+    op = single_user(value)
+    if op is None or op.name != "linalg.generic" or not is_parallel(op) or len(op.results) != 1:
+        return None
+    operands = inputs(op)
+    maps = affine_maps(op)
+    out_shape = shape(op.results[0])
+    identity = list(range(len(out_shape)))
+    if maps is None or len(operands) != 2 or any(m[1] != identity for m in maps):
+        return None
+    position = [i for i, v in enumerate(operands) if v == value]
+    if len(position) != 1 or any(shape(v) != out_shape for v in operands):
+        return None
+    got = interpret_body(op.regions[0].blocks[0], [_Y, _C])
+    if got is None or not np.allclose(np.broadcast_to(got, _Y.shape), _Y + _C, rtol=0, atol=1e-6):
+        return None
+    return op, operands[1 - position[0]]
+
+
+def _grid_output(
+    site: _Site, m: int, geometry: tuple[int, int, int, int], last: ir.Operation, grids: _Grids
+) -> tuple[GridOutput, Grid, ir.Value | None, ir.Operation] | None:
+    """Where a projection of a fused depthwise result computed on its output grid can write:
+    into the grid of the depthwise layer's input (same map size, stride 1), with the block's
+    residual add when the other addend is a map held in that grid. Returns the output, the
+    grid, the residual grid (or `None`) and the op whose result the projection's map
+    replaces (the add, or `last`); `None` when the grids do not line up."""
+    grid = grids.centered.get(site.x)
+    ho, ws, wo, wide = geometry
+    if grid is None or grid.stride != 1 or (grid.height, grid.width) != (ho, wo):
+        return None
+    (top, _), (left, _) = grid.padding
+    offset = top * ws + left
+    if grid.plane[1] != ws or offset + wide > grid.pixels:
+        return None
+    found = _residual_add(last.results[0])
+    if found is not None:
+        add, other = found
+        held = grids.maps.get(other)
+        if held is not None and held[1] == grid and shape(held[0])[0] == m:
+            return GridOutput(offset, grid.pixels, residual=True), grid, held[0], add
+    return GridOutput(offset, grid.pixels), grid, None, last
+
+
+def _grid_slice_function(name: str, m: int, pixels: int, offset: int, wide: int) -> str:
+    """A function taking `[M, pixels]` to its `wide` pixels from `offset` on."""
+    return "\n".join(
+        [
+            "module {",
+            f"util.func private @{name}(%g: tensor<{m}x{pixels}xf32>) -> tensor<{m}x{wide}xf32> {{",
+            f"%s = tensor.extract_slice %g[0, {offset}] [{m}, {wide}] [1, 1] : "
+            f"tensor<{m}x{pixels}xf32> to tensor<{m}x{wide}xf32>",
+            f"util.return %s : tensor<{m}x{wide}xf32>",
+            "}",
+            "}",
+        ]
+    )
+
+
 def _on_output_grid(
     site: _Site,
     index: int,
@@ -472,13 +550,21 @@ def _on_output_grid(
     activation: Activation,
     tiles: CpuTiles | None,
     grids: _Grids,
-) -> ir.Value | None:
+    last: ir.Operation,
+) -> tuple[ir.Value, ir.Operation] | None:
     """Computes a 1x1 kernel reading a KxK kernel's output on that kernel's output grid, and
     cuts the map out of its result instead: the cut copies its output channels rather than
     its input channels (24 instead of 144 after an inverted residual block's depthwise
-    layer). Returns the map, or `None` (nothing emitted) when the input is not a KxK
-    kernel's map used only here, the layer has no fewer input than output channels or a
-    stride, or the grid has more than `grids.overhead` times the map's pixels."""
+    layer). Returns the map and the op whose result it replaces, or `None` (nothing emitted)
+    when the input is not a KxK kernel's map used only here, the layer has no fewer input
+    than output channels or a stride, or the grid has more than `grids.overhead` times the
+    map's pixels.
+
+    After a fused stride-1 depthwise kernel (`_fused`), the kernel writes straight into the
+    padded grid of that kernel's input (`_grid_output`), adding the block's residual when
+    its other addend is held in that grid: the next block's fused kernel reads the result as
+    its own input grid (`grids.maps`), so a chain of such blocks pads and cuts nothing in
+    between, and the residual adds are not dispatches of their own."""
     source = grids.outputs.get(site.x)
     if (
         source is None
@@ -493,6 +579,10 @@ def _on_output_grid(
     if wide > grids.overhead * ho * wo:
         return None
     ip = ir.InsertionPoint(site.producer)
+    chain = _grid_output(site, layout.rows, geometry, last, grids)
+    into, residual, replaced = None, None, last
+    if chain is not None:
+        into, _, residual, replaced = chain
     kernel = kernel_function(
         f"sparse_layer_{index}",
         layout,
@@ -501,20 +591,34 @@ def _on_output_grid(
         input_layout="cols",
         activation=activation,
         tiles=tiles,
+        into=into,
     )
     constants = [new_constant(a, ip) for a in kernel.constants]
-    y_grid = inline_function(kernel.text, [grid, *constants], ip)
+    extra = [] if residual is None else [residual]
+    y_grid = inline_function(kernel.text, [grid, *constants, *extra], ip)
+    y_wide = y_grid
+    if into is not None:
+        name = f"sparse_layer_{index}_wide"
+        function = _grid_slice_function(name, layout.rows, into.pixels, into.offset, wide)
+        y_wide = inline_function(function, [y_grid], ip)
     name = f"sparse_layer_{index}_cut"
     _log.info(
         "layer %d computed on the previous KxK kernel's output grid (%d pixels for %d): its "
-        "%d output channels cut from the grid instead of its %d input channels",
+        "%d output channels cut from the grid instead of its %d input channels%s",
         index,
         wide,
         ho * wo,
         layout.rows,
         layout.columns,
+        ""
+        if into is None
+        else ", written into the depthwise input's grid"
+        + (" with the residual add" if residual is not None else ""),
     )
-    return inline_function(output_grid_function(name, layout.rows, geometry), [y_grid], ip)
+    cut = inline_function(output_grid_function(name, layout.rows, geometry), [y_wide], ip)
+    if chain is not None:
+        grids.maps[cut] = (y_grid, chain[1])
+    return cut, replaced
 
 
 def _output_grid_value(result: ir.Value) -> ir.Value | None:
@@ -634,7 +738,13 @@ def _fused(
     if b is None or b.grid.pixels > grids.overhead * h * w or not depthwise.any():
         return None
     name = f"sparse_layers_{producer.index}_{index}"
-    x_grid = _expansion_input_grid(producer, site, b.grid, tiles, f"{name}_input")
+    held = grids.maps.get(producer.site.x)
+    chained = held is not None and held[1] == b.grid
+    if chained:
+        x_grid = held[0]
+    else:
+        x_grid = _expansion_input_grid(producer, site, b.grid, tiles, f"{name}_input")
+        grids.maps[producer.site.x] = (x_grid, b.grid)
     kernel, geometry = fused_kernel_function(
         name,
         producer.layout,
@@ -654,10 +764,12 @@ def _fused(
     grid = _output_grid_value(result)
     if to_nchw and grid is not None:
         grids.outputs[result] = (grid, geometry)
+        if b.grid.stride == 1:
+            grids.centered[result] = b.grid
     _log.info(
         "layers %d and %d fused: the expansion (%d->%d) computed into the depthwise kernel's "
         "workgroups, %d-channel blocks on bands of %d output rows (%d columns, %d extra), "
-        "%d expanded pixels per band and phase plane",
+        "%d expanded pixels per band and phase plane%s",
         producer.index,
         index,
         k,
@@ -667,6 +779,7 @@ def _fused(
         b.width,
         b.extra,
         b.local,
+        ", its input grid the previous projection's output" if chained else "",
     )
     return result
 

@@ -5,6 +5,7 @@ import collections
 import contextlib
 import functools
 import io
+import json
 import logging
 import re
 import subprocess
@@ -32,7 +33,14 @@ from lowering.passes._sparse_formats import (
     layout_for_rows,
     layout_for_taps,
 )
-from lowering.passes._sparse_kernels import AVX2_TILES, DEFAULT_TILES, CpuTiles
+from lowering.passes._sparse_kernels import (
+    AVX2_TILES,
+    DEFAULT_TILES,
+    CpuTiles,
+    GridOutput,
+    KernelFunction,
+    kernel_function,
+)
 from lowering.passes.sparse_dispatch import sparse_dispatch
 from lowering.run_module import run_module
 from lowering.runtime import run_in_process
@@ -712,6 +720,136 @@ def test_grids_only_within_the_overhead() -> None:
         text = apply_passes(linalg, [functools.partial(sparse_dispatch, grid_overhead=overhead)])
         assert _padded_channels(text) == pads, overhead
         assert _cut_channels(text) == cuts, overhead
+
+
+def _residual_chain(
+    structure: str, blocks: int, seed: int = 0, size: int = 9
+) -> tuple[Callable[..., Any], np.ndarray]:
+    """`blocks` inverted residual blocks on one map size, each `x + project(depthwise(
+    expand(x)))` (8 -> 24 -> 8 channels, stride 1, biases, ReLU after the first two), on
+    channel-major maps, and an input."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for _ in range(blocks):
+        w = rng.standard_normal((24, 8)).astype(np.float32) * _mask(structure, 24, 8, 0.3, rng)
+        expand = _conv_net(w, rng.standard_normal(24).astype(np.float32), "relu", 1)
+        filters = rng.standard_normal((24, 1, 3, 3)).astype(np.float32)
+        bias = rng.standard_normal(24).astype(np.float32)
+        depthwise = _conv_net(filters, bias, "relu", 1, "SAME", groups=24)
+        w2 = rng.standard_normal((8, 24)).astype(np.float32) * _mask(structure, 8, 24, 0.3, rng)
+        project = _conv_net(w2, rng.standard_normal(8).astype(np.float32), "none", 1)
+        layers.append((expand, depthwise, project))
+
+    def net(x: jax.Array) -> jax.Array:
+        for expand, depthwise, project in layers:
+            x = x + project(depthwise(expand(x)))
+        return x
+
+    x = rng.standard_normal((1, size, size + 1, 8)).astype(np.float32)
+    return channels_first(net), x
+
+
+@pytest.mark.parametrize("structure", ["blocks", "unstructured"])
+def test_residual_blocks_chain_their_grids(structure: str, tmp_path: Path) -> None:
+    # Three stride-1 inverted residual blocks: each projection writes into the padded grid its
+    # block's fused kernel read, adding the residual read from that grid, and the next block
+    # reads the result as its own input grid. So the only pad is the first block's input, the
+    # only cut the last block's output, and there are two dispatches per block (fused
+    # expansion + depthwise, projection + residual), no elementwise add of their own.
+    net, x = _residual_chain(structure, 3)
+    with _pass_log() as log:
+        text = _check_host(net, x, tmp_path, threshold=0.5, grid_overhead=10.0)
+    assert text.count("flow.dispatch.workgroups") == 6
+    assert _padded_channels(text) == ["8"]
+    assert _cut_channels(text) == ["8"]
+    assert log.getvalue().count("with the residual add") == 3
+    assert log.getvalue().count("its input grid the previous projection's output") == 2
+    # The adds are inside the projections' dispatches: none is left between them.
+    dispatches = text.split("flow.dispatch.workgroups")
+    assert not any("arith.addf %in, %in" in outside.split("count(")[-1] for outside in dispatches)
+
+
+def test_residual_chain_stops_where_the_grids_differ(tmp_path: Path) -> None:
+    # Without fusion (`fuse_expansions=False`) no projection writes into a grid: each block
+    # pads its input and cuts its output, and the residual adds stay ops of their own.
+    net, x = _residual_chain("blocks", 2)
+    with _pass_log() as log:
+        text = _check_host(
+            net, x, tmp_path, threshold=0.5, grid_overhead=10.0, fuse_expansions=False
+        )
+    assert "with the residual add" not in log.getvalue()
+    assert _padded_channels(text) == ["8", "8"]
+
+
+@pytest.mark.arm64
+def test_residual_chain_under_qemu(tmp_path: Path) -> None:
+    net, x = _residual_chain("blocks", 2, seed=1)
+    linalg = apply_passes(
+        compile_to_input(net, example_args=(x,)),
+        [functools.partial(sparse_dispatch, grid_overhead=10.0)],
+    )
+    assert linalg.count("flow.dispatch.workgroups") == 4
+    module = compile_module(linalg, "arm64-a76", tmp_path / "m.vmfb")
+    (y,) = run_module(module.path, [x], "arm64-a76")
+    np.testing.assert_allclose(y, jax.jit(net)(x), rtol=RTOL, atol=ATOL)
+
+
+def test_masked_columns_are_zero_whatever_they_hold(tmp_path: Path) -> None:
+    # A kernel on grid columns with a mask selects zero where the mask is 0 instead of
+    # multiplying by it: a chained grid's padding is undefined memory, and NaN * 0 is NaN.
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((8, 4)).astype(np.float32) * (rng.random((8, 4)) < 0.5)
+    bias = rng.standard_normal(8).astype(np.float32)
+    mask = (np.arange(16) % 3 != 0).astype(np.float32)
+    kernel = kernel_function(
+        "k", choose_layout(w), bias, (4, 16), input_layout="cols", mask=mask, tiles=DEFAULT_TILES
+    )
+    x = rng.standard_normal((4, 16)).astype(np.float32)
+    x[:, mask == 0] = np.nan
+    (y,) = run_in_process(_call_module(kernel, (4, 16), (8, 16), tmp_path), [x])
+    expected = np.where(mask == 1, w @ np.nan_to_num(x) + bias[:, None], 0)
+    np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
+
+
+def test_grid_output_needs_room_and_columns() -> None:
+    layout = choose_layout(np.eye(8, 4, dtype=np.float32))
+    bias = np.zeros(8, np.float32)
+    for kwargs in (
+        {"input_shape": (4, 16), "input_layout": "cols", "into": GridOutput(10, 20)},
+        {"input_shape": (1, 4, 4, 4), "input_layout": "nchw", "into": GridOutput(0, 20)},
+    ):
+        with pytest.raises(ValueError, match="into=GridOutput"):
+            kernel_function("k", layout, bias, **kwargs)
+
+
+def _call_module(
+    kernel: KernelFunction, x_shape: tuple[int, ...], y_shape: tuple[int, ...], tmp_path: Path
+) -> Path:
+    """A host module whose `main(x)` calls the kernel with its constants."""
+    body = kernel.text.strip().removeprefix("module {").removesuffix("}")
+    lines, names = [], []
+    for i, array in enumerate(kernel.constants):
+        element = "i32" if array.dtype == np.int32 else "f32"
+        type_ = "tensor<" + "x".join(map(str, array.shape)) + f"x{element}>"
+        lines.append(f"%k{i} = arith.constant dense<{json.dumps(array.tolist())}> : {type_}")
+        names.append((f"%k{i}", type_))
+    x_type = "tensor<" + "x".join(map(str, x_shape)) + "xf32>"
+    y_type = "tensor<" + "x".join(map(str, y_shape)) + "xf32>"
+    operands = ", ".join(["%x", *(n for n, _ in names)])
+    types = ", ".join([x_type, *(t for _, t in names)])
+    text = "\n".join(
+        [
+            "module {",
+            f"util.func public @main(%x: {x_type}) -> {y_type} {{",
+            *lines,
+            f"%y = util.call @k({operands}) : ({types}) -> {y_type}",
+            f"util.return %y : {y_type}",
+            "}",
+            body,
+            "}",
+        ]
+    )
+    return compile_module(text, "host", tmp_path / "k.vmfb").path
 
 
 @contextlib.contextmanager

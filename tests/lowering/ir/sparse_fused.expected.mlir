@@ -104,17 +104,19 @@ module @jit_wrapped {
         %28 = arith.addf %extracted_28, %27 : f32
         %29 = arith.cmpf olt, %22, %cst_22 : f32
         %30 = arith.select %29, %cst_22, %22 : f32
-        %31 = arith.mulf %30, %in : f32
-        %32 = arith.cmpf olt, %24, %cst_22 : f32
-        %33 = arith.select %32, %cst_22, %24 : f32
-        %34 = arith.mulf %33, %in : f32
-        %35 = arith.cmpf olt, %26, %cst_22 : f32
-        %36 = arith.select %35, %cst_22, %26 : f32
-        %37 = arith.mulf %36, %in : f32
-        %38 = arith.cmpf olt, %28, %cst_22 : f32
-        %39 = arith.select %38, %cst_22, %28 : f32
-        %40 = arith.mulf %39, %in : f32
-        linalg.yield %31, %34, %37, %40 : f32, f32, f32, f32
+        %31 = arith.cmpf olt, %24, %cst_22 : f32
+        %32 = arith.select %31, %cst_22, %24 : f32
+        %33 = arith.cmpf olt, %26, %cst_22 : f32
+        %34 = arith.select %33, %cst_22, %26 : f32
+        %35 = arith.cmpf olt, %28, %cst_22 : f32
+        %36 = arith.select %35, %cst_22, %28 : f32
+        %cst_35 = arith.constant 0.000000e+00 : f32
+        %37 = arith.cmpf one, %in, %cst_35 : f32
+        %38 = arith.select %37, %30, %cst_35 : f32
+        %39 = arith.select %37, %32, %cst_35 : f32
+        %40 = arith.select %37, %34, %cst_35 : f32
+        %41 = arith.select %37, %36, %cst_35 : f32
+        linalg.yield %38, %39, %40, %41 : f32, f32, f32, f32
       } -> (tensor<1x1x176xf32>, tensor<1x1x176xf32>, tensor<1x1x176xf32>, tensor<1x1x176xf32>)
       %16 = tensor.empty() : tensor<1x128xf32>
       %17:4 = linalg.generic {indexing_maps = [#map4, #map4, #map4, #map4], iterator_types = ["parallel", "parallel"]} outs(%16, %16, %16, %16 : tensor<1x128xf32>, tensor<1x128xf32>, tensor<1x128xf32>, tensor<1x128xf32>) attrs =  {compilation_info = #compilation} {
