@@ -117,6 +117,15 @@ with all of them on the grids the model ran 0.84x the time of none on one thread
 against 0.94-0.96x with only the maps up to 1.25x (the 112 to 28 pixel ones; session 8,
 iree-benchmark-module, six interleaved rounds, figures in the commit message)."""
 
+STEM_CHANNELS = 4
+"""On CPU, a convolution of at most 3x3 on an NCHW map with at most this many input channels
+(a network's first layer, on the image) gets our kernel at any density: MobileNet-V2's 3x3
+stride-2 stem on 224x224, as a 4x1-block kernel with its input's transpose, phase split and
+output cut, took 1.27 ms against 1.58 ms for IREE's dense convolution and its copy (one
+thread, `benchmarks/dispatch_timeline.py`, session 18; the whole model 0.98x the time over 12
+interleaved pairs). ResNet-50's 7x7 stem measured level (1.01x the model's time, six pairs
+on two threads) and stays IREE's."""
+
 _log = logging.getLogger(__name__)
 
 _PRODUCERS = (
@@ -803,9 +812,25 @@ def _rewrite_kxk(
         f"{site.input_shape}: density {nnz / site.weights.size:.3f}, nonzeros per row mean "
         f"{counts.mean():.1f} max {counts.max(initial=0)}"
     )
-    if nnz / site.weights.size >= threshold:
+    channels = site.weights.shape[1] // (site.kernel[0] * site.kernel[1])
+    stem = (
+        tiles is not None
+        and site.input_layout == "nchw"
+        and not depthwise
+        and channels <= STEM_CHANNELS
+        and site.kernel[0] * site.kernel[1] <= 9
+    )
+    if nnz / site.weights.size >= threshold and not stem:
         _log.info("layer %d left dense: %s >= threshold %g", index, description, threshold)
         return False
+    if nnz / site.weights.size >= threshold:
+        _log.info(
+            "layer %d: our KxK kernel although dense (%d input channels, at most %d): %s",
+            index,
+            channels,
+            STEM_CHANNELS,
+            description,
+        )
     taps = layout_for_taps(site.filters, block_sizes)
     g = taps[0][1].block if taps else 1
     bias, activation, steps, last, to_nchw = _fuse_epilogue(site, m)

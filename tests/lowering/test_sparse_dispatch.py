@@ -722,6 +722,22 @@ def test_grids_only_within_the_overhead() -> None:
         assert _cut_channels(text) == cuts, overhead
 
 
+@pytest.mark.parametrize(
+    ("channels", "kernel", "ours"), [(3, 3, True), (8, 3, False), (3, 7, False)]
+)
+def test_dense_stem_gets_our_kernel(channels: int, kernel: int, ours: bool, tmp_path: Path) -> None:
+    # A dense KxK convolution on a channel-major map stays IREE's, except a network's first
+    # layer: at most 3x3 on at most `STEM_CHANNELS` input channels (the image's).
+    rng = np.random.default_rng(channels + kernel)
+    filters = rng.standard_normal((8, channels, kernel, kernel)).astype(np.float32)
+    net = _conv_net(filters, rng.standard_normal(8).astype(np.float32), "relu", 2, "SAME")
+    x = rng.standard_normal((1, 15, 16, channels)).astype(np.float32)
+    with _pass_log() as log:
+        text = _check_host(channels_first(net), x, tmp_path)
+    assert ("our KxK kernel although dense" in log.getvalue()) == ours
+    assert ("linalg.conv_2d_nhwc_hwcf" in text) == (not ours)
+
+
 def _residual_chain(
     structure: str, blocks: int, seed: int = 0, size: int = 9
 ) -> tuple[Callable[..., Any], np.ndarray]:
