@@ -391,18 +391,25 @@ def output_grid(
 
 
 def output_lines(
-    m: int, geometry: tuple[int, int, int, int], output_layout: str
+    m: int,
+    geometry: tuple[int, int, int, int],
+    output_layout: str,
+    offset: int = 0,
+    pixels: int | None = None,
 ) -> tuple[list[str], tuple[int, ...]]:
     """Ops cutting the map `%y` out of the output grid `%Y_wide[M, wide]` (`output_grid`'s
-    `geometry`), in `output_layout`; returns them and the map's shape."""
+    `geometry`), in `output_layout`; returns them and the map's shape. With `pixels`, the
+    grid lies in a wider `%Y_wide[M, pixels]` from pixel `offset` on (`_sparse_kernels.
+    GridOutput`)."""
     ho, ws, wo, wide = geometry
+    pixels = wide if pixels is None else pixels
     p = ho * ws
     grid, valid = (m, ho, ws), (m, ho, wo)
     lines, source = [], "%Y_wide"
-    if wide != p:
+    if (offset, pixels) != (0, p):
         lines.append(
-            f"%Y = tensor.extract_slice %Y_wide[0, 0] [{m}, {p}] [1, 1] : "
-            f"{tensor_type((m, wide))} to {tensor_type((m, p))}"
+            f"%Y = tensor.extract_slice %Y_wide[0, {offset}] [{m}, {p}] [1, 1] : "
+            f"{tensor_type((m, pixels))} to {tensor_type((m, p))}"
         )
         source = "%Y"
     lines += [
@@ -429,16 +436,24 @@ def output_lines(
     return lines, out_shape
 
 
-def output_grid_function(name: str, m: int, geometry: tuple[int, int, int, int]) -> str:
+def output_grid_function(
+    name: str,
+    m: int,
+    geometry: tuple[int, int, int, int],
+    offset: int = 0,
+    pixels: int | None = None,
+) -> str:
     """A function cutting the NCHW map `[1, M, Ho, Wo]` out of an output grid `[M, wide]`
-    (`output_grid`'s `geometry`): a pointwise kernel with fewer output than input channels
-    (a projection) computed on a KxK kernel's output grid, before the cut, copies fewer
+    (`output_grid`'s `geometry`; with `pixels`, one lying in `[M, pixels]` from `offset` on,
+    as `output_lines`): a pointwise kernel with fewer output than input channels (a
+    projection) computed on a KxK kernel's output grid, before the cut, copies fewer
     channels."""
-    lines, out_shape = output_lines(m, geometry, "nchw")
+    lines, out_shape = output_lines(m, geometry, "nchw", offset, pixels)
+    width = geometry[3] if pixels is None else pixels
     return "\n".join(
         [
             "module {",
-            f"util.func private @{name}(%Y_wide: {tensor_type((m, geometry[3]))}) -> "
+            f"util.func private @{name}(%Y_wide: {tensor_type((m, width))}) -> "
             f"{tensor_type(out_shape)} {{",
             *lines,
             f"util.return %y : {tensor_type(out_shape)}",

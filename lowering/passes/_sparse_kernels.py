@@ -693,7 +693,8 @@ def _dispatch(
     if into is not None and into.residual:
         residual = (into.offset, total)
         lines.append(f"%res_shift = arith.constant {into.offset} : index")
-        lines.append(f"%res_g = arith.constant {g} : index")
+        if not row_format:
+            lines.append(f"%res_g = arith.constant {g} : index")
     masked = any(name == "Mask" for name, _, _ in tables)
     body = (
         _row_body(layout, k, p, activation, masked, residual)
@@ -756,9 +757,10 @@ def kernel_function(
         and on an NCHW map cost one copy. Off where that transpose would otherwise cancel
         against the previous sparse kernel's output (a chain of sparse layers on NHWC maps),
         which a pad in between prevents.
-      mask: float32 `[N]` for `"cols"`: each output column is multiplied by it, last. A
-        pointwise layer computed on a KxK kernel's grid (`_sparse_conv_kernels.Grid`) keeps
-        its padding zero this way.
+      mask: float32 `[N]` for `"cols"`: each output column where it is 0 is set to 0, last
+        (a select, `mask_lines`, so whatever the input holds there). A pointwise layer
+        computed on a KxK kernel's grid (`_sparse_conv_kernels.Grid`) keeps its padding zero
+        this way.
       into: for `"cols"`: write `y` into a wider result (`GridOutput`); with
         `into.residual` the function takes the residual `[M, into.pixels]` as its last
         argument, after the constants.

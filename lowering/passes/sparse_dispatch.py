@@ -536,21 +536,6 @@ def _grid_output(
     return GridOutput(offset, grid.pixels), grid, None, last
 
 
-def _grid_slice_function(name: str, m: int, pixels: int, offset: int, wide: int) -> str:
-    """A function taking `[M, pixels]` to its `wide` pixels from `offset` on."""
-    return "\n".join(
-        [
-            "module {",
-            f"util.func private @{name}(%g: tensor<{m}x{pixels}xf32>) -> tensor<{m}x{wide}xf32> {{",
-            f"%s = tensor.extract_slice %g[0, {offset}] [{m}, {wide}] [1, 1] : "
-            f"tensor<{m}x{pixels}xf32> to tensor<{m}x{wide}xf32>",
-            f"util.return %s : tensor<{m}x{wide}xf32>",
-            "}",
-            "}",
-        ]
-    )
-
-
 def _on_output_grid(
     site: _Site,
     index: int,
@@ -589,9 +574,7 @@ def _on_output_grid(
         return None
     ip = ir.InsertionPoint(site.producer)
     chain = _grid_output(site, layout.rows, geometry, last, grids)
-    into, residual, replaced = None, None, last
-    if chain is not None:
-        into, _, residual, replaced = chain
+    into, chained, residual, replaced = (None, None, None, last) if chain is None else chain
     kernel = kernel_function(
         f"sparse_layer_{index}",
         layout,
@@ -605,11 +588,6 @@ def _on_output_grid(
     constants = [new_constant(a, ip) for a in kernel.constants]
     extra = [] if residual is None else [residual]
     y_grid = inline_function(kernel.text, [grid, *constants, *extra], ip)
-    y_wide = y_grid
-    if into is not None:
-        name = f"sparse_layer_{index}_wide"
-        function = _grid_slice_function(name, layout.rows, into.pixels, into.offset, wide)
-        y_wide = inline_function(function, [y_grid], ip)
     name = f"sparse_layer_{index}_cut"
     _log.info(
         "layer %d computed on the previous KxK kernel's output grid (%d pixels for %d): its "
@@ -624,9 +602,14 @@ def _on_output_grid(
         else ", written into the depthwise input's grid"
         + (" with the residual add" if residual is not None else ""),
     )
-    cut = inline_function(output_grid_function(name, layout.rows, geometry), [y_wide], ip)
-    if chain is not None:
-        grids.maps[cut] = (y_grid, chain[1])
+    cut_function = (
+        output_grid_function(name, layout.rows, geometry)
+        if into is None
+        else output_grid_function(name, layout.rows, geometry, into.offset, into.pixels)
+    )
+    cut = inline_function(cut_function, [y_grid], ip)
+    if chained is not None:
+        grids.maps[cut] = (y_grid, chained)
     return cut, replaced
 
 
@@ -820,10 +803,11 @@ def _rewrite_kxk(
         and channels <= STEM_CHANNELS
         and site.kernel[0] * site.kernel[1] <= 9
     )
-    if nnz / site.weights.size >= threshold and not stem:
+    dense = nnz / site.weights.size >= threshold
+    if dense and not stem:
         _log.info("layer %d left dense: %s >= threshold %g", index, description, threshold)
         return False
-    if nnz / site.weights.size >= threshold:
+    if dense:
         _log.info(
             "layer %d: our KxK kernel although dense (%d input channels, at most %d): %s",
             index,
