@@ -121,10 +121,10 @@ STEM_CHANNELS = 4
 """On CPU, a convolution of at most 3x3 on an NCHW map with at most this many input channels
 (a network's first layer, on the image) gets our kernel at any density: MobileNet-V2's 3x3
 stride-2 stem on 224x224, as a 4x1-block kernel with its input's transpose, phase split and
-output cut, took 1.27 ms against 1.58 ms for IREE's dense convolution and its copy (one
-thread, `benchmarks/dispatch_timeline.py`, session 18; the whole model 0.98x the time over 12
-interleaved pairs). ResNet-50's 7x7 stem measured level (1.01x the model's time, six pairs
-on two threads) and stays IREE's."""
+output cut, took 1.19 ms against 1.58 ms for IREE's dense convolution and its copy (one
+thread, `benchmarks/results/dispatch_timeline-mobilenet_v2-sparse-nchw-s18-{stem,chain}-*`).
+ResNet-50's 7x7 stem made no difference the machine could show (timed by hand) and stays
+IREE's."""
 
 _log = logging.getLogger(__name__)
 
