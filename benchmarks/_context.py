@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks._core_latency import core_round_trip_ns
 from benchmarks._peak import copy_bandwidth
 from lowering.host import cpu_fields, feature_flags
 
@@ -124,12 +125,17 @@ class OtherLoad:
     so results record it, and `stop` warns when it is more than `warn_share` of the machine.
     Linux only; elsewhere the record says so. Memory bandwidth taken by other tenants of the
     host shows in no counter here, so the record also has one core's copy bandwidth before
-    and after the run (`copy_gbps_start`, `copy_gbps_end`; `benchmarks._peak.copy_bandwidth`).
+    and after the run (`copy_gbps_start`, `copy_gbps_end`; `benchmarks._peak.copy_bandwidth`),
+    and how far apart the host has put two of this machine's CPUs: a cache line's round trip
+    between them (`core_round_trip_ns_start`, `core_round_trip_ns_end`;
+    `benchmarks._core_latency`), which IREE's multi-threaded runs follow and `/proc/stat` does
+    not show.
     """
 
     def __init__(self, warn_share: float = 0.05) -> None:
         self._warn_share = warn_share
         self._copy_gbps = copy_bandwidth()
+        self._round_trip_ns = core_round_trip_ns()
         self._wall = time.monotonic()
         self._machine = _busy_and_steal_seconds()
         self._own = _own_seconds()
@@ -138,11 +144,16 @@ class OtherLoad:
         """The record for the results file (seconds, and `other_share` of all cores' time)."""
         wall = time.monotonic() - self._wall
         now = _busy_and_steal_seconds()
-        copy = {"copy_gbps_start": self._copy_gbps, "copy_gbps_end": copy_bandwidth()}
+        own = _own_seconds() - self._own  # before the probes below, which are our own work
+        copy = {
+            "copy_gbps_start": self._copy_gbps,
+            "copy_gbps_end": copy_bandwidth(),
+            "core_round_trip_ns_start": self._round_trip_ns,
+            "core_round_trip_ns_end": core_round_trip_ns(),
+        }
         if now is None or self._machine is None:
             return {"wall_s": wall, "other_share": None, "note": "no /proc/stat here", **copy}
         busy = now[0] - self._machine[0]
-        own = _own_seconds() - self._own
         other = max(0.0, busy - own)
         share = other / (wall * (os.cpu_count() or 1)) if wall > 0 else 0.0
         record = {

@@ -212,6 +212,9 @@ def test_other_load_counts_processes_that_are_not_ours() -> None:
     assert 0 < record["other_share"] <= 1
     # One core's copy bandwidth, before and after: any machine copies faster than 0.1 GB/s.
     assert record["copy_gbps_start"] > 0.1 and record["copy_gbps_end"] > 0.1, record
+    # And the host's placement of two CPUs, as a cache line's round trip (None on one CPU).
+    for key in ("core_round_trip_ns_start", "core_round_trip_ns_end"):
+        assert record[key] is None or record[key] > 1.0, record
 
 
 def test_copy_bandwidth_rejects_bad_sizes() -> None:
