@@ -10,7 +10,7 @@ import dataclasses
 import math
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -42,6 +42,8 @@ class EngineRun:
       calls: calls per sample, chosen after warm-up so a sample lasts about `seconds`.
       info: what `prepare` returned, plus `prepare_s`.
       error: `None`, or the failure (type, message and where) that stopped this engine.
+      probes: with a `probe`, its value taken just before each sample (one per entry of
+        `samples_ms`, in order; `None` where it had none).
     """
 
     name: str
@@ -49,6 +51,7 @@ class EngineRun:
     calls: int = 0
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
     error: str | None = None
+    probes: list[float | None] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -70,7 +73,12 @@ def calls_per_sample(warmup_ms: float, seconds: float, max_calls: int = 1000) ->
 
 
 def run_interleaved(
-    engines: Sequence[Engine], rounds: int, *, seconds: float = 0.5, warmup_calls: int = 2
+    engines: Sequence[Engine],
+    rounds: int,
+    *,
+    seconds: float = 0.5,
+    warmup_calls: int = 2,
+    probe: Callable[[], float | None] | None = None,
 ) -> dict[str, EngineRun]:
     """Prepares every engine, warms each up, then times them round by round in a fixed order.
 
@@ -79,6 +87,9 @@ def run_interleaved(
       rounds: samples per engine.
       seconds: target duration of one sample; sets each engine's calls per sample.
       warmup_calls: calls before timing starts; the last sets the calls per sample.
+      probe: a measurement of the machine's state taken just before every sample and kept
+        with it (`EngineRun.probes`), e.g. `benchmarks._core_latency.core_round_trip_ns`;
+        `None` for none.
 
     Returns:
       Each engine's run by name, in the order given.
@@ -112,8 +123,11 @@ def run_interleaved(
     for index in range(rounds):
         for engine in list(live):
             run = runs[engine.name]
+            state = None if probe is None else probe()
             try:
                 run.samples_ms.append(float(engine.sample(run.calls)))
+                if probe is not None:
+                    run.probes.append(state)
             except Exception as e:  # any engine failure is data
                 run.error = f"round {index}: {_describe(e)}"
                 live.remove(engine)

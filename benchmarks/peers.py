@@ -225,6 +225,7 @@ def summarize_runs(
                 "error": run.error,
                 "info": run.info,
                 "samples_ms": list(run.samples_ms),
+                "core_round_trip_ns": list(run.probes),
             }
         )
     return records
@@ -239,6 +240,7 @@ def measure(
     seconds: float,
     peak: Mapping[str, Any] | None = None,
     gemm: Any = None,
+    probe: Callable[[], float | None] | None = None,
 ) -> dict[str, Any]:
     """Counts `fn`'s FLOPs, times `engines` interleaved and checks their outputs against jax.
 
@@ -251,6 +253,9 @@ def measure(
       peak: a `benchmarks._peak.measure_peak` result taken before, or `None`.
       gemm: a `benchmarks._peak.GemmEngine` timed as the last engine of each round, so the peak
         is the best GEMM seen under the run's own load; `None` to rely on `peak` alone.
+      probe: taken before every sample (`run_interleaved`); default
+        `benchmarks._core_latency.core_round_trip_ns`, how far apart the host has put two
+        CPUs, which IREE's multi-threaded samples follow on this machine.
 
     Returns:
       `flops`, `input_shape`, `peak` (with `peak_gflops`, the best of all GEMMs) and one record
@@ -258,6 +263,7 @@ def measure(
     """
     import jax
 
+    from benchmarks._core_latency import core_round_trip_ns
     from benchmarks._flops import count_flops
     from benchmarks._interleave import run_interleaved
     from benchmarks._peak import gemm_flops
@@ -265,7 +271,12 @@ def measure(
     flops = count_flops(fn, x)
     peak = dict(peak or {})
     try:
-        runs = run_interleaved([*engines, *([gemm] if gemm else [])], rounds, seconds=seconds)
+        runs = run_interleaved(
+            [*engines, *([gemm] if gemm else [])],
+            rounds,
+            seconds=seconds,
+            probe=probe or core_round_trip_ns,
+        )
         if gemm is not None:
             gemm_run = runs.pop(gemm.name)
             peak["interleaved_samples_ms"] = gemm_run.samples_ms

@@ -86,6 +86,16 @@ def test_interleaving_records_failures_as_data() -> None:
     assert runs["c"].error is not None and runs["c"].error.startswith("round 2: RuntimeError")
 
 
+def test_interleaving_keeps_a_probe_with_each_sample() -> None:
+    taken = iter(range(100))
+    engines = [_Fake("a", 2.0), _Fake("c", 4.0, fail_at=4)]
+    runs = run_interleaved(engines, rounds=3, seconds=0.01, probe=lambda: float(next(taken)))
+    # Before each sample, in the order a, c, a, c, a, c (c's failing sample keeps none).
+    assert runs["a"].probes == [0.0, 2.0, 4.0]
+    assert runs["c"].probes == [1.0, 3.0] and len(runs["c"].samples_ms) == 2
+    assert run_interleaved([_Fake("a", 1.0)], rounds=2).pop("a").probes == []
+
+
 def test_run_interleaved_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="rounds"):
         run_interleaved([], rounds=0)
@@ -95,7 +105,7 @@ def test_run_interleaved_rejects_bad_arguments() -> None:
 
 def test_summaries_and_ratios_from_one_run() -> None:
     runs = {
-        "onnxruntime": EngineRun("onnxruntime", [10.0, 20.0, 30.0]),
+        "onnxruntime": EngineRun("onnxruntime", [10.0, 20.0, 30.0], probes=[120.0, None, 480.0]),
         "iree:default": EngineRun("iree:default", [15.0, 30.0, 45.0]),
         "broken": EngineRun("broken", error="prepare: boom"),
     }
@@ -108,6 +118,7 @@ def test_summaries_and_ratios_from_one_run() -> None:
     assert by["iree:default"]["fraction_of_peak"] == pytest.approx(2e9 / 30e6 / 200.0)
     assert by["broken"]["median_ms"] is None and by["broken"]["ratio_to_ort"] is None
     assert by["broken"]["error"] == "prepare: boom"
+    assert by["onnxruntime"]["core_round_trip_ns"] == [120.0, None, 480.0]
     assert summarize([1.0, 2.0, 3.0, 4.0, 5.0])["p10_ms"] == pytest.approx(1.4)
     rows = peers.markdown_rows("tiny", records)
     assert "| tiny | iree:default | 30.00 | " in "\n".join(rows)
@@ -158,6 +169,9 @@ def test_measure_tiny_net_with_real_engines(tmp_path: Path) -> None:
         assert r["p10_ms"] <= r["median_ms"] <= r["p90_ms"]
         assert r["ratio_to_ort"] == pytest.approx(r["median_ms"] / by["onnxruntime"]["median_ms"])
         assert r["rel_err"] < 1e-4
+        # The host's placement of two CPUs, probed before each sample (None on one CPU).
+        assert len(r["core_round_trip_ns"]) == 2
+        assert all(v is None or v > 1.0 for v in r["core_round_trip_ns"])
     assert "--no-such-iree-flag" in by["iree:bogus"]["error"]
     assert "not found" in by["litert-xnnpack"]["error"]
     assert by["iree:default"]["info"]["device"] == "local-sync"
