@@ -602,11 +602,8 @@ def _on_output_grid(
         else ", written into the depthwise input's grid"
         + (" with the residual add" if residual is not None else ""),
     )
-    cut_function = (
-        output_grid_function(name, layout.rows, geometry)
-        if into is None
-        else output_grid_function(name, layout.rows, geometry, into.offset, into.pixels)
-    )
+    offset, pixels = (0, None) if into is None else (into.offset, into.pixels)
+    cut_function = output_grid_function(name, layout.rows, geometry, offset, pixels)
     cut = inline_function(cut_function, [y_grid], ip)
     if chained is not None:
         grids.maps[cut] = (y_grid, chained)
