@@ -2,9 +2,9 @@
 
 On the Zen 1 EPYC of sessions 12-19 (a 2-vCPU virtual machine) the two vCPUs are sometimes
 close on the host and sometimes far apart, and that changes from minute to minute: a cache
-line bounced between the two took 100-170 ns for the round trip in some minutes and 400-520
-in others, and IREE's two-thread runs of the sparse MobileNet-V2 took 7.1-8.7 ms in the first
-and 9.7-13.1 ms in the second (session 19, alternating by hand), while ONNX Runtime's kept
+line bounced between the two took 100-170 ns for the round trip in some minutes and 400-560
+in others, and IREE's two-thread runs of the sparse MobileNet-V2 took 6.6-8.8 ms in the first
+and 9.6-13.1 ms in the second (session 19, 40 alternations by hand), while ONNX Runtime's kept
 their speed. IREE hands every dispatch's output to both workers and synchronizes them between
 dispatches, so its two-thread time follows this latency; nothing in `/proc/stat` shows it.
 Benchmarks record it before and after a run (`OtherLoad`).
@@ -14,6 +14,7 @@ is a small C program, compiled with the system's C compiler on first use; withou
 or with fewer than two CPUs, there is no measurement (`None`).
 """
 
+import atexit
 import functools
 import os
 import shutil
@@ -77,12 +78,13 @@ int main(int argc, char **argv) {
 
 @functools.cache
 def _probe() -> Path | None:
-    """The compiled probe (in a temporary directory kept for the process), or `None` without a
-    C compiler or when it fails to build."""
+    """The compiled probe (in a temporary directory removed when the process exits), or `None`
+    without a C compiler or when it fails to build."""
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         return None
     directory = Path(tempfile.mkdtemp(prefix="cadnn-core-latency-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
     source, binary = directory / "probe.c", directory / "probe"
     source.write_text(_SOURCE)
     built = subprocess.run(
