@@ -2,7 +2,7 @@
 
 `benchmarks/peers.py` and `benchmarks/sparse_models.py` take a cache line's round trip between
 two CPUs just before every sample (`core_round_trip_ns`, `benchmarks._core_latency`). On this
-machine it is either about 100-250 ns (the two vCPUs near each other on the host) or 400-900
+machine it is either about 100-270 ns (the two vCPUs near each other on the host) or 400-900
 (far apart), and IREE's multi-threaded samples follow it. This prints, per engine, the median
 of the samples taken near and far, and each group's ratio to ONNX Runtime's samples of the same
 group:
@@ -20,7 +20,7 @@ from typing import Any
 __all__ = ["split", "main"]
 
 NEAR_NS = 300.0
-"""Round trips below this count as near: the two groups measured here are 100-250 and 400-900."""
+"""Round trips below this count as near: the two groups measured here are 100-270 and 400-900."""
 
 
 def split(engine: Mapping[str, Any], near_ns: float = NEAR_NS) -> dict[str, list[float]]:
