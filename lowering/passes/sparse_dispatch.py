@@ -101,6 +101,7 @@ from lowering.passes._sparse_kernels import (
     GridOutput,
     Layout,
     kernel_function,
+    vector_multiple,
 )
 from lowering.passes.small_map_matmuls import tile_vecmat
 
@@ -183,6 +184,31 @@ class _Grids:
     )
     maps: dict[ir.Value, tuple[ir.Value, Grid]] = dataclasses.field(default_factory=dict)
     centered: dict[ir.Value, Grid] = dataclasses.field(default_factory=dict)
+    cuts: dict[ir.Value, "_Cut"] = dataclasses.field(default_factory=dict)
+    late: dict[ir.Value, "_Late"] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Cut:
+    """Where a kernel's NCHW map was cut from: `source[C, N]`, the map's rows `pitch` pixels
+    apart from pixel `offset` on (a KxK kernel's output grid, a projection's grid, or a 1x1
+    kernel's pixels padded to whole vectors). A 1x1 kernel reading the map can compute on
+    `source` instead (`_on_input_grid`)."""
+
+    source: ir.Value
+    pitch: int
+    offset: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Late:
+    """A projection computed on a KxK kernel's output grid whose map was cut from its own
+    grid (no grid of a following block to write into when it was rewritten): `emit` computes
+    it again, at the same place, into a grid given later (`_late_grid`); `geometry` is its
+    output grid's (`_sparse_conv_kernels.output_grid`)."""
+
+    emit: Callable[[GridOutput], ir.Value]
+    geometry: tuple[int, int, int, int]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -451,6 +477,8 @@ def _rewrite(
     replaced = last
     if output_layout == "nchw":
         on_grid = _on_output_grid(site, index, layout, bias, activation, tiles, grids, last)
+        if on_grid is None:
+            on_grid = _on_input_grid(site, index, layout, bias, activation, tiles, grids, last)
         if on_grid is not None:
             result, replaced = on_grid
     if result is None:
@@ -468,6 +496,9 @@ def _rewrite(
         )
         constants = [new_constant(a, ip) for a in kernel.constants]
         result = inline_function(kernel.text, [site.x, *constants], ip)
+        wide = _output_grid_value(result)
+        if output_layout == "nchw" and wide is not None:
+            grids.cuts[result] = _Cut(wide, shape(result)[3])
     replaced.results[0].replace_all_uses_with(result)
     if (
         site.input_layout == "nchw"
@@ -605,9 +636,86 @@ def _on_output_grid(
     offset, pixels = (0, None) if into is None else (into.offset, into.pixels)
     cut_function = output_grid_function(name, layout.rows, geometry, offset, pixels)
     cut = inline_function(cut_function, [y_grid], ip)
+    grids.cuts[cut] = _Cut(y_grid, geometry[1], offset)
+    if into is None and tiles is not None:
+
+        def emit(target: GridOutput) -> ir.Value:
+            again = kernel_function(
+                f"sparse_layer_{index}_into",
+                layout,
+                bias,
+                (layout.columns, wide),
+                input_layout="cols",
+                activation=activation,
+                tiles=tiles,
+                into=target,
+            )
+            return inline_function(again.text, [grid, *constants], ip)
+
+        grids.late[cut] = _Late(emit, geometry)
     if chained is not None:
         grids.maps[cut] = (y_grid, chained)
     return cut, replaced
+
+
+def _on_input_grid(
+    site: _Site,
+    index: int,
+    layout: SparseLayout,
+    bias: np.ndarray,
+    activation: Activation,
+    tiles: CpuTiles | None,
+    grids: _Grids,
+    last: ir.Operation,
+) -> tuple[ir.Value, ir.Operation] | None:
+    """Computes a 1x1 kernel whose NCHW input was cut from a kernel's grid (`_Cut`) on that
+    grid, when the grid has no more pixels than the kernel would compute on the map anyway
+    (a map whose pixels are no whole vectors is padded: 49 to 64 on a 7x7 map), and cuts its
+    map from its own result, the same geometry: the input's pad is then dead, and its cut
+    too unless the map has other users, such as a residual add. On MobileNet-V2's 7x7 maps a
+    160-channel projection's grid is 64 pixels, as is a 49-pixel map's padding.
+    Returns the map and the op it replaces, or `None` (nothing emitted) on GPU, for a stride,
+    or when the input is no cut or has a wider grid (or one over `grids.overhead`)."""
+    cut = grids.cuts.get(site.x)
+    if tiles is None or cut is None or site.input_layout != "nchw" or site.stride != 1:
+        return None
+    _, k, h, w = site.input_shape
+    source_shape = shape(cut.source)
+    pixels = source_shape[1]
+    if (
+        pixels > vector_multiple(h * w, tiles, layout.block)
+        or pixels > grids.overhead * h * w
+        or cut.offset + (h - 1) * cut.pitch + w > pixels
+    ):
+        return None
+    ip = ir.InsertionPoint(site.producer)
+    kernel = kernel_function(
+        f"sparse_layer_{index}",
+        layout,
+        bias,
+        (k, pixels),
+        input_layout="cols",
+        activation=activation,
+        tiles=tiles,
+    )
+    constants = [new_constant(a, ip) for a in kernel.constants]
+    y_grid = inline_function(kernel.text, [cut.source, *constants], ip)
+    geometry = (h, cut.pitch, w, pixels)
+    cut_function = output_grid_function(
+        f"sparse_layer_{index}_cut", layout.rows, geometry, cut.offset, pixels
+    )
+    result = inline_function(cut_function, [y_grid], ip)
+    grids.cuts[result] = _Cut(y_grid, cut.pitch, cut.offset)
+    _log.info(
+        "layer %d computed on its input's grid (%d pixels for %d, rows %d apart): no cut or "
+        "pad of its %d input channels",
+        index,
+        pixels,
+        h * w,
+        cut.pitch,
+        k,
+    )
+    return result, last
 
 
 def _output_grid_value(result: ir.Value) -> ir.Value | None:
@@ -636,6 +744,33 @@ def _expansion(site: _Site, grids: _Grids) -> _Pointwise | None:
     if site.input_layout != "nchw" or producer is None or len(users(site.x)) != 1:
         return None
     return producer if producer.layout.columns < site.input_shape[1] else None
+
+
+def _late_grid(x: ir.Value, grid: Grid, grids: _Grids) -> None:
+    """Holds the map `x` in `grid` (`grids.maps`) when `x` is a projection's map cut from
+    its output grid (`_Late`) whose rows are as wide as the stride-1 `grid`'s: the projection
+    is computed again straight into `grid` (the map `top * Ws + left` pixels in, the output
+    grid's extra columns landing on the grid's border, which only masked readers see), so
+    the block after a stride-2 block reads its input, and its residual, with no cut and no
+    pad in between. The first kernel and its cut are then dead."""
+    late = grids.late.get(x)
+    if late is None or grid.stride != 1 or x in grids.maps:
+        return
+    ho, ws, wo, wide = late.geometry
+    (top, _), (left, _) = grid.padding
+    offset = top * ws + left
+    if (grid.height, grid.width) != (ho, wo) or grid.plane[1] != ws:
+        return
+    if offset + wide > grid.pixels:
+        return
+    grids.maps[x] = (late.emit(GridOutput(offset, grid.pixels)), grid)
+
+
+def _held_grid(x: ir.Value, grid: Grid, grids: _Grids) -> ir.Value | None:
+    """The value holding the map `x` in `grid` (`grids.maps`, `_late_grid`), or `None`."""
+    _late_grid(x, grid, grids)
+    held = grids.maps.get(x)
+    return held[0] if held is not None and held[1] == grid else None
 
 
 def _expansion_input_grid(
@@ -671,7 +806,9 @@ def _on_grid(
     if grid.pixels > grids.overhead * h * w:
         return None
     name = f"sparse_layer_{producer.index}_grid"
-    x_grid = _expansion_input_grid(producer, site, grid, tiles, f"{name}_input")
+    x_grid = _held_grid(producer.site.x, grid, grids)
+    if x_grid is None:
+        x_grid = _expansion_input_grid(producer, site, grid, tiles, f"{name}_input")
     ip = ir.InsertionPoint(defining_op(site.x))
     kernel = kernel_function(
         name,
@@ -727,10 +864,10 @@ def _fused(
     if b is None or b.grid.pixels > grids.overhead * h * w or not depthwise.any():
         return None
     name = f"sparse_layers_{producer.index}_{index}"
-    held = grids.maps.get(producer.site.x)
-    chained = held is not None and held[1] == b.grid
-    if chained:
-        x_grid = held[0]
+    held = _held_grid(producer.site.x, b.grid, grids) if tiles is not None else None
+    chained = held is not None
+    if held is not None:
+        x_grid = held
     else:
         x_grid = _expansion_input_grid(producer, site, b.grid, tiles, f"{name}_input")
         grids.maps[producer.site.x] = (x_grid, b.grid)
@@ -753,6 +890,7 @@ def _fused(
     grid = _output_grid_value(result)
     if to_nchw and grid is not None:
         grids.outputs[result] = (grid, geometry)
+        grids.cuts[result] = _Cut(grid, geometry[1])
         if b.grid.stride == 1:
             grids.centered[result] = b.grid
     _log.info(
@@ -845,6 +983,7 @@ def _rewrite_kxk(
             site.input_shape, site.kernel, site.stride, "nchw", site.padding, tiles, g
         )
         grids.outputs[result] = (grid, geometry)
+        grids.cuts[result] = _Cut(grid, geometry[1])
     slots = sum(layout.slots for _, layout in taps)
     fused = (["bias"] if steps else []) + ([activation] if activation else [])
     _log.info(

@@ -744,6 +744,14 @@ def _residual_chain(
     """`blocks` inverted residual blocks on one map size, each `x + project(depthwise(
     expand(x)))` (8 -> 24 -> 8 channels, stride 1, biases, ReLU after the first two), on
     channel-major maps, and an input."""
+    net, x = _residual_blocks(structure, blocks, seed, size)
+    return channels_first(net), x
+
+
+def _residual_blocks(
+    structure: str, blocks: int, seed: int, size: int
+) -> tuple[Callable[..., Any], np.ndarray]:
+    """`_residual_chain` on NHWC maps (before `channels_first`)."""
     rng = np.random.default_rng(seed)
     layers = []
     for _ in range(blocks):
@@ -762,7 +770,7 @@ def _residual_chain(
         return x
 
     x = rng.standard_normal((1, size, size + 1, 8)).astype(np.float32)
-    return channels_first(net), x
+    return net, x
 
 
 @pytest.mark.parametrize("structure", ["blocks", "unstructured"])
@@ -795,6 +803,58 @@ def test_residual_chain_stops_where_the_grids_differ(tmp_path: Path) -> None:
         )
     assert "with the residual add" not in log.getvalue()
     assert _padded_channels(text) == ["8", "8"]
+
+
+def test_block_after_a_stride_two_block_reads_its_grid(tmp_path: Path) -> None:
+    # A stride-2 inverted residual block (8 -> 24 -> 8 channels, 8x16 -> 4x8), then two
+    # stride-1 residual blocks on the 4x8 map. The stride-2 block's projection, computed on its
+    # depthwise kernel's output grid (10 columns), is computed again straight into the next
+    # block's input grid (8 + 2 columns), and that block's residual is read from there: no cut
+    # and no pad between the blocks, only the first input's grid and the last output's cut.
+    rng = np.random.default_rng(8)
+    w = rng.standard_normal((24, 8)).astype(np.float32) * _mask("blocks", 24, 8, 0.3, rng)
+    expand = _conv_net(w, rng.standard_normal(24).astype(np.float32), "relu", 1)
+    filters = rng.standard_normal((24, 1, 3, 3)).astype(np.float32)
+    depthwise = _conv_net(filters, None, "relu", 2, "SAME", groups=24)
+    w2 = rng.standard_normal((8, 24)).astype(np.float32) * _mask("blocks", 8, 24, 0.3, rng)
+    project = _conv_net(w2, rng.standard_normal(8).astype(np.float32), "none", 1)
+    chain, _ = _residual_blocks("blocks", 2, seed=3, size=8)
+    x = rng.standard_normal((1, 8, 16, 8)).astype(np.float32)
+
+    def net(x: jax.Array) -> jax.Array:
+        return chain(project(depthwise(expand(x))))
+
+    with _pass_log() as log:
+        text = _check_host(channels_first(net), x, tmp_path, threshold=0.5, grid_overhead=10.0)
+    assert log.getvalue().count("its input grid the previous projection's output") == 2
+    assert log.getvalue().count("with the residual add") == 2
+    assert _padded_channels(text) == ["8"]
+    assert _cut_channels(text) == ["8"]
+
+
+def test_pointwise_after_a_projection_on_its_grid(tmp_path: Path) -> None:
+    # A stride-2 inverted residual block (14x14 -> 7x7), then a 1x1 conv 8 -> 16: its 49-pixel
+    # map would be padded to 64 pixels, and the projection's output grid (7 rows of 8) is 64
+    # pixels too, so the 1x1 kernel runs on that grid: no cut and no pad of its input.
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal((24, 8)).astype(np.float32) * _mask("blocks", 24, 8, 0.3, rng)
+    expand = _conv_net(w, rng.standard_normal(24).astype(np.float32), "relu", 1)
+    filters = rng.standard_normal((24, 1, 3, 3)).astype(np.float32)
+    depthwise = _conv_net(filters, None, "relu", 2, "SAME", groups=24)
+    w2 = rng.standard_normal((8, 24)).astype(np.float32) * _mask("blocks", 8, 24, 0.3, rng)
+    project = _conv_net(w2, None, "none", 1)
+    w3 = rng.standard_normal((16, 8)).astype(np.float32) * _mask("blocks", 16, 8, 0.3, rng)
+    last = _conv_net(w3, rng.standard_normal(16).astype(np.float32), "relu", 1)
+    x = rng.standard_normal((1, 14, 14, 8)).astype(np.float32)
+
+    def net(x: jax.Array) -> jax.Array:
+        return last(project(depthwise(expand(x))))
+
+    with _pass_log() as log:
+        text = _check_host(channels_first(net), x, tmp_path, threshold=0.5)
+    assert "layer 3 computed on its input's grid (64 pixels for 49, rows 8 apart)" in log.getvalue()
+    assert _cut_channels(text) == ["16"]
+    assert _padded_channels(text) == ["8"]
 
 
 @pytest.mark.arm64
