@@ -669,13 +669,14 @@ def _on_input_grid(
     last: ir.Operation,
 ) -> tuple[ir.Value, ir.Operation] | None:
     """Computes a 1x1 kernel whose NCHW input was cut from a kernel's grid (`_Cut`) on that
-    grid, when the grid has no more pixels than the kernel would compute on the map anyway
-    (a map whose pixels are no whole vectors is padded: 49 to 64 on a 7x7 map), and cuts its
+    grid, when the grid has as many pixels as the kernel would compute on the map anyway (a
+    map whose pixels are no whole vectors is padded: 49 to 64 on a 7x7 map), and cuts its
     map from its own result, the same geometry: the input's pad is then dead, and its cut
     too unless the map has other users, such as a residual add. On MobileNet-V2's 7x7 maps a
     160-channel projection's grid is 64 pixels, as is a 49-pixel map's padding.
     Returns the map and the op it replaces, or `None` (nothing emitted) on GPU, for a stride,
-    or when the input is no cut or has a wider grid (or one over `grids.overhead`)."""
+    or when the input is no cut or its grid has another number of pixels (or over
+    `grids.overhead` times the map's)."""
     cut = grids.cuts.get(site.x)
     if tiles is None or cut is None or site.input_layout != "nchw" or site.stride != 1:
         return None
@@ -683,7 +684,7 @@ def _on_input_grid(
     source_shape = shape(cut.source)
     pixels = source_shape[1]
     if (
-        pixels > vector_multiple(h * w, tiles, layout.block)
+        pixels != vector_multiple(h * w, tiles, layout.block)
         or pixels > grids.overhead * h * w
         or cut.offset + (h - 1) * cut.pitch + w > pixels
     ):
@@ -864,7 +865,7 @@ def _fused(
     if b is None or b.grid.pixels > grids.overhead * h * w or not depthwise.any():
         return None
     name = f"sparse_layers_{producer.index}_{index}"
-    held = _held_grid(producer.site.x, b.grid, grids) if tiles is not None else None
+    held = _held_grid(producer.site.x, b.grid, grids)
     chained = held is not None
     if held is not None:
         x_grid = held

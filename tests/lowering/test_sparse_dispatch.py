@@ -805,6 +805,19 @@ def test_residual_chain_stops_where_the_grids_differ(tmp_path: Path) -> None:
     assert _padded_channels(text) == ["8", "8"]
 
 
+def _stride_two_block(rng: np.random.Generator) -> Callable[[jax.Array], jax.Array]:
+    """`project(depthwise(expand(x)))` without a residual: 8 -> 24 -> 8 channels, 4x1 blocks,
+    biases, ReLU after the first two, the depthwise layer of stride 2 (an inverted residual
+    block that halves the map, in NHWC)."""
+    w = rng.standard_normal((24, 8)).astype(np.float32) * _mask("blocks", 24, 8, 0.3, rng)
+    expand = _conv_net(w, rng.standard_normal(24).astype(np.float32), "relu", 1)
+    filters = rng.standard_normal((24, 1, 3, 3)).astype(np.float32)
+    depthwise = _conv_net(filters, None, "relu", 2, "SAME", groups=24)
+    w2 = rng.standard_normal((8, 24)).astype(np.float32) * _mask("blocks", 8, 24, 0.3, rng)
+    project = _conv_net(w2, rng.standard_normal(8).astype(np.float32), "none", 1)
+    return lambda x: project(depthwise(expand(x)))
+
+
 def test_block_after_a_stride_two_block_reads_its_grid(tmp_path: Path) -> None:
     # A stride-2 inverted residual block (8 -> 24 -> 8 channels, 8x16 -> 4x8), then two
     # stride-1 residual blocks on the 4x8 map. The stride-2 block's projection, computed on its
@@ -812,17 +825,12 @@ def test_block_after_a_stride_two_block_reads_its_grid(tmp_path: Path) -> None:
     # block's input grid (8 + 2 columns), and that block's residual is read from there: no cut
     # and no pad between the blocks, only the first input's grid and the last output's cut.
     rng = np.random.default_rng(8)
-    w = rng.standard_normal((24, 8)).astype(np.float32) * _mask("blocks", 24, 8, 0.3, rng)
-    expand = _conv_net(w, rng.standard_normal(24).astype(np.float32), "relu", 1)
-    filters = rng.standard_normal((24, 1, 3, 3)).astype(np.float32)
-    depthwise = _conv_net(filters, None, "relu", 2, "SAME", groups=24)
-    w2 = rng.standard_normal((8, 24)).astype(np.float32) * _mask("blocks", 8, 24, 0.3, rng)
-    project = _conv_net(w2, rng.standard_normal(8).astype(np.float32), "none", 1)
+    block = _stride_two_block(rng)
     chain, _ = _residual_blocks("blocks", 2, seed=3, size=8)
     x = rng.standard_normal((1, 8, 16, 8)).astype(np.float32)
 
     def net(x: jax.Array) -> jax.Array:
-        return chain(project(depthwise(expand(x))))
+        return chain(block(x))
 
     with _pass_log() as log:
         text = _check_host(channels_first(net), x, tmp_path, threshold=0.5, grid_overhead=10.0)
@@ -837,18 +845,13 @@ def test_pointwise_after_a_projection_on_its_grid(tmp_path: Path) -> None:
     # map would be padded to 64 pixels, and the projection's output grid (7 rows of 8) is 64
     # pixels too, so the 1x1 kernel runs on that grid: no cut and no pad of its input.
     rng = np.random.default_rng(9)
-    w = rng.standard_normal((24, 8)).astype(np.float32) * _mask("blocks", 24, 8, 0.3, rng)
-    expand = _conv_net(w, rng.standard_normal(24).astype(np.float32), "relu", 1)
-    filters = rng.standard_normal((24, 1, 3, 3)).astype(np.float32)
-    depthwise = _conv_net(filters, None, "relu", 2, "SAME", groups=24)
-    w2 = rng.standard_normal((8, 24)).astype(np.float32) * _mask("blocks", 8, 24, 0.3, rng)
-    project = _conv_net(w2, None, "none", 1)
+    block = _stride_two_block(rng)
     w3 = rng.standard_normal((16, 8)).astype(np.float32) * _mask("blocks", 16, 8, 0.3, rng)
     last = _conv_net(w3, rng.standard_normal(16).astype(np.float32), "relu", 1)
     x = rng.standard_normal((1, 14, 14, 8)).astype(np.float32)
 
     def net(x: jax.Array) -> jax.Array:
-        return last(project(depthwise(expand(x))))
+        return last(block(x))
 
     with _pass_log() as log:
         text = _check_host(channels_first(net), x, tmp_path, threshold=0.5)
