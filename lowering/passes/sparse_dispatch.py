@@ -99,6 +99,7 @@ from lowering.passes._sparse_kernels import (
     Activation,
     CpuTiles,
     GridOutput,
+    KernelFunction,
     Layout,
     kernel_function,
     vector_multiple,
@@ -478,7 +479,8 @@ def _rewrite(
     if output_layout == "nchw":
         on_grid = _on_output_grid(site, index, layout, bias, activation, tiles, grids, last)
         if on_grid is None:
-            on_grid = _on_input_grid(site, index, layout, bias, activation, tiles, grids, last)
+            pointwise = _Pointwise(site, layout, bias, activation, index)
+            on_grid = _on_input_grid(pointwise, tiles, grids, last)
         if on_grid is not None:
             result, replaced = on_grid
     if result is None:
@@ -606,16 +608,20 @@ def _on_output_grid(
     ip = ir.InsertionPoint(site.producer)
     chain = _grid_output(site, layout.rows, geometry, last, grids)
     into, chained, residual, replaced = (None, None, None, last) if chain is None else chain
-    kernel = kernel_function(
-        f"sparse_layer_{index}",
-        layout,
-        bias,
-        (layout.columns, wide),
-        input_layout="cols",
-        activation=activation,
-        tiles=tiles,
-        into=into,
-    )
+
+    def projection(target: GridOutput | None, name: str) -> KernelFunction:
+        return kernel_function(
+            name,
+            layout,
+            bias,
+            (layout.columns, wide),
+            input_layout="cols",
+            activation=activation,
+            tiles=tiles,
+            into=target,
+        )
+
+    kernel = projection(into, f"sparse_layer_{index}")
     constants = [new_constant(a, ip) for a in kernel.constants]
     extra = [] if residual is None else [residual]
     y_grid = inline_function(kernel.text, [grid, *constants, *extra], ip)
@@ -640,16 +646,7 @@ def _on_output_grid(
     if into is None and tiles is not None:
 
         def emit(target: GridOutput) -> ir.Value:
-            again = kernel_function(
-                f"sparse_layer_{index}_into",
-                layout,
-                bias,
-                (layout.columns, wide),
-                input_layout="cols",
-                activation=activation,
-                tiles=tiles,
-                into=target,
-            )
+            again = projection(target, f"sparse_layer_{index}_into")
             return inline_function(again.text, [grid, *constants], ip)
 
         grids.late[cut] = _Late(emit, geometry)
@@ -659,14 +656,7 @@ def _on_output_grid(
 
 
 def _on_input_grid(
-    site: _Site,
-    index: int,
-    layout: SparseLayout,
-    bias: np.ndarray,
-    activation: Activation,
-    tiles: CpuTiles | None,
-    grids: _Grids,
-    last: ir.Operation,
+    pointwise: _Pointwise, tiles: CpuTiles | None, grids: _Grids, last: ir.Operation
 ) -> tuple[ir.Value, ir.Operation] | None:
     """Computes a 1x1 kernel whose NCHW input was cut from a kernel's grid (`_Cut`) on that
     grid, when the grid has as many pixels as the kernel would compute on the map anyway (a
@@ -677,6 +667,7 @@ def _on_input_grid(
     Returns the map and the op it replaces, or `None` (nothing emitted) on GPU, for a stride,
     or when the input is no cut or its grid has another number of pixels (or over
     `grids.overhead` times the map's)."""
+    site, layout, index = pointwise.site, pointwise.layout, pointwise.index
     cut = grids.cuts.get(site.x)
     if tiles is None or cut is None or site.input_layout != "nchw" or site.stride != 1:
         return None
@@ -693,10 +684,10 @@ def _on_input_grid(
     kernel = kernel_function(
         f"sparse_layer_{index}",
         layout,
-        bias,
+        pointwise.bias,
         (k, pixels),
         input_layout="cols",
-        activation=activation,
+        activation=pointwise.activation,
         tiles=tiles,
     )
     constants = [new_constant(a, ip) for a in kernel.constants]
