@@ -192,9 +192,9 @@ class _Grids:
 @dataclasses.dataclass(frozen=True)
 class _Cut:
     """Where a kernel's NCHW map was cut from: `source[C, N]`, the map's rows `pitch` pixels
-    apart from pixel `offset` on (a KxK kernel's output grid, a projection's grid, or a 1x1
-    kernel's pixels padded to whole vectors). A 1x1 kernel reading the map can compute on
-    `source` instead (`_on_input_grid`)."""
+    apart from pixel `offset` on (a projection's grid, or a 1x1 kernel's pixels padded to
+    whole vectors; a KxK kernel's output grid is `_Grids.outputs`, see `_cut_of`). A 1x1
+    kernel reading the map can compute on `source` instead (`_on_input_grid`)."""
 
     source: ir.Value
     pitch: int
@@ -655,6 +655,13 @@ def _on_output_grid(
     return cut, replaced
 
 
+def _cut_of(x: ir.Value, grids: _Grids) -> _Cut | None:
+    """Where the NCHW map `x` was cut from (`grids.cuts`, or a KxK kernel's output grid in
+    `grids.outputs`), or `None`."""
+    output = grids.outputs.get(x)
+    return grids.cuts.get(x) if output is None else _Cut(output[0], output[1][1])
+
+
 def _on_input_grid(
     pointwise: _Pointwise, tiles: CpuTiles | None, grids: _Grids, last: ir.Operation
 ) -> tuple[ir.Value, ir.Operation] | None:
@@ -668,7 +675,7 @@ def _on_input_grid(
     or when the input is no cut or its grid has another number of pixels (or over
     `grids.overhead` times the map's)."""
     site, layout, index = pointwise.site, pointwise.layout, pointwise.index
-    cut = grids.cuts.get(site.x)
+    cut = _cut_of(site.x, grids)
     if tiles is None or cut is None or site.input_layout != "nchw" or site.stride != 1:
         return None
     _, k, h, w = site.input_shape
@@ -858,7 +865,7 @@ def _fused(
     name = f"sparse_layers_{producer.index}_{index}"
     held = _held_grid(producer.site.x, b.grid, grids)
     chained = held is not None
-    if held is not None:
+    if chained:
         x_grid = held
     else:
         x_grid = _expansion_input_grid(producer, site, b.grid, tiles, f"{name}_input")
@@ -882,7 +889,6 @@ def _fused(
     grid = _output_grid_value(result)
     if to_nchw and grid is not None:
         grids.outputs[result] = (grid, geometry)
-        grids.cuts[result] = _Cut(grid, geometry[1])
         if b.grid.stride == 1:
             grids.centered[result] = b.grid
     _log.info(
@@ -975,7 +981,6 @@ def _rewrite_kxk(
             site.input_shape, site.kernel, site.stride, "nchw", site.padding, tiles, g
         )
         grids.outputs[result] = (grid, geometry)
-        grids.cuts[result] = _Cut(grid, geometry[1])
     slots = sum(layout.slots for _, layout in taps)
     fused = (["bias"] if steps else []) + ([activation] if activation else [])
     _log.info(
