@@ -24,7 +24,6 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
-import functools  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import subprocess  # noqa: E402
@@ -163,12 +162,7 @@ def build_model(
         linalg,
         [
             passes.fold_batch_norm,
-            functools.partial(
-                passes.sparse_dispatch,
-                threshold=0.4,
-                fuse_expansions=fuse_expansions,
-                tiles=passes.host_sparse_tiles(),
-            ),
+            *passes.host_sparse(threshold=0.4, fuse_expansions=fuse_expansions),
         ],
     )
     return linalg, list(recipe.sparse_flags), np.asarray(x)

@@ -37,7 +37,6 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
-import functools  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
@@ -231,10 +230,8 @@ def build_engines(
 
     sparse = [
         passes.fold_batch_norm,
-        functools.partial(
-            passes.sparse_dispatch,
+        *passes.host_sparse(
             threshold=threshold,
-            tiles=passes.host_sparse_tiles(),
             **({} if grid_overhead is None else {"grid_overhead": grid_overhead}),
         ),
     ]

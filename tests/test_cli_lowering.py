@@ -134,13 +134,16 @@ def test_pruned_model_compiles_to_sparse_kernels(checkpoint, tmp_path):
 
 
 def test_sparse_tiles_follow_the_target():
-    """The host's sparse kernels get this CPU's tiles, arm64 the pass's defaults, Vulkan none."""
+    """The host's sparse kernels get this CPU's tiles and the dense passes after them
+    (`host_sparse`), arm64 the pass's defaults, Vulkan none."""
     from cadnn_jax.cli.compile import passes_for
-    from lowering.passes import host_sparse_tiles
+    from lowering.passes import host_dense, host_sparse_tiles
     from lowering.passes._sparse_kernels import DEFAULT_TILES
 
     def tiles(target):
-        (sparse,) = passes_for(target, fold_bn=False, sparse=True, threshold=0.4)
+        sparse, *rest = passes_for(target, fold_bn=False, sparse=True, threshold=0.4)
+        assert tuple(rest) == (host_dense() if target == "host" else ())
+        assert sparse.keywords["threshold"] == 0.4
         return sparse.keywords.get("tiles", DEFAULT_TILES)
 
     assert tiles("host") == host_sparse_tiles()

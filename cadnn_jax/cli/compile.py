@@ -125,10 +125,11 @@ def passes_for(target: str, *, fold_bn: bool, sparse: bool, threshold: float) ->
     if sparse:
         # The CPU tile configuration does not apply to SPIR-V; Vulkan uses IREE's own. The
         # host's tiles follow its CPU (`host_sparse_tiles`); arm64 keeps the pass's defaults.
+        # On the host the layers it leaves dense also get our dense passes (`host_sparse`).
+        if target == "host":
+            return [*passes, *lowering.passes.host_sparse(threshold=threshold)]
         vulkan = lowering.get_target(target).hal_device == "vulkan"
         options: dict[str, Any] = {"tiles": None} if vulkan else {}
-        if target == "host":
-            options["tiles"] = lowering.passes.host_sparse_tiles()
         passes.append(
             functools.partial(lowering.passes.sparse_dispatch, threshold=threshold, **options)
         )

@@ -7,6 +7,7 @@ changed, and each module runs as `python -m lowering.passes.<name> in.mlir -o ou
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from lowering import host
 from lowering.passes._sparse_kernels import AVX2_TILES as _SPARSE_AVX2_TILES
@@ -25,6 +26,7 @@ __all__ = [
     "HOST_DENSE",
     "HOST_DENSE_AVX2",
     "host_dense",
+    "host_sparse",
     "host_sparse_tiles",
     "compact_channels",
     "dense_convs",
@@ -64,6 +66,22 @@ def host_sparse_tiles(cpuinfo: Path = host.CPUINFO) -> CpuTiles:
     row format on 32-pixel vectors, measured on a Zen 1 EPYC); read from `cpuinfo`. Other CPU
     targets (arm64) keep the defaults."""
     return _SPARSE_TILES if _avx512(cpuinfo) else _SPARSE_AVX2_TILES
+
+
+def host_sparse(cpuinfo: Path = host.CPUINFO, **options: Any) -> tuple[Callable[..., int], ...]:
+    """The sparse build's passes for this machine's CPU: `sparse_dispatch` with
+    `host_sparse_tiles()` (and `options`, e.g. `threshold`), then `host_dense()` for the
+    convolutions it leaves dense.
+
+    On a channel-major model (`lowering.channels_first`) a KxK convolution left dense is
+    IREE's NHWC convolution of a transposed map, and IREE's default code for it is what made
+    ResNet-50 6.7x slower than ONNX Runtime: ResNet-50 with its dense weights, built this
+    way, ran 908 ms on one thread of a Zen 3 without `host_dense()` and 218 ms with it
+    (IREE's dense build 158-182 ms; session 21, by hand). `sparse_dispatch` itself writes a
+    dense 1x1 convolution of a channel-major map as a matmul.
+    """
+    sparse = functools.partial(sparse_dispatch, tiles=host_sparse_tiles(cpuinfo), **options)
+    return (sparse, *host_dense(cpuinfo))
 
 
 def _avx512(cpuinfo: Path) -> bool:

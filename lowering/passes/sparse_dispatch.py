@@ -19,7 +19,11 @@ init:
 - `linalg.vecmat` `x[K] @ B[K, M]` and `linalg.matvec` `A[M, K] @ x[K]` with a constant matrix
   (a fully connected layer at batch 1).
 Each site whose density (nonzeros / size) is below `threshold` is rewritten; the others stay
-dense, and so does everything else (grouped convolutions, batched KxK ones). A `linalg.vecmat`
+dense, and so does everything else (grouped convolutions, batched KxK ones). A 1x1
+convolution of an NCHW map that stays dense becomes a `linalg.matmul` of `W` and the map
+(`_sparse_kernels.dense_kernel_function`, its epilogue fused as below): left as the NHWC
+convolution of a transposed map, IREE ran it 4-16x slower. (KxK ones left dense there need
+the dense passes after this one: `lowering.passes.host_sparse`.) A `linalg.vecmat`
 left dense gets CPU tiles of its own (`small_map_matmuls.vecmat_tiles`: workgroups and vectors
 that divide its outputs, one register wide; IREE's own masked them on AVX-512).
 
@@ -101,6 +105,7 @@ from lowering.passes._sparse_kernels import (
     GridOutput,
     KernelFunction,
     Layout,
+    dense_kernel_function,
     kernel_function,
     vector_multiple,
 )
@@ -456,6 +461,8 @@ def _rewrite(
     if site.filters is not None:
         return _rewrite_kxk(site, index, threshold, block_sizes, tiles, grids)
     layout = choose_layout(site.weights, block_sizes)
+    if layout.density >= threshold and site.input_layout == "nchw":
+        return _rewrite_dense_nchw(site, index, layout, threshold)
     if layout.density >= threshold:
         tiled = tile_vecmat(site.producer) if tiles is not None else None
         _log.info(
@@ -521,6 +528,35 @@ def _rewrite(
         ", output NCHW" if to_nchw else "",
     )
     return True
+
+
+def _rewrite_dense_nchw(site: _Site, index: int, layout: SparseLayout, threshold: float) -> bool:
+    """A 1x1 convolution of a channel-major map left dense, as IREE's matmul of `W` and the
+    map (`dense_kernel_function`), its epilogue and transpose back to NCHW absorbed."""
+    bias, activation, steps, last, to_nchw = _fuse_epilogue(site, layout.rows)
+    kernel = dense_kernel_function(
+        f"dense_layer_{index}",
+        site.weights,
+        bias,
+        site.input_shape,
+        output_layout="nchw" if to_nchw else "nhwc",
+        stride=site.stride,
+        activation=activation,
+    )
+    ip = ir.InsertionPoint(last)
+    constants = [new_constant(a, ip) for a in kernel.constants]
+    result = inline_function(kernel.text, [site.x, *constants], ip)
+    last.results[0].replace_all_uses_with(result)
+    fused = (["bias"] if steps else []) + ([activation] if activation else [])
+    _log.info(
+        "layer %d left dense: %s >= threshold %g; a matmul on the channel-major map, fused: %s%s",
+        index,
+        _describe(site, layout),
+        threshold,
+        " + ".join(fused) or "nothing",
+        ", output NCHW" if to_nchw else "",
+    )
+    return False
 
 
 def _residual_add(value: ir.Value) -> tuple[ir.Operation, ir.Value] | None:

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lowering import passes
 from lowering.compiler import apply_passes, compile_module, compile_to_input
 from lowering.dispatches import count_dispatches, dispatch_names
 from lowering.export import channels_first_input
@@ -47,7 +48,17 @@ from lowering.runtime import run_in_process
 from tests.lowering.conftest import run_pass, without_comments
 
 IR = Path(__file__).parent / "ir"
-FORMATS = ["balanced", "ell", "blocks", "zero", "taps", "taps_blocks", "fused", "dense"]
+FORMATS = [
+    "balanced",
+    "ell",
+    "blocks",
+    "zero",
+    "taps",
+    "taps_blocks",
+    "fused",
+    "dense",
+    "dense_nchw",
+]
 
 # Each output sums at most K <= 64 products of N(0, 1) weights and activations; XLA and the
 # sparse kernel differ only in summation order, measured below 2e-6 absolute here.
@@ -134,7 +145,7 @@ def test_blocks_need_a_dividing_height() -> None:
 @pytest.mark.parametrize("name", FORMATS)
 def test_before_expected(name: str) -> None:
     after, rewritten = _rewrite((IR / f"sparse_{name}.before.mlir").read_text())
-    assert (rewritten > 0) == (name != "dense")
+    assert (rewritten > 0) == (name not in ("dense", "dense_nchw"))
     assert after == without_comments((IR / f"sparse_{name}.expected.mlir").read_text())
 
 
@@ -253,6 +264,42 @@ def test_host_sparse_tiles_follow_the_cpu(tmp_path: Path) -> None:
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx avx2 fma\n")
     assert host_sparse_tiles(cpuinfo) == AVX2_TILES
     assert host_sparse_tiles(tmp_path / "missing") == AVX2_TILES
+
+
+def test_host_sparse_is_the_pass_with_the_cpus_tiles_then_host_dense(tmp_path: Path) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    for flags in ("fpu avx2 fma avx512f", "fpu avx avx2 fma"):
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        first, *rest = passes.host_sparse(cpuinfo, threshold=0.3)
+        assert first.func is sparse_dispatch
+        assert first.keywords == {"tiles": host_sparse_tiles(cpuinfo), "threshold": 0.3}
+        assert tuple(rest) == passes.host_dense(cpuinfo)
+
+
+def test_dense_kxk_on_channel_major_maps_gets_the_dense_passes(tmp_path: Path) -> None:
+    # A 3x3 convolution left dense between two sparse 1x1 layers of a channel-major model:
+    # `host_sparse`'s dense passes rewrite it (stride 1 on AVX2: an im2col matmul), instead of
+    # IREE's default direct convolution, and the result still matches JAX.
+    rng = np.random.default_rng(11)
+    w1 = rng.standard_normal((16, 8)).astype(np.float32) * _mask("blocks", 16, 8, 0.25, rng)
+    w3 = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    w2 = rng.standard_normal((8, 16)).astype(np.float32) * _mask("blocks", 8, 16, 0.25, rng)
+    first, conv, last = (
+        _conv_net(w1, None, "relu", 1),
+        _conv_net(w3, rng.standard_normal(16).astype(np.float32), "relu", 1, "SAME"),
+        _conv_net(w2, None, "none", 1),
+    )
+    net = channels_first(lambda x: last(conv(first(x))))
+    x = rng.standard_normal((1, 14, 14, 8)).astype(np.float32)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx avx2 fma\n")
+    linalg = compile_to_input(net, example_args=(x,))
+    rewritten = apply_passes(linalg, passes.host_sparse(cpuinfo))
+    assert rewritten.count("flow.dispatch.workgroups") == 2
+    assert "linalg.conv_2d_nhwc_hwcf" not in rewritten and "linalg.matmul" in rewritten
+    module = compile_module(rewritten, "host", tmp_path / "m.vmfb")
+    (y,) = run_in_process(module.path, [x])
+    np.testing.assert_allclose(y, jax.jit(net)(x), rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("name", ["balanced", "ell", "blocks", "taps", "taps_blocks"])
@@ -380,6 +427,91 @@ def test_conv1x1_matches_jax(
         net, x = channels_first_input(net), np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     text = _check_host(net, x, tmp_path_factory.mktemp("conv"), threshold=0.5)
     assert "linalg.conv_2d" not in text
+
+
+@settings(max_examples=5, deadline=None, derandomize=True)
+@given(
+    # One input channel: the NHWC transpose of the map is a reshape, which IREE folds away.
+    k=st.integers(2, 40),
+    m=st.integers(1, 40),
+    size=st.integers(1, 9),
+    stride=st.sampled_from([1, 2]),
+    bias=st.booleans(),
+    activation=st.sampled_from(sorted(_ACTIVATIONS)),
+    seed=st.integers(0, 2**16),
+)
+def test_dense_pointwise_on_channel_major_maps_is_a_matmul(
+    tmp_path_factory: pytest.TempPathFactory,
+    k: int,
+    m: int,
+    size: int,
+    stride: int,
+    bias: bool,
+    activation: str,
+    seed: int,
+) -> None:
+    # Above the threshold a 1x1 convolution of an NCHW map stays dense, as IREE's matmul of W
+    # and the map (not the NHWC convolution of a transposed map, 4-16x slower in IREE).
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32) if bias else None
+    net = channels_first_input(_conv_net(w, b, activation, stride))
+    x = rng.standard_normal((1, k, size, size + 2)).astype(np.float32)
+    text = _check_host(net, x, tmp_path_factory.mktemp("dense"), threshold=0.5)
+    assert "linalg.conv_2d" not in text and "linalg.matmul" in text
+    assert "flow.dispatch.workgroups" not in text  # IREE forms the matmul's dispatch
+
+
+def _sparse_dense_sparse() -> tuple[Callable[..., Any], np.ndarray, np.ndarray]:
+    """Three 1x1 layers on channel-major maps (`channels_first`): sparse (4x1 blocks), dense
+    (60% of the weights, strided, bias + ReLU6), sparse (unstructured)."""
+    rng = np.random.default_rng(7)
+    w1 = rng.standard_normal((16, 8)).astype(np.float32) * _mask("blocks", 16, 8, 0.25, rng)
+    w2 = rng.standard_normal((24, 16)).astype(np.float32) * (rng.random((24, 16)) < 0.6)
+    w3 = rng.standard_normal((8, 24)).astype(np.float32) * _mask("unstructured", 8, 24, 0.2, rng)
+    first = _conv_net(w1, None, "relu", 1)
+    second = _conv_net(w2, rng.standard_normal(24).astype(np.float32), "relu6", 2)
+    third = _conv_net(w3, None, "none", 1)
+    net = channels_first(lambda x: third(second(first(x))))
+    x = rng.standard_normal((1, 10, 12, 8)).astype(np.float32)
+    return net, x, np.asarray(jax.jit(net)(x))
+
+
+def test_dense_pointwise_between_sparse_ones_adds_no_layout_changes(tmp_path: Path) -> None:
+    net, x, expected = _sparse_dense_sparse()
+    linalg = compile_to_input(net, example_args=(x,))
+    rewritten = apply_passes(linalg, [sparse_dispatch])
+    assert rewritten.count("flow.dispatch.workgroups") == 2
+    assert "linalg.transpose" not in rewritten and "linalg.conv_2d" not in rewritten
+    # Two sparse kernels and the matmul (its bias and ReLU6 fused); the only layout changes are
+    # the model's own, of its NHWC input and output. The sparse kernels' pixel padding and
+    # the strided read are copies of their own.
+    names = dispatch_names(rewritten)
+    assert sum("_matmul_" in n for n in names) == 1
+    assert [n.split("_")[3] for n in names if "transpose" in n] == ["transpose"] * 2
+    assert "transpose" in names[0] and "transpose" in names[-1]
+    module = compile_module(rewritten, "host", tmp_path / "m.vmfb")
+    (y,) = run_in_process(module.path, [x])
+    np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param("arm64-a76", marks=pytest.mark.arm64),
+        pytest.param("vulkan", marks=pytest.mark.vulkan),
+    ],
+)
+def test_dense_pointwise_between_sparse_ones_on_other_backends(target: str, tmp_path: Path) -> None:
+    net, x, expected = _sparse_dense_sparse()
+    gpu = target == "vulkan"
+    sparse = functools.partial(sparse_dispatch, tiles=None) if gpu else sparse_dispatch
+    linalg = compile_to_input(net, example_args=(x,), target="vulkan" if gpu else "host")
+    rewritten = apply_passes(linalg, [sparse])
+    assert "linalg.conv_2d" not in rewritten and "linalg.matmul" in rewritten
+    module = compile_module(rewritten, target, tmp_path / "m.vmfb")
+    (y,) = run_module(module.path, [x], target)
+    np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("structure", ["balanced", "unstructured"])
