@@ -462,6 +462,30 @@ def test_dense_pointwise_on_channel_major_maps_is_a_matmul(
     assert "flow.dispatch.workgroups" not in text  # IREE forms the matmul's dispatch
 
 
+OTHER_TARGETS = [
+    pytest.param("arm64-a76", marks=pytest.mark.arm64),
+    pytest.param("vulkan", marks=pytest.mark.vulkan),
+]
+
+
+def _rewritten_for(target: str, net: Callable[..., Any], x: np.ndarray, **kwargs: Any) -> str:
+    """`net`'s input IR for `target` after `sparse_dispatch(**kwargs)`, without CPU tiles on
+    Vulkan."""
+    gpu = target == "vulkan"
+    rewrite = functools.partial(sparse_dispatch, **kwargs, **({"tiles": None} if gpu else {}))
+    linalg = compile_to_input(net, example_args=(x,), target="vulkan" if gpu else "host")
+    return apply_passes(linalg, [rewrite])
+
+
+def _check_on(
+    target: str, linalg: str, x: np.ndarray, expected: np.ndarray, tmp_path: Path
+) -> None:
+    """Compiles `linalg` for `target`, runs it on `x` there and compares with `expected`."""
+    module = compile_module(linalg, target, tmp_path / "m.vmfb")
+    (y,) = run_module(module.path, [x], target)
+    np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
+
+
 def _sparse_dense_sparse() -> tuple[Callable[..., Any], np.ndarray, np.ndarray]:
     """Three 1x1 layers on channel-major maps (`channels_first`): sparse (4x1 blocks), dense
     (60% of the weights, strided, bias + ReLU6), sparse (unstructured)."""
@@ -495,23 +519,12 @@ def test_dense_pointwise_between_sparse_ones_adds_no_layout_changes(tmp_path: Pa
     np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
 
 
-@pytest.mark.parametrize(
-    "target",
-    [
-        pytest.param("arm64-a76", marks=pytest.mark.arm64),
-        pytest.param("vulkan", marks=pytest.mark.vulkan),
-    ],
-)
+@pytest.mark.parametrize("target", OTHER_TARGETS)
 def test_dense_pointwise_between_sparse_ones_on_other_backends(target: str, tmp_path: Path) -> None:
     net, x, expected = _sparse_dense_sparse()
-    gpu = target == "vulkan"
-    sparse = functools.partial(sparse_dispatch, tiles=None) if gpu else sparse_dispatch
-    linalg = compile_to_input(net, example_args=(x,), target="vulkan" if gpu else "host")
-    rewritten = apply_passes(linalg, [sparse])
+    rewritten = _rewritten_for(target, net, x)
     assert "linalg.conv_2d" not in rewritten and "linalg.matmul" in rewritten
-    module = compile_module(rewritten, target, tmp_path / "m.vmfb")
-    (y,) = run_module(module.path, [x], target)
-    np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
+    _check_on(target, rewritten, x, expected, tmp_path)
 
 
 @pytest.mark.parametrize("structure", ["balanced", "unstructured"])
@@ -1207,27 +1220,15 @@ def _inverted_residual() -> tuple[Callable[..., Any], np.ndarray, np.ndarray]:
     return channels_first(net), x, np.asarray(jax.jit(net)(x))
 
 
-@pytest.mark.parametrize(
-    "target",
-    [
-        pytest.param("arm64-a76", marks=pytest.mark.arm64),
-        pytest.param("vulkan", marks=pytest.mark.vulkan),
-    ],
-)
+@pytest.mark.parametrize("target", OTHER_TARGETS)
 def test_inverted_residual_on_the_grids_on_other_backends(target: str, tmp_path: Path) -> None:
     net, x, expected = _inverted_residual()
     gpu = target == "vulkan"
-    rewrite = functools.partial(
-        sparse_dispatch, grid_overhead=10.0, **({"tiles": None} if gpu else {})
-    )
-    linalg = compile_to_input(net, example_args=(x,), target="vulkan" if gpu else "host")
-    linalg = apply_passes(linalg, [rewrite])
+    linalg = _rewritten_for(target, net, x, grid_overhead=10.0)
     # Three kernels on GPU; on CPU the expansion and the depthwise layer in one, and the split
     # of its input into phase planes.
     assert linalg.count("flow.dispatch.workgroups") == 3
     assert ("flow.dispatch.workgroup.id" in linalg) == (not gpu)
     assert _padded_channels(linalg) == ["8"]
     assert _cut_channels(linalg) == ["8"]
-    module = compile_module(linalg, target, tmp_path / "m.vmfb")
-    (y,) = run_module(module.path, [x], target)
-    np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
+    _check_on(target, linalg, x, expected, tmp_path)
