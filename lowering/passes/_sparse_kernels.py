@@ -863,7 +863,7 @@ def dense_kernel_function(
     Such a layer (one `sparse_dispatch` leaves dense, above its threshold) would otherwise stay
     the NHWC convolution of a transposed map, which IREE turns into a 4-D `matmul_like` generic
     with the transposes folded into its operands: on MobileNet-V2's 1x1 layers 4-24 GFLOP/s
-    on one thread of a Zen 3, 4-16x slower than the same layers on NHWC maps (session 21,
+    on one thread of a Zen 3, 2-16x slower than the same layers on NHWC maps (session 21,
     `benchmarks/dispatch_profile.py`'s per-dispatch times). As a `linalg.matmul` of
     `W[M, K]` and the map's `[K, H*W]` view, IREE's own matmul code runs it, with the bias and
     the activation fused into its dispatch.

@@ -22,7 +22,7 @@ Each site whose density (nonzeros / size) is below `threshold` is rewritten; the
 dense, and so does everything else (grouped convolutions, batched KxK ones). A 1x1
 convolution of an NCHW map that stays dense becomes a `linalg.matmul` of `W` and the map
 (`_sparse_kernels.dense_kernel_function`, its epilogue fused as below): left as the NHWC
-convolution of a transposed map, IREE ran it 4-16x slower. (KxK ones left dense there need
+convolution of a transposed map, IREE ran it 2-16x slower. (KxK ones left dense there need
 the dense passes after this one: `lowering.passes.host_sparse`.) A `linalg.vecmat`
 left dense gets CPU tiles of its own (`small_map_matmuls.vecmat_tiles`: workgroups and vectors
 that divide its outputs, one register wide; IREE's own masked them on AVX-512).
