@@ -135,7 +135,8 @@ def test_pruned_model_compiles_to_sparse_kernels(checkpoint, tmp_path):
 
 def test_sparse_tiles_follow_the_target():
     """The host's sparse kernels get this CPU's tiles and the dense passes after them
-    (`host_sparse`), arm64 the pass's defaults, Vulkan none."""
+    (`host_sparse`), arm64 the pass's defaults, Vulkan none; the host's dense build gets the
+    dense passes alone."""
     from cadnn_jax.cli.compile import passes_for
     from lowering.passes import host_dense, host_sparse_tiles
     from lowering.passes._sparse_kernels import DEFAULT_TILES
@@ -149,4 +150,5 @@ def test_sparse_tiles_follow_the_target():
     assert tiles("host") == host_sparse_tiles()
     assert tiles("arm64") == DEFAULT_TILES
     assert tiles("vulkan") is None
-    assert passes_for("host", fold_bn=False, sparse=False, threshold=0.4) == []
+    assert passes_for("host", fold_bn=False, sparse=False, threshold=0.4) == list(host_dense())
+    assert passes_for("arm64", fold_bn=False, sparse=False, threshold=0.4) == []

@@ -120,8 +120,13 @@ def forward_fn(model: nnx.Module) -> Callable[[jax.Array], jax.Array]:
 
 
 def passes_for(target: str, *, fold_bn: bool, sparse: bool, threshold: float) -> list[Any]:
-    """The Python passes run between IREE's phases for ``target``."""
+    """The Python passes run between IREE's phases for ``target``: on the host our dense
+    passes for this CPU (`host_dense`; after the sparse dispatch, for the layers it leaves
+    dense: `host_sparse`), so that the dense build compared with the sparse one is the best
+    we have too."""
     passes: list[Any] = [lowering.passes.fold_batch_norm] if fold_bn else []
+    if not sparse and target == "host":
+        return [*passes, *lowering.passes.host_dense()]
     if sparse:
         # The CPU tile configuration does not apply to SPIR-V; Vulkan uses IREE's own. The
         # host's tiles follow its CPU (`host_sparse_tiles`); arm64 keeps the pass's defaults.

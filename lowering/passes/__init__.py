@@ -38,8 +38,9 @@ __all__ = [
 
 HOST_DENSE = (small_map_matmuls, dense_convs)
 """Our passes for a dense build on an x86 CPU with AVX-512, in order, with the tiles measured
-on one (sessions 1-11). They are not part of `cadnn compile`'s targets: the benchmarks apply
-`host_dense()` to their IREE dense engines."""
+on one (sessions 1-11). `host_dense()` picks them or `HOST_DENSE_AVX2` for this machine;
+`cadnn compile` applies it to its host builds (after the sparse dispatch in a sparse one,
+`host_sparse()`), the benchmarks to their IREE engines."""
 
 
 HOST_DENSE_AVX2 = (
