@@ -33,6 +33,7 @@ from lowering.passes._sparse_kernels import (
     CpuTiles,
     KernelFunction,
     activate,
+    activation_constants,
     binding_type,
     block_values,
     dispatch_header,
@@ -549,10 +550,7 @@ def conv_kernel_function(
         dispatch += [f"%r{r} = arith.constant {r} : index" for r in range(g)]
     dispatch += [f"%ph{i} = arith.constant {i} : index" for i in sorted({ph for ph, _ in offsets})]
     dispatch += [f"%off{o} = arith.constant {o} : index" for o in sorted({o for _, o in offsets})]
-    if activation is not None:
-        dispatch.append("%zero = arith.constant 0.000000e+00 : f32")
-    if activation == "relu6":
-        dispatch.append("%six = arith.constant 6.000000e+00 : f32")
+    dispatch += activation_constants(activation)
     body = _body(taps, offsets, x_shape, blocks, g, j, activation)
     dispatch += generic_and_store(body, m, g, wide, tiles, out_binding, j)
     if g > 1:

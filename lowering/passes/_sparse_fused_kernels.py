@@ -34,6 +34,7 @@ from lowering.passes._sparse_kernels import (
     CpuTiles,
     KernelFunction,
     activate,
+    activation_constants,
     binding_type,
     block_sums,
     block_values,
@@ -342,10 +343,7 @@ def fused_kernel_function(
     lines += [f"%r{r} = arith.constant {r} : index" for r in range(g)]
     lines += [f"%ph{p} = arith.constant {p} : index" for p in sorted({p for p, _ in offsets})]
     lines += [f"%off{o} = arith.constant {o} : index" for o in sorted({o for _, o in offsets})]
-    if expansion_activation is not None or activation is not None:
-        lines.append("%zero = arith.constant 0.000000e+00 : f32")
-    if "relu6" in (expansion_activation, activation):
-        lines.append("%six = arith.constant 6.000000e+00 : f32")
+    lines += activation_constants(expansion_activation, activation)
     lines += _expansion_generic(
         expansion, k, phases, b.local, expansion_activation, b.expansion_vector
     )

@@ -34,6 +34,7 @@ __all__ = [
     "KernelFunction",
     "Layout",
     "activate",
+    "activation_constants",
     "binding_type",
     "block_sums",
     "block_values",
@@ -267,6 +268,16 @@ def block_values(val: np.ndarray) -> np.ndarray:
     (0.94-1.05x over interleaved runs).
     """
     return np.ascontiguousarray(np.swapaxes(val, 1, 2))
+
+
+def activation_constants(*activations: Activation) -> list[str]:
+    """The constants `activate` uses for these activations: `%zero` for any, `%six` for ReLU6."""
+    lines = []
+    if any(a is not None for a in activations):
+        lines.append("%zero = arith.constant 0.000000e+00 : f32")
+    if "relu6" in activations:
+        lines.append("%six = arith.constant 6.000000e+00 : f32")
+    return lines
 
 
 def activate(value: str, activation: Activation, lines: list[str], tag: str) -> str:
@@ -686,10 +697,7 @@ def _dispatch(
     lines += [f"%j{s} = arith.constant {s} : index" for s in range(j)]
     if not row_format:
         lines += [f"%r{r} = arith.constant {r} : index" for r in range(g)]
-    if activation is not None:
-        lines.append("%zero = arith.constant 0.000000e+00 : f32")
-    if activation == "relu6":
-        lines.append("%six = arith.constant 6.000000e+00 : f32")
+    lines += activation_constants(activation)
     residual = None
     if into is not None and into.residual:
         residual = (into.offset, total)
@@ -894,12 +902,7 @@ def dense_kernel_function(
     p = spatial[0] * spatial[1] * spatial[2]
     out_lines, y, out_shape = _output_glue(output_layout, m, spatial)
     mp = tensor_type((m, p))
-    body: list[str] = []
-    if activation is not None:
-        body.append("%zero = arith.constant 0.000000e+00 : f32")
-    if activation == "relu6":
-        body.append("%six = arith.constant 6.000000e+00 : f32")
-    body.append("%sum = arith.addf %acc, %b : f32")
+    body = [*activation_constants(activation), "%sum = arith.addf %acc, %b : f32"]
     result = activate("%sum", activation, body, "")
     identity = "affine_map<(d0, d1) -> (d0, d1)>"
     lines = [

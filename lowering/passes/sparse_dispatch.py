@@ -441,6 +441,13 @@ def _fuse_epilogue(
     return bias, activation, steps, last, nchw
 
 
+def _fused_names(steps: int, activation: Activation) -> str:
+    """What a kernel absorbed of its epilogue (`_fuse_epilogue`), for the pass log."""
+    return (
+        " + ".join((["bias"] if steps else []) + ([activation] if activation else [])) or "nothing"
+    )
+
+
 def _describe(site: _Site, layout: SparseLayout) -> str:
     counts = np.count_nonzero(site.weights, axis=1)
     return (
@@ -476,7 +483,7 @@ def _rewrite(
         )
         return False
     bias, activation, steps, last, to_nchw = _fuse_epilogue(site, layout.rows)
-    fused = (["bias"] if steps else []) + ([activation] if activation else [])
+    fused = _fused_names(steps, activation)
     output_layout: Layout = "nchw" if to_nchw else site.input_layout
     if site.input_layout == "nchw" and not to_nchw:
         output_layout = "nhwc"
@@ -524,7 +531,7 @@ def _rewrite(
         layout.slots,
         "row" if layout.block == 1 else f"{layout.block}-row block",
         100 * layout.padding_waste,
-        " + ".join(fused) or "nothing",
+        fused,
         ", output NCHW" if to_nchw else "",
     )
     return True
@@ -547,13 +554,13 @@ def _rewrite_dense_nchw(site: _Site, index: int, layout: SparseLayout, threshold
     constants = [new_constant(a, ip) for a in kernel.constants]
     result = inline_function(kernel.text, [site.x, *constants], ip)
     last.results[0].replace_all_uses_with(result)
-    fused = (["bias"] if steps else []) + ([activation] if activation else [])
+    fused = _fused_names(steps, activation)
     _log.info(
         "layer %d left dense: %s >= threshold %g; a matmul on the channel-major map, fused: %s%s",
         index,
         _describe(site, layout),
         threshold,
-        " + ".join(fused) or "nothing",
+        fused,
         ", output NCHW" if to_nchw else "",
     )
     return False
@@ -1018,7 +1025,7 @@ def _rewrite_kxk(
         )
         grids.outputs[result] = (grid, geometry)
     slots = sum(layout.slots for _, layout in taps)
-    fused = (["bias"] if steps else []) + ([activation] if activation else [])
+    fused = _fused_names(steps, activation)
     _log.info(
         "layer %d sparse taps%s: %s, %d taps, %d slots per %s, padding waste %.0f%%, fused: %s%s",
         index,
@@ -1028,7 +1035,7 @@ def _rewrite_kxk(
         slots,
         f"{g}-row block" if g > 1 else "row",
         100 * (1 - nnz / (m * slots)) if slots else 0.0,
-        " + ".join(fused) or "nothing",
+        fused,
         ", output NCHW" if to_nchw else "",
     )
     return True
