@@ -125,14 +125,13 @@ def passes_for(target: str, *, fold_bn: bool, sparse: bool, threshold: float) ->
     dense: `host_sparse`), so that the dense build compared with the sparse one is the best
     we have too."""
     passes: list[Any] = [lowering.passes.fold_batch_norm] if fold_bn else []
-    if not sparse and target == "host":
-        return [*passes, *lowering.passes.host_dense()]
+    if target == "host":
+        # The sparse kernels' tiles and the dense passes follow this CPU.
+        p = lowering.passes
+        return [*passes, *(p.host_sparse(threshold=threshold) if sparse else p.host_dense())]
     if sparse:
-        # The CPU tile configuration does not apply to SPIR-V; Vulkan uses IREE's own. The
-        # host's tiles follow its CPU (`host_sparse_tiles`); arm64 keeps the pass's defaults.
-        # On the host the layers it leaves dense also get our dense passes (`host_sparse`).
-        if target == "host":
-            return [*passes, *lowering.passes.host_sparse(threshold=threshold)]
+        # The CPU tile configuration does not apply to SPIR-V; Vulkan uses IREE's own, arm64
+        # the pass's defaults.
         vulkan = lowering.get_target(target).hal_device == "vulkan"
         options: dict[str, Any] = {"tiles": None} if vulkan else {}
         passes.append(
