@@ -441,6 +441,15 @@ def _fuse_epilogue(
     return bias, activation, steps, last, nchw
 
 
+def _inline_kernel(
+    kernel: KernelFunction, x: ir.Value, ip: ir.InsertionPoint, extra: Sequence[ir.Value] = ()
+) -> ir.Value:
+    """Inlines `kernel` at `ip` on `x`, its constants as new `arith.constant`s there and
+    `extra` as its last arguments; returns its result."""
+    constants = [new_constant(a, ip) for a in kernel.constants]
+    return inline_function(kernel.text, [x, *constants, *extra], ip)
+
+
 def _fused_names(steps: int, activation: Activation) -> str:
     """What a kernel absorbed of its epilogue (`_fuse_epilogue`), for the pass log."""
     return (
@@ -510,8 +519,7 @@ def _rewrite(
             tiles=tiles,
             pad_pixels=not _after_layout_change(site.x),
         )
-        constants = [new_constant(a, ip) for a in kernel.constants]
-        result = inline_function(kernel.text, [site.x, *constants], ip)
+        result = _inline_kernel(kernel, site.x, ip)
         wide = _output_grid_value(result)
         if output_layout == "nchw" and wide is not None:
             grids.cuts[result] = _Cut(wide, shape(result)[3])
@@ -551,8 +559,7 @@ def _rewrite_dense_nchw(site: _Site, index: int, layout: SparseLayout, threshold
         activation=activation,
     )
     ip = ir.InsertionPoint(last)
-    constants = [new_constant(a, ip) for a in kernel.constants]
-    result = inline_function(kernel.text, [site.x, *constants], ip)
+    result = _inline_kernel(kernel, site.x, ip)
     last.results[0].replace_all_uses_with(result)
     fused = _fused_names(steps, activation)
     _log.info(
@@ -740,8 +747,7 @@ def _on_input_grid(
         activation=pointwise.activation,
         tiles=tiles,
     )
-    constants = [new_constant(a, ip) for a in kernel.constants]
-    y_grid = inline_function(kernel.text, [cut.source, *constants], ip)
+    y_grid = _inline_kernel(kernel, cut.source, ip)
     geometry = (h, cut.pitch, w, pixels)
     cut_function = output_grid_function(
         f"sparse_layer_{index}_cut", layout.rows, geometry, cut.offset, pixels
@@ -862,7 +868,6 @@ def _on_grid(
         tiles=tiles,
         mask=grid.mask(),
     )
-    constants = [new_constant(a, ip) for a in kernel.constants]
     _log.info(
         "layer %d computed again on layer %d's grid (%d pixels for %d): its %d input channels "
         "padded instead of its %d output channels",
@@ -873,7 +878,7 @@ def _on_grid(
         k,
         c,
     )
-    return inline_function(kernel.text, [x_grid, *constants], ip)
+    return _inline_kernel(kernel, x_grid, ip)
 
 
 def _fused(
@@ -927,8 +932,7 @@ def _fused(
         tiles=tiles,
     )
     ip = ir.InsertionPoint(last)
-    constants = [new_constant(a, ip) for a in kernel.constants]
-    result = inline_function(kernel.text, [x_grid, *constants], ip)
+    result = _inline_kernel(kernel, x_grid, ip)
     grid = _output_grid_value(result)
     if to_nchw and grid is not None:
         grids.outputs[result] = (grid, geometry)
@@ -1015,8 +1019,7 @@ def _rewrite_kxk(
         tiles=tiles,
     )
     ip = ir.InsertionPoint(last)
-    constants = [new_constant(a, ip) for a in kernel.constants]
-    result = inline_function(kernel.text, [site.x if on_grid is None else on_grid, *constants], ip)
+    result = _inline_kernel(kernel, site.x if on_grid is None else on_grid, ip)
     last.results[0].replace_all_uses_with(result)
     grid = _output_grid_value(result)
     if to_nchw and site.input_layout == "nchw" and grid is not None:
