@@ -43,6 +43,8 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from benchmarks._core_latency import core_round_trip_ns  # noqa: E402
+
 REFERENCE = "onnxruntime"
 ENGINE_KINDS = ("onnxruntime", "iree", "jax", "litert")
 
@@ -240,7 +242,7 @@ def measure(
     seconds: float,
     peak: Mapping[str, Any] | None = None,
     gemm: Any = None,
-    probe: Callable[[], float | None] | None = None,
+    probe: Callable[[], float | None] | None = core_round_trip_ns,
 ) -> dict[str, Any]:
     """Counts `fn`'s FLOPs, times `engines` interleaved and checks their outputs against jax.
 
@@ -253,9 +255,9 @@ def measure(
       peak: a `benchmarks._peak.measure_peak` result taken before, or `None`.
       gemm: a `benchmarks._peak.GemmEngine` timed as the last engine of each round, so the peak
         is the best GEMM seen under the run's own load; `None` to rely on `peak` alone.
-      probe: taken before every sample (`run_interleaved`); default
+      probe: taken before every sample (`run_interleaved`); by default
         `benchmarks._core_latency.core_round_trip_ns`, how far apart the host has put two
-        CPUs, which IREE's multi-threaded samples follow on this machine.
+        CPUs, which IREE's multi-threaded samples follow on this machine; `None` takes none.
 
     Returns:
       `flops`, `input_shape`, `peak` (with `peak_gflops`, the best of all GEMMs) and one record
@@ -263,7 +265,6 @@ def measure(
     """
     import jax
 
-    from benchmarks._core_latency import core_round_trip_ns
     from benchmarks._flops import count_flops
     from benchmarks._interleave import run_interleaved
     from benchmarks._peak import gemm_flops
@@ -275,7 +276,7 @@ def measure(
             [*engines, *([gemm] if gemm else [])],
             rounds,
             seconds=seconds,
-            probe=probe or core_round_trip_ns,
+            probe=probe,
         )
         if gemm is not None:
             gemm_run = runs.pop(gemm.name)

@@ -1,6 +1,7 @@
 """The peer harness on a tiny convolutional net: it runs, records what it promises, computes
 ratios within one run, and records a failing engine as data instead of raising."""
 
+import inspect
 import json
 from pathlib import Path
 
@@ -94,6 +95,20 @@ def test_interleaving_keeps_a_probe_with_each_sample() -> None:
     assert runs["a"].probes == [0.0, 2.0, 4.0]
     assert runs["c"].probes == [1.0, 3.0] and len(runs["c"].samples_ms) == 2
     assert run_interleaved([_Fake("a", 1.0)], rounds=2).pop("a").probes == []
+
+
+def test_measure_probes_by_default_and_not_with_none() -> None:
+    fn, x = _tiny()
+
+    def probes(**kwargs) -> list:
+        engines = [_Fake("onnxruntime", 2.0), _Fake("other", 3.0)]
+        result = peers.measure(fn, x, engines, rounds=2, seconds=0.01, peak={}, **kwargs)
+        return [r["core_round_trip_ns"] for r in result["engines"]]
+
+    default = inspect.signature(peers.measure).parameters["probe"].default
+    assert default is peers.core_round_trip_ns
+    assert probes(probe=lambda: 123.0) == [[123.0, 123.0], [123.0, 123.0]]
+    assert probes(probe=None) == [[], []]
 
 
 def test_run_interleaved_rejects_bad_arguments() -> None:
