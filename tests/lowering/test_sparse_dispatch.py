@@ -949,16 +949,22 @@ def test_residual_chain_stops_where_the_grids_differ(tmp_path: Path) -> None:
     assert _padded_channels(text) == ["8", "8"]
 
 
-def _stride_two_block(rng: np.random.Generator) -> Callable[[jax.Array], jax.Array]:
-    """`project(depthwise(expand(x)))` without a residual: 8 -> 24 -> 8 channels, 4x1 blocks,
-    biases, ReLU after the first two, the depthwise layer of stride 2 (an inverted residual
-    block that halves the map, in NHWC)."""
-    w = rng.standard_normal((24, 8)).astype(np.float32) * _mask("blocks", 24, 8, 0.3, rng)
+def _stride_two_block(
+    rng: np.random.Generator,
+    density: float = 0.3,
+    depthwise_activation: str = "relu",
+    projection_bias: bool = True,
+) -> Callable[[jax.Array], jax.Array]:
+    """`project(depthwise(expand(x)))` without a residual: 8 -> 24 -> 8 channels in 4x1 blocks
+    at `density`, the expansion with bias and ReLU, the depthwise layer of stride 2 with
+    `depthwise_activation` (an inverted residual block that halves the map, in NHWC)."""
+    w = rng.standard_normal((24, 8)).astype(np.float32) * _mask("blocks", 24, 8, density, rng)
     expand = _conv_net(w, rng.standard_normal(24).astype(np.float32), "relu", 1)
     filters = rng.standard_normal((24, 1, 3, 3)).astype(np.float32)
-    depthwise = _conv_net(filters, None, "relu", 2, "SAME", groups=24)
-    w2 = rng.standard_normal((8, 24)).astype(np.float32) * _mask("blocks", 8, 24, 0.3, rng)
-    project = _conv_net(w2, rng.standard_normal(8).astype(np.float32), "none", 1)
+    depthwise = _conv_net(filters, None, depthwise_activation, 2, "SAME", groups=24)
+    w2 = rng.standard_normal((8, 24)).astype(np.float32) * _mask("blocks", 8, 24, density, rng)
+    bias = rng.standard_normal(8).astype(np.float32) if projection_bias else None
+    project = _conv_net(w2, bias, "none", 1)
     return lambda x: project(depthwise(expand(x)))
 
 
@@ -1201,20 +1207,11 @@ def test_vulkan_on_lavapipe(layout: str, tmp_path: Path) -> None:
 
 
 def _inverted_residual() -> tuple[Callable[..., Any], np.ndarray, np.ndarray]:
-    """A 4x1-block 1x1 conv 8 -> 24 with bias + ReLU, a strided depthwise 3x3 conv and a
-    1x1 conv 24 -> 8, on channel-major maps: the first 1x1 kernel runs on the depthwise
-    kernel's input grid, the second on its output grid."""
+    """`_stride_two_block` at 25%, nothing after its depthwise layer and no projection bias,
+    on channel-major maps: the expansion kernel runs on the depthwise kernel's input grid, the
+    projection on its output grid."""
     rng = np.random.default_rng(6)
-    w = rng.standard_normal((24, 8)).astype(np.float32) * _mask("blocks", 24, 8, 0.25, rng)
-    expansion = _conv_net(w, rng.standard_normal(24).astype(np.float32), "relu", 1)
-    filters = rng.standard_normal((24, 1, 3, 3)).astype(np.float32)
-    depthwise = _conv_net(filters, None, "none", 2, "SAME", groups=24)
-    w2 = rng.standard_normal((8, 24)).astype(np.float32) * _mask("blocks", 8, 24, 0.25, rng)
-    projection = _conv_net(w2, None, "none", 1)
-
-    def net(x: jax.Array) -> jax.Array:
-        return projection(depthwise(expansion(x)))
-
+    net = _stride_two_block(rng, 0.25, depthwise_activation="none", projection_bias=False)
     x = rng.standard_normal((1, 9, 10, 8)).astype(np.float32)
     return channels_first(net), x, np.asarray(jax.jit(net)(x))
 
