@@ -116,10 +116,17 @@ def _constraints(run: dict[str, Any], rates: dict[str, float]) -> Any:
     return spec
 
 
-def _layer_rates(params: Any, rate: float, fixed: list[tuple[str, float]]) -> dict[str, float]:
+ALLOCATIONS = {"global": cj.global_magnitude_rates, "lamp": cj.lamp_rates}
+
+
+def _layer_rates(
+    params: Any, rate: float, fixed: list[tuple[str, float]], allocation: str = "global"
+) -> dict[str, float]:
     """Per-layer sparsities: ``fixed`` layers at their rate, the rest at what one global
-    magnitude threshold over them gives, with the same overall count of survivors as ``rate``."""
-    rates = cj.global_magnitude_rates(params, rate)
+    threshold over them gives (on magnitudes, or on LAMP scores with ``allocation`` "lamp"),
+    with the same overall count of survivors as ``rate``."""
+    rates_of = ALLOCATIONS[allocation]
+    rates = rates_of(params, rate)
     if not fixed:
         return rates
     unknown = [p for p, _ in fixed if p not in rates]
@@ -138,7 +145,7 @@ def _layer_rates(params: Any, rate: float, fixed: list[tuple[str, float]]) -> di
             f"--layer-rate {fixed} leaves {left:.0f} survivors for the other layers "
             f"({total} weights) at overall sparsity {rate}; pick lower rates elsewhere."
         )
-    return {**cj.global_magnitude_rates(params, 1 - left / total, paths=rest), **pinned}
+    return {**rates_of(params, 1 - left / total, paths=rest), **pinned}
 
 
 def _schedule(run: dict[str, Any], args: argparse.Namespace, seed: int) -> Schedule:
@@ -260,13 +267,21 @@ def _parser() -> argparse.ArgumentParser:
         help="share of the distillation (soft) term in the loss, in [0, 1]",
     )
     p.add_argument(
+        "--allocation",
+        choices=sorted(ALLOCATIONS),
+        default="global",
+        help="how the overall sparsity is split between layers, the same for every method:"
+        " global = one threshold on the dense model's weight magnitudes; lamp = one threshold on"
+        " their LAMP scores (Lee et al. 2021), which do not depend on each layer's scale",
+    )
+    p.add_argument(
         "--layer-rate",
         type=_path_rate,
         action="append",
         default=[],
         metavar="PATH=SPARSITY",
         help="fix one layer's sparsity (e.g. conv2/kernel=0.95); the other layers share what is"
-        " left of the same overall survivor count by one magnitude threshold; repeatable",
+        " left of the same overall survivor count by one threshold (--allocation); repeatable",
     )
     p.add_argument("--block-rate", type=float, default=0.95, help="4x1 block run sparsity")
     p.add_argument("--joint-rate", type=float, default=0.9971, help="joint run sparsity")
@@ -320,9 +335,10 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             model, _ = load_model(dense_path)
             params = nnx.state(model, nnx.Param)
-            # Every method prunes to the same per-layer rates: those one global magnitude
-            # threshold gives the dense model (uniform rates starve the small layers).
-            rates = _layer_rates(params, run["rate"], args.layer_rate)
+            # Every method prunes to the same per-layer rates: those one global threshold
+            # (on magnitudes, or LAMP scores) gives the dense model (uniform rates starve the
+            # small layers).
+            rates = _layer_rates(params, run["rate"], args.layer_rate, args.allocation)
             schedule = _schedule(run, args, seed)
             t0 = time.perf_counter()
             if run["method"] == "admm":
@@ -355,6 +371,7 @@ def main(argv: list[str] | None = None) -> None:
                     "test": evaluate(model, *data["test"]),
                 },
                 "accuracy_before_retrain_val": result.accuracy_before_retrain,
+                "allocation": args.allocation,
                 "layer_rates": rates,
                 "storage": storage.to_dict(),
                 "seconds": time.perf_counter() - t0,

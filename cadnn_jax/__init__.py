@@ -14,6 +14,7 @@ from cadnn_jax._admm import admm_residuals as admm_residuals
 from cadnn_jax._admm import find_admm_state as find_admm_state
 from cadnn_jax._allocation import allocate as allocate
 from cadnn_jax._allocation import global_magnitude_rates as global_magnitude_rates
+from cadnn_jax._allocation import lamp_rates as lamp_rates
 from cadnn_jax._checkpoint import load_model as load_model
 from cadnn_jax._checkpoint import save_model as save_model
 from cadnn_jax._fashion_mnist import load_fashion_mnist as load_fashion_mnist
@@ -95,6 +96,7 @@ __all__ = [
     "gradual_magnitude_prune",
     "hard_prune",
     "keep_masked",
+    "lamp_rates",
     "load_fashion_mnist",
     "load_model",
     "mask_gradients",

@@ -106,3 +106,46 @@ def global_magnitude_rates(
         # At least one weight per layer survives, so every layer still passes a signal.
         rates[p] = min(float(np.mean(w < threshold)), 1.0 - 1.0 / w.size)
     return rates
+
+
+def lamp_rates(
+    params: Any, sparsity: float, *, paths: Collection[str] | None = None
+) -> dict[str, float]:
+    """Per-layer sparsities from one global threshold on LAMP scores (Lee et al., "Layer-adaptive
+    sparsity for the magnitude-based pruning", ICLR 2021).
+
+    A weight's LAMP score is its squared magnitude over the sum of the squared magnitudes of
+    the weights of its layer at least as large, so every layer's largest weight scores 1 and
+    a layer's scores do not depend on its scale. One threshold on the scores across layers
+    then gives each layer its rate: an alternative to ``global_magnitude_rates``, whose
+    threshold on raw magnitudes favours the layers with the largest weights.
+
+    Args:
+      params: the parameter pytree (usually of the dense, trained model).
+      sparsity: the overall fraction of zeros across ``paths``, in [0, 1).
+      paths: the leaves to allocate over; default every leaf of rank >= 2.
+
+    Returns:
+      ``{path: sparsity}`` whose weighted mean is ``sparsity`` (up to ties and rounding); every
+      layer keeps at least one weight.
+
+    Raises:
+      ValueError: ``sparsity`` outside [0, 1) or an unknown path.
+    """
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"lamp_rates: sparsity must be in [0, 1), got {sparsity!r}.")
+    leaves = named_leaves(params)
+    chosen = [p for p, w in leaves.items() if w.ndim >= 2] if paths is None else list(paths)
+    unknown = [p for p in chosen if p not in leaves]
+    if unknown:
+        raise ValueError(f"lamp_rates: no parameters at {unknown}.")
+    scores = {}
+    for p in chosen:
+        squared = np.sort(np.square(np.asarray(leaves[p], np.float64)).ravel())
+        # Sum of the squares from each weight up to the largest, for the ascending order.
+        tail = np.cumsum(squared[::-1])[::-1]
+        scores[p] = np.divide(squared, tail, out=np.zeros_like(squared), where=tail > 0)
+    every = np.concatenate(list(scores.values()))
+    keep = max(1, int(round((1.0 - sparsity) * every.size)))
+    threshold = np.partition(every, every.size - keep)[every.size - keep]
+    return {p: min(float(np.mean(s < threshold)), 1.0 - 1.0 / s.size) for p, s in scores.items()}

@@ -86,6 +86,22 @@ def test_layer_rate_pins_a_layer_and_keeps_the_survivor_count() -> None:
     assert rates["c/kernel"] < rates["b/kernel"]
 
 
+def test_allocation_flag_chooses_the_rates() -> None:
+    rng = np.random.default_rng(2)
+    params = {
+        "a": {"kernel": rng.normal(size=(10, 10)).astype(np.float32)},
+        "b": {"kernel": 5 * rng.normal(size=(30, 30)).astype(np.float32)},
+    }
+    args = compress_quality._parser().parse_args(["--allocation", "lamp"])
+    lamp = compress_quality._layer_rates(params, 0.9, [], args.allocation)
+    assert lamp == cj.lamp_rates(params, 0.9) != cj.global_magnitude_rates(params, 0.9)
+    pinned = compress_quality._layer_rates(params, 0.9, [("a/kernel", 0.5)], "lamp")
+    assert pinned["a/kernel"] == 0.5
+    assert pinned["b/kernel"] == cj.lamp_rates(params, 1 - 50 / 900, paths=["b/kernel"])["b/kernel"]
+    with pytest.raises(SystemExit):
+        compress_quality._parser().parse_args(["--allocation", "uniform"])
+
+
 def test_layer_rate_errors() -> None:
     rng = np.random.default_rng(1)
     params = {n: {"kernel": rng.normal(size=(10, 10)).astype(np.float32)} for n in "ab"}
