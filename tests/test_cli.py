@@ -8,7 +8,9 @@ import struct
 import numpy as np
 import pytest
 
-from cadnn_jax.cli.main import main
+import cadnn_jax as cj
+from cadnn_jax.cli import compress
+from cadnn_jax.cli.main import build_parser, main
 
 
 def _write_idx(path, array, magic):
@@ -119,3 +121,22 @@ def test_missing_dataset_says_which_package(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(_argv(tmp_path / "nowhere", tmp_path / "out"))
     assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("allocation", ["global", "lamp", "uniform"])
+def test_allocation_gives_the_library_rates(allocation: str) -> None:
+    rng = np.random.default_rng(0)
+    params = {
+        "conv1": {"kernel": rng.normal(size=(5, 5, 1, 8)), "bias": np.zeros(8)},
+        "fc1": {"kernel": 0.1 * rng.normal(size=(200, 50))},
+        "fc2": {"kernel": rng.normal(size=(50, 10))},
+    }
+    argv = ["compress", "--sparsity", "0.95", "--allocation", allocation, "--keep-dense", "fc2/*"]
+    rates = compress._layer_rates(build_parser().parse_args(argv), params)
+    paths = ["conv1/kernel", "fc1/kernel"]  # fc2 kept dense, biases never pruned
+    expected = {
+        "global": cj.global_magnitude_rates(params, 0.95, paths=paths),
+        "lamp": cj.lamp_rates(params, 0.95, paths=paths),
+        "uniform": dict.fromkeys(paths, 0.95),
+    }[allocation]
+    assert rates == expected

@@ -24,7 +24,7 @@ from flax import nnx
 
 import models
 from cadnn_jax import _specs
-from cadnn_jax._allocation import allocate, global_magnitude_rates
+from cadnn_jax._allocation import allocate, global_magnitude_rates, lamp_rates
 from cadnn_jax._checkpoint import load_model, save_model
 from cadnn_jax._compress import Schedule, admm_compress, magnitude_compress
 from cadnn_jax._fashion_mnist import load_fashion_mnist, train_val_split
@@ -93,10 +93,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--allocation",
         default="global",
-        choices=("global", "uniform"),
+        choices=("global", "lamp", "uniform"),
         help="per-layer rates: 'global' gives each layer the rate one global magnitude threshold "
-        "on the dense model gives it (small, important layers keep more); 'uniform' gives every "
-        "layer --sparsity",
+        "on the dense model gives it (small, important layers keep more); 'lamp' the rate one "
+        "threshold on the weights' LAMP scores gives it (Lee et al. 2021: a weight's square over "
+        "those of its layer's larger weights, so a layer's scale does not count); 'uniform' "
+        "gives every layer --sparsity",
     )
     p.add_argument(
         "--keep-dense",
@@ -239,7 +241,8 @@ def _layer_rates(args: argparse.Namespace, params: Any) -> dict[str, float]:
     ]
     if args.allocation == "uniform" or args.constraint == "global":
         return dict.fromkeys(paths, args.sparsity)
-    return global_magnitude_rates(params, args.sparsity, paths=paths)
+    rates_of = lamp_rates if args.allocation == "lamp" else global_magnitude_rates
+    return rates_of(params, args.sparsity, paths=paths)
 
 
 def build_spec(args: argparse.Namespace, params: Any) -> Callable[[str, tuple[int, ...]], Any]:
