@@ -90,22 +90,7 @@ def global_magnitude_rates(
     Raises:
       ValueError: ``sparsity`` outside [0, 1) or an unknown path.
     """
-    if not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"global_magnitude_rates: sparsity must be in [0, 1), got {sparsity!r}.")
-    leaves = named_leaves(params)
-    chosen = [p for p, w in leaves.items() if w.ndim >= 2] if paths is None else list(paths)
-    unknown = [p for p in chosen if p not in leaves]
-    if unknown:
-        raise ValueError(f"global_magnitude_rates: no parameters at {unknown}.")
-    mags = np.concatenate([np.abs(np.asarray(leaves[p])).ravel() for p in chosen])
-    keep = max(1, int(round((1.0 - sparsity) * mags.size)))
-    threshold = np.partition(mags, mags.size - keep)[mags.size - keep]
-    rates = {}
-    for p in chosen:
-        w = np.abs(np.asarray(leaves[p]))
-        # At least one weight per layer survives, so every layer still passes a signal.
-        rates[p] = min(float(np.mean(w < threshold)), 1.0 - 1.0 / w.size)
-    return rates
+    return _threshold_rates("global_magnitude_rates", params, sparsity, paths, np.abs)
 
 
 def lamp_rates(
@@ -132,20 +117,37 @@ def lamp_rates(
     Raises:
       ValueError: ``sparsity`` outside [0, 1) or an unknown path.
     """
+    return _threshold_rates("lamp_rates", params, sparsity, paths, _lamp_scores)
+
+
+def _lamp_scores(w: np.ndarray) -> np.ndarray:
+    """Each weight's LAMP score, in ascending order of magnitude (the order does not matter
+    to a threshold)."""
+    squared = np.sort(np.square(w.astype(np.float64)).ravel())
+    # Sum of the squares from each weight up to the largest.
+    tail = np.cumsum(squared[::-1])[::-1]
+    return np.divide(squared, tail, out=np.zeros_like(squared), where=tail > 0)
+
+
+def _threshold_rates(
+    name: str,
+    params: Any,
+    sparsity: float,
+    paths: Collection[str] | None,
+    score: Callable[[np.ndarray], np.ndarray],
+) -> dict[str, float]:
+    """Per-layer sparsities from one threshold on ``score`` of each layer's weights, keeping
+    ``1 - sparsity`` of them across ``paths`` and at least one per layer; errors name ``name``."""
     if not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"lamp_rates: sparsity must be in [0, 1), got {sparsity!r}.")
+        raise ValueError(f"{name}: sparsity must be in [0, 1), got {sparsity!r}.")
     leaves = named_leaves(params)
     chosen = [p for p, w in leaves.items() if w.ndim >= 2] if paths is None else list(paths)
     unknown = [p for p in chosen if p not in leaves]
     if unknown:
-        raise ValueError(f"lamp_rates: no parameters at {unknown}.")
-    scores = {}
-    for p in chosen:
-        squared = np.sort(np.square(np.asarray(leaves[p], np.float64)).ravel())
-        # Sum of the squares from each weight up to the largest, for the ascending order.
-        tail = np.cumsum(squared[::-1])[::-1]
-        scores[p] = np.divide(squared, tail, out=np.zeros_like(squared), where=tail > 0)
-    every = np.concatenate(list(scores.values()))
+        raise ValueError(f"{name}: no parameters at {unknown}.")
+    scores = {p: score(np.asarray(leaves[p])) for p in chosen}
+    every = np.concatenate([s.ravel() for s in scores.values()])
     keep = max(1, int(round((1.0 - sparsity) * every.size)))
     threshold = np.partition(every, every.size - keep)[every.size - keep]
+    # At least one weight per layer survives, so every layer still passes a signal.
     return {p: min(float(np.mean(s < threshold)), 1.0 - 1.0 / s.size) for p, s in scores.items()}
