@@ -1013,14 +1013,9 @@ def test_pointwise_after_a_projection_on_its_grid(tmp_path: Path) -> None:
 @pytest.mark.arm64
 def test_residual_chain_under_qemu(tmp_path: Path) -> None:
     net, x = _residual_chain("blocks", 2, seed=1)
-    linalg = apply_passes(
-        compile_to_input(net, example_args=(x,)),
-        [functools.partial(sparse_dispatch, grid_overhead=10.0)],
-    )
+    linalg = _rewritten_for("arm64-a76", net, x, grid_overhead=10.0)
     assert linalg.count("flow.dispatch.workgroups") == 4
-    module = compile_module(linalg, "arm64-a76", tmp_path / "m.vmfb")
-    (y,) = run_module(module.path, [x], "arm64-a76")
-    np.testing.assert_allclose(y, jax.jit(net)(x), rtol=RTOL, atol=ATOL)
+    _check_on("arm64-a76", linalg, x, np.asarray(jax.jit(net)(x)), tmp_path)
 
 
 def test_masked_columns_are_zero_whatever_they_hold(tmp_path: Path) -> None:
@@ -1180,13 +1175,11 @@ LAYOUTS = {"nhwc": lambda net: net, "channels_first": channels_first}
 def test_arm64_under_qemu(layout: str, tmp_path: Path) -> None:
     net, x, expected = _five_layer_net()
     net = LAYOUTS[layout](net)
-    linalg = apply_passes(compile_to_input(net, example_args=(x,)), [sparse_dispatch])
+    linalg = _rewritten_for("arm64-a76", net, x)
     # Channel-major: the depthwise kernel too, and its input's split into phase planes.
     assert linalg.count("flow.dispatch.workgroups") == (6 if layout == "channels_first" else 4)
     assert "tensor<3x27x4xf32>" in linalg  # the block conv's values: 3 blocks, 9 taps x 3, 4 rows
-    module = compile_module(linalg, "arm64-a76", tmp_path / "m.vmfb")
-    (y,) = run_module(module.path, [x], "arm64-a76")
-    np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
+    _check_on("arm64-a76", linalg, x, expected, tmp_path)
 
 
 @pytest.mark.vulkan
@@ -1197,13 +1190,10 @@ def test_vulkan_on_lavapipe(layout: str, tmp_path: Path) -> None:
     # wrong results on lavapipe, with or without this pass.
     net, x, expected = _five_layer_net()
     net = LAYOUTS[layout](net)
-    gpu = functools.partial(sparse_dispatch, tiles=None)
-    linalg = apply_passes(compile_to_input(net, example_args=(x,), target="vulkan"), [gpu])
+    linalg = _rewritten_for("vulkan", net, x)
     assert linalg.count("flow.dispatch.workgroups") == (5 if layout == "channels_first" else 4)
     assert "tensor<3x27x4xf32>" in linalg
-    module = compile_module(linalg, "vulkan", tmp_path / "m.vmfb")
-    (y,) = run_module(module.path, [x], "vulkan")
-    np.testing.assert_allclose(y, expected, rtol=RTOL, atol=ATOL)
+    _check_on("vulkan", linalg, x, expected, tmp_path)
 
 
 def _inverted_residual() -> tuple[Callable[..., Any], np.ndarray, np.ndarray]:
