@@ -477,9 +477,9 @@ def _rewrite(
     if site.filters is not None:
         return _rewrite_kxk(site, index, threshold, block_sizes, tiles, grids)
     layout = choose_layout(site.weights, block_sizes)
-    if layout.density >= threshold and site.input_layout == "nchw":
-        return _rewrite_dense_nchw(site, index, layout, threshold)
     if layout.density >= threshold:
+        if site.input_layout == "nchw":
+            return _rewrite_dense_nchw(site, index, layout, threshold)
         tiled = tile_vecmat(site.producer) if tiles is not None else None
         _log.info(
             "layer %d left dense: %s >= threshold %g%s",
@@ -1074,7 +1074,8 @@ def sparse_dispatch(
         the grid and then the depthwise kernel.
 
     Returns:
-      How many layers were rewritten.
+      How many layers became our kernels (a dense 1x1 layer of a channel-major map, written
+      as IREE's matmul of `W` and the map, is not counted).
 
     Raises:
       ValueError: `threshold` is negative or a block size is below 1.
