@@ -22,6 +22,7 @@ fused; the dispatch is wrapped in `flow.dispatch.workgroups` like the 1x1 kernel
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -38,6 +39,7 @@ from lowering.passes._sparse_kernels import (
     block_values,
     dispatch_header,
     generic_and_store,
+    mask_lines,
     pad_lines,
     tensor_type,
     vector_multiple,
@@ -48,6 +50,7 @@ __all__ = [
     "conv_kernel_function",
     "grid_function",
     "input_grid",
+    "onto_padding",
     "output_grid",
     "output_grid_function",
     "output_lines",
@@ -315,9 +318,11 @@ def _body(
     g: int,
     j: int,
     activation: Activation,
+    mask: int | None = None,
 ) -> list[str]:
     """The generic's body: `g` rows of row block `%b` (one row when `g == 1`), every tap's
-    slots unrolled, each activation loaded once for the `g` rows."""
+    slots unrolled, each activation loaded once for the `g` rows; with `mask` (the pixels of
+    `%Mask`), every result set to 0 where the pixel's mask is 0."""
     row = "%m" if g == 1 else "%b"
     if g == 1:
         lines = ["^bb0(%bias_m: f32, %out: f32):"]
@@ -365,6 +370,9 @@ def _body(
                     acc[r] = f"%s{slot}_{r}"
             slot += 1
     results = [activate(a, activation, lines, "" if g == 1 else str(r)) for r, a in enumerate(acc)]
+    if mask is not None:
+        lines.append(f"%mask_p = tensor.extract %Mask[%p] : {tensor_type((mask,))}")
+        results = mask_lines("%mask_p", results, lines)
     return [*lines, f"linalg.yield {', '.join(results)} : {', '.join(['f32'] * g)}"]
 
 
@@ -389,6 +397,41 @@ def output_grid(
         hp, wp = h + top + bottom, w + left + right
     ho, wo, ws = (hp - kh) // stride + 1, (wp - kw) // stride + 1, _ceil_div(wp, stride)
     return ho, ws, wo, vector_multiple(ho * ws, tiles, block)
+
+
+def onto_padding(
+    input_shape: tuple[int, ...],
+    kernel: tuple[int, int],
+    stride: int,
+    padding: tuple[tuple[int, int], tuple[int, int]],
+    onto: Grid,
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """The padding of the NCHW map `[1, C, H, W]` with which the KxK kernel's output grid is
+    `onto`, the stride-1 grid of its output map that a following KxK kernel reads, or `None`
+    when there is none.
+
+    More zeros before the map shift the output: `s * top` more rows and `s * left` more
+    columns put output pixel `(oy, ox)` at `(oy + top) * Ws + ox + left`, where `onto` holds it,
+    and the zeros after the map give the grid's `Ws` columns and its rows. A row's reads past
+    its end run on into the next row's zeros before the map, as on any grid, so the zeros
+    after the map the convolution needs may be fewer than its own padding's. `None` when
+    `onto` is not of the output map (stride 1, the output's size) or leaves fewer zeros
+    between two rows of the map than the convolution reads past a row's end.
+    """
+    _, _, h, w = input_shape
+    (pt, pb), (pl, pr) = padding
+    kh, kw = kernel
+    s = stride
+    ho, wo = (h + pt + pb - kh) // s + 1, (w + pl + pr - kw) // s + 1
+    if onto.stride != 1 or (onto.height, onto.width) != (ho, wo):
+        return None
+    (dt, _), (dl, _) = onto.padding
+    rows, ws = onto.plane
+    top, left = pt + s * dt, pl + s * dl
+    bottom, right = (rows - 1) * s + kh - top - h, s * ws - left - w
+    if bottom < 0 or right < 0 or left + right < pr:
+        return None
+    return (top, bottom), (left, right)
 
 
 def output_lines(
@@ -478,6 +521,8 @@ def conv_kernel_function(
     output_layout: str = "nhwc",
     activation: Activation = None,
     tiles: CpuTiles | None = None,
+    onto: Grid | None = None,
+    grid_align: int = 1,
 ) -> KernelFunction:
     """Generates `y = act(conv(x, W, stride) + bias)` for a KxK convolution as a sparse kernel.
 
@@ -499,13 +544,20 @@ def conv_kernel_function(
       output_layout: `"nhwc"` (`[1, Ho, Wo, M]`) or `"nchw"` (`[1, M, Ho, Wo]`).
       activation: `None`, `"relu"` or `"relu6"`.
       tiles: the CPU tile configuration; `None` leaves the choice to IREE.
+      onto: for an `"nchw"` input, the stride-1 `Grid` of the output map that a following
+        KxK kernel reads: the kernel computes on it (`onto_padding`), its padding masked to
+        zero, and returns it flattened, `[M, onto.pixels]` (the next kernel's `"grid"`
+        input), instead of the map; `output_layout` is then not used.
+      grid_align: for a `"grid"` input, the grid's pixels are a multiple of this too
+        (`Grid.align`; the `onto` grid a KxK kernel computed, aligned to its pixel vector).
 
     Returns:
       The function's text and the constants to bind to its arguments after `x`.
 
     Raises:
-      ValueError: a batch other than 1, an unknown layout, or taps with different block
-        heights.
+      ValueError: a batch other than 1, an unknown layout, taps with different block
+        heights, or an `onto` grid that is not the output map's (`onto_padding`) or with an
+        input that is not `"nchw"`.
     """
     if input_shape[0] != 1:
         raise ValueError(f"input_shape must have batch 1, got {input_shape}")
@@ -517,9 +569,25 @@ def conv_kernel_function(
             raise ValueError(f"{argument} must be one of {allowed}, got {value!r}")
     m, s = rows, stride
     g = taps[0][1].block if taps else 1
+    if onto is not None:
+        extended = None
+        if input_layout == "nchw":
+            extended = onto_padding(tuple(input_shape), kernel, s, padding, onto)
+        if extended is None:
+            raise ValueError(
+                f"onto={onto} is not the stride-1 grid of the output of an 'nchw' input "
+                f"{tuple(input_shape)} with kernel {kernel}, stride {s} and padding {padding} "
+                f"(input_layout {input_layout!r})"
+            )
+        padding = extended
     geometry = output_grid(tuple(input_shape), kernel, s, input_layout, padding, tiles, g)
     _, ws, _, wide = geometry
+    if onto is not None:
+        # `onto_padding` gives the grid's rows and columns; its pixels are whole registers.
+        wide = onto.pixels
     grid = input_grid(tuple(input_shape), kernel, s, input_layout, padding, tiles, g)
+    if input_layout == "grid" and grid_align > 1:
+        grid = dataclasses.replace(grid, align=math.lcm(grid.align, grid_align))
     # The function's argument: the map, or for "grid" the grid of the NCHW map, flattened.
     x_arg = tuple(input_shape)
     if input_layout == "grid":
@@ -541,6 +609,8 @@ def conv_kernel_function(
         tables = [("C", col, "i32"), ("V", val.astype(np.float32), "f32")]
     bias_shape = (m,) if g == 1 else (blocks, g)
     tables.append(("Bias", np.asarray(bias, np.float32).reshape(bias_shape), "f32"))
+    if onto is not None:
+        tables.append(("Mask", onto.mask(), "f32"))
 
     kernel_out = (m, wide) if g == 1 else (blocks, g, wide)
     out_binding = binding_type(kernel_out, "f32", "writeonly")
@@ -551,14 +621,18 @@ def conv_kernel_function(
     dispatch += [f"%ph{i} = arith.constant {i} : index" for i in sorted({ph for ph, _ in offsets})]
     dispatch += [f"%off{o} = arith.constant {o} : index" for o in sorted({o for _, o in offsets})]
     dispatch += activation_constants(activation)
-    body = _body(taps, offsets, x_shape, blocks, g, j, activation)
+    body = _body(taps, offsets, x_shape, blocks, g, j, activation, None if onto is None else wide)
     dispatch += generic_and_store(body, m, g, wide, tiles, out_binding, j)
     if g > 1:
         dispatch.append(
             f"%Y_wide = tensor.collapse_shape %Y_kernel [[0, 1], [2]] : "
             f"{tensor_type(kernel_out)} into {tensor_type((m, wide))}"
         )
-    out_lines, out_shape = output_lines(m, geometry, output_layout)
+    if onto is None:
+        out_lines, out_shape = output_lines(m, geometry, output_layout)
+        result = "%y"
+    else:
+        out_lines, out_shape, result = [], (m, wide), "%Y_wide"
     args = ", ".join(
         [
             f"%x: {tensor_type(x_arg)}",
@@ -571,7 +645,7 @@ def conv_kernel_function(
         *in_lines,
         *dispatch,
         *out_lines,
-        f"util.return %y : {tensor_type(out_shape)}",
+        f"util.return {result} : {tensor_type(out_shape)}",
         "}",
         "}",
     ]

@@ -52,7 +52,11 @@ kernel's dispatch (`_sparse_fused_kernels`, `fuse_expansions`): each workgroup e
 block of channels on the band of grid rows it reads into a stack buffer, then applies the
 taps, so the expanded map never goes to memory (that dispatch holds two generics). The whole
 sparse MobileNet-V2 then ran in 0.84x the time on one thread (16 interleaved pairs of
-iree-benchmark-module, Zen 1 EPYC, session 15).
+iree-benchmark-module, Zen 1 EPYC, session 15). Also on CPU, a KxK kernel on an NCHW map
+whose output only a stride-1 KxK kernel reads is computed again onto that kernel's padded
+input grid, its padding masked to zero (`_on_producer_grid`): MobileNet-V2's stem writes
+the first depthwise kernel's grid, with no cut, fill or copy of its 32-channel 112x112 map
+in between.
 Results are unchanged up to float rounding (padding slots multiply a real activation by 0, so
 an infinite or NaN activation turns a padded row's output into NaN where the dense op would
 not).
@@ -63,6 +67,7 @@ nonzeros per row, slots, padding waste, what was fused, or why it stayed dense.
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -90,9 +95,11 @@ from lowering.passes._linalg import (
 )
 from lowering.passes._sparse_conv_kernels import (
     Grid,
+    Taps,
     conv_kernel_function,
     grid_function,
     input_grid,
+    onto_padding,
     output_grid,
     output_grid_function,
 )
@@ -180,7 +187,9 @@ class _Grids:
     already held in a grid `[C, s*s*L]` (the value and its `Grid`; the padding of a grid a
     projection wrote is undefined, which only masked readers see), and `centered`, the fused
     stride-1 depthwise results (by their NCHW map) with the grid of their input, which a
-    projection of that result can write into."""
+    projection of that result can write into. `onto`: KxK kernels on an NCHW input (by their
+    NCHW map), each with a function emitting the kernel again onto a following KxK kernel's
+    stride-1 input grid, its padding zero (`_on_producer_grid`), or `None` if it cannot."""
 
     overhead: float
     fuse: bool = True
@@ -192,6 +201,9 @@ class _Grids:
     centered: dict[ir.Value, Grid] = dataclasses.field(default_factory=dict)
     cuts: dict[ir.Value, "_Cut"] = dataclasses.field(default_factory=dict)
     late: dict[ir.Value, "_Late"] = dataclasses.field(default_factory=dict)
+    onto: dict[ir.Value, Callable[[Grid], tuple[ir.Value, Grid] | None]] = dataclasses.field(
+        default_factory=dict
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -881,6 +893,43 @@ def _on_grid(
     return _inline_kernel(kernel, x_grid, ip)
 
 
+def _on_producer_grid(
+    site: _Site, index: int, g: int, tiles: CpuTiles | None, grids: _Grids
+) -> tuple[ir.Value, Grid] | None:
+    """The KxK site's stride-1 input grid `[C, L]` and its `Grid`, computed by the KxK kernel
+    producing its NCHW input (`grids.onto`, on CPU) straight onto it, its padding masked to
+    zero: the map is then neither cut from that kernel's output grid nor padded here
+    (MobileNet-V2's stem writes its 32 channels into the first depthwise kernel's grid; the
+    grid may have a few more zero rows than the site's own, `Grid.align`). `None` (nothing
+    emitted) when the input is no such kernel's map used only here, the grid has more than
+    `grids.overhead` times the map's pixels, or the producer cannot compute on it
+    (`_sparse_conv_kernels.onto_padding`)."""
+    emit = grids.onto.get(site.x)
+    if (
+        emit is None
+        or tiles is None
+        or site.input_layout != "nchw"
+        or site.stride != 1
+        or len(users(site.x)) != 1
+    ):
+        return None
+    grid = input_grid(site.input_shape, site.kernel, 1, "nchw", site.padding, tiles, g)
+    _, c, h, w = site.input_shape
+    if grid.pixels > grids.overhead * h * w:
+        return None
+    made = emit(grid)
+    if made is not None:
+        _log.info(
+            "layer %d reads its input grid (%d pixels for %d) as the previous KxK kernel "
+            "computed it, the padding masked to zero: no cut or pad of its %d input channels",
+            index,
+            made[1].pixels,
+            h * w,
+            c,
+        )
+    return made
+
+
 def _fused(
     site: _Site,
     index: int,
@@ -956,6 +1005,48 @@ def _fused(
     return result
 
 
+def _onto_emitter(
+    site: _Site,
+    index: int,
+    taps: Taps,
+    bias: np.ndarray,
+    activation: Activation,
+    tiles: CpuTiles,
+    ip: ir.InsertionPoint,
+) -> Callable[[Grid], tuple[ir.Value, Grid] | None]:
+    """A function emitting the KxK site's kernel again at `ip`, computed onto a following
+    KxK kernel's stride-1 input grid (`_sparse_conv_kernels.onto_padding`) with as many more
+    zero rows as make its pixels whole pixel vectors of the kernel (on 13224 pixels
+    MobileNet-V2's stem would get one-register vectors, `CpuTiles.pixel_vector`, loading
+    each weight for half as many multiply-adds); returns the grid's value and that grid, or
+    `None` when it cannot (`grids.onto`, `_on_producer_grid`)."""
+    g = taps[0][1].block if taps else 1
+
+    def onto(target: Grid) -> tuple[ir.Value, Grid] | None:
+        target = dataclasses.replace(
+            target, align=math.lcm(target.align, tiles.for_block(g).vector[1])
+        )
+        if onto_padding(site.input_shape, site.kernel, site.stride, site.padding, target) is None:
+            return None
+        kernel = conv_kernel_function(
+            f"sparse_layer_{index}_onto",
+            taps,
+            site.weights.shape[0],
+            site.kernel,
+            bias,
+            site.input_shape,
+            stride=site.stride,
+            input_layout="nchw",
+            padding=site.padding,
+            activation=activation,
+            tiles=tiles,
+            onto=target,
+        )
+        return _inline_kernel(kernel, site.x, ip), target
+
+    return onto
+
+
 def _rewrite_kxk(
     site: _Site,
     index: int,
@@ -1004,6 +1095,9 @@ def _rewrite_kxk(
         _log.info("layer %d sparse taps (fused with its expansion): %s", index, description)
         return True
     on_grid = _on_grid(site, index, g, tiles, grids)
+    grid_align = 1
+    if on_grid is None and (made := _on_producer_grid(site, index, g, tiles, grids)):
+        on_grid, grid_align = made[0], made[1].align
     kernel = conv_kernel_function(
         f"sparse_layer_{index}",
         taps,
@@ -1017,6 +1111,7 @@ def _rewrite_kxk(
         output_layout="nchw" if to_nchw else "nhwc",
         activation=activation,
         tiles=tiles,
+        grid_align=grid_align,
     )
     ip = ir.InsertionPoint(last)
     result = _inline_kernel(kernel, site.x if on_grid is None else on_grid, ip)
@@ -1027,6 +1122,8 @@ def _rewrite_kxk(
             site.input_shape, site.kernel, site.stride, "nchw", site.padding, tiles, g
         )
         grids.outputs[result] = (grid, geometry)
+    if to_nchw and on_grid is None and site.input_layout == "nchw" and tiles is not None:
+        grids.onto[result] = _onto_emitter(site, index, taps, bias, activation, tiles, ip)
     slots = sum(layout.slots for _, layout in taps)
     fused = _fused_names(steps, activation)
     _log.info(

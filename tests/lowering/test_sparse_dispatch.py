@@ -27,7 +27,12 @@ from lowering.dispatches import count_dispatches, dispatch_names
 from lowering.export import channels_first_input
 from lowering.layout import channels_first
 from lowering.passes import host_sparse_tiles
-from lowering.passes._sparse_conv_kernels import phase_split_tiles
+from lowering.passes._sparse_conv_kernels import (
+    Grid,
+    conv_kernel_function,
+    onto_padding,
+    phase_split_tiles,
+)
 from lowering.passes._sparse_formats import (
     choose_layout,
     layout_for_blocks,
@@ -882,6 +887,61 @@ def test_dense_stem_gets_our_kernel(channels: int, kernel: int, ours: bool, tmp_
     assert ("linalg.conv_2d_nhwc_hwcf" in text) == (not ours)
 
 
+def _two_kxk_layers(
+    size: tuple[int, int], stride: int, second: str
+) -> tuple[Callable[..., Any], np.ndarray]:
+    """A dense 3x3 layer on a 3-channel image (`stride`, bias well above 0, ReLU), then
+    `second`: a 3x3 depthwise layer, or a 3x3 convolution at 30% of stride 1 ("conv") or 2
+    ("conv_stride_two"), bias and ReLU; on channel-major maps, and an input."""
+    rng = np.random.default_rng(size[0] + stride)
+    filters = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
+    bias = rng.standard_normal(8).astype(np.float32) + 3
+    first = _conv_net(filters, bias, "relu", stride, "SAME")
+    groups, next_stride = 1, 2 if second == "conv_stride_two" else 1
+    if second == "depthwise":
+        w = rng.standard_normal((8, 1, 3, 3)).astype(np.float32)
+        groups = 8
+    else:
+        w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+        w *= _mask("unstructured", 8, 8, 0.3, rng)[..., None, None]
+    then = _conv_net(
+        w, rng.standard_normal(8).astype(np.float32), "relu", next_stride, "SAME", groups=groups
+    )
+    x = rng.standard_normal((1, *size, 3)).astype(np.float32)
+    return channels_first(lambda v: then(first(v))), x
+
+
+@pytest.mark.parametrize(
+    ("size", "stride", "second", "onto"),
+    [
+        ((15, 16), 2, "depthwise", True),  # MobileNet-V2's stem and first depthwise layer
+        ((9, 10), 1, "conv", True),  # two 3x3 layers, as in VGG or ResNet-18's blocks
+        ((9, 10), 1, "conv_stride_two", False),  # a stride-2 reader: its input is cut and padded
+    ],
+)
+def test_kxk_kernel_writes_the_next_kxk_kernels_grid(
+    size: tuple[int, int], stride: int, second: str, onto: bool, tmp_path: Path
+) -> None:
+    # A KxK kernel whose map only a stride-1 KxK kernel reads computes straight onto that
+    # kernel's padded input grid, its padding masked to zero (the ReLU of its bias, which the
+    # kernel computes there, is not): the map is neither cut from its output grid nor padded
+    # again. These small maps' grids have 2.5x their pixels, over the default overhead.
+    net, x = _two_kxk_layers(size, stride, second)
+    with _pass_log() as log:
+        text = _check_host(net, x, tmp_path, threshold=0.5, grid_overhead=10.0)
+    assert ("as the previous KxK kernel computed it" in log.getvalue()) == onto
+    assert _padded_channels(text) == (["3"] if onto else ["3", "8"])
+    assert _cut_channels(text) == (["8"] if onto else ["8", "8"])
+
+
+@pytest.mark.arm64
+def test_kxk_kernel_onto_the_next_kernels_grid_under_qemu(tmp_path: Path) -> None:
+    net, x = _two_kxk_layers((15, 16), 2, "depthwise")
+    linalg = _rewritten_for("arm64-a76", net, x, threshold=0.5, grid_overhead=10.0)
+    assert _padded_channels(linalg) == ["3"]
+    _check_on("arm64-a76", linalg, x, np.asarray(jax.jit(net)(x)), tmp_path)
+
+
 def _residual_chain(
     structure: str, blocks: int, seed: int = 0, size: int = 9
 ) -> tuple[Callable[..., Any], np.ndarray]:
@@ -1044,6 +1104,33 @@ def test_grid_output_needs_room_and_columns() -> None:
     ):
         with pytest.raises(ValueError, match="into=GridOutput"):
             kernel_function("k", layout, bias, **kwargs)
+
+
+def test_onto_grid_must_be_the_output_maps() -> None:
+    # A 3x3 stride-2 kernel on 15x16 has a 8x8 output: a grid of another size, of stride 2,
+    # or of an NHWC input is refused with the arguments named.
+    taps = layout_for_taps(np.ones((8, 3, 3, 3), np.float32), (1,))
+    bias = np.zeros(8, np.float32)
+    same = ((1, 1), (1, 1))
+    grids = [Grid(8, 9, 1, same, 0, 8), Grid(8, 8, 2, same, 0, 8)]
+    for onto, layout, shape in [
+        *((g, "nchw", (1, 3, 15, 16)) for g in grids),
+        (Grid(8, 8, 1, same, 0, 8), "nhwc", (1, 17, 17, 3)),
+    ]:
+        with pytest.raises(ValueError, match="onto=Grid.*input_layout"):
+            conv_kernel_function(
+                "k",
+                taps,
+                8,
+                (3, 3),
+                bias,
+                shape,
+                stride=2,
+                input_layout=layout,
+                padding=same if layout == "nchw" else ((0, 0), (0, 0)),
+                onto=onto,
+            )
+    assert onto_padding((1, 3, 15, 16), (3, 3), 2, same, Grid(8, 8, 1, same, 0, 8)) is not None
 
 
 def _call_module(
