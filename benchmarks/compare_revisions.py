@@ -153,7 +153,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0],
         epilog="Example: --model mobilenet_v2 --revisions HEAD~1 HEAD --threads 1",
     )
-    add_model_arguments(parser)
+    add_model_arguments(parser, profiler=False)
     parser.add_argument(
         "--revisions",
         nargs="+",
@@ -180,8 +180,6 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"--{name} must be at least {least}, got {getattr(args, name)}")
     if not args.seconds > 0:
         parser.error(f"--seconds must be above 0, got {args.seconds}")
-    if args.iree_flags:
-        parser.error("--iree-flag is not taken here: each revision's build brings its flags")
     try:
         args.shas = [resolve(r) for r in args.revisions]
     except ValueError as e:
@@ -230,7 +228,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             f"{b['p90_ms']:.3f}), {b['ratio']:.3f}x the first (paired {b['paired']:.3f}x), "
             f"max |y - first| {b['max_abs_diff_to_first']:.2e}"
         )
-    args.iree_flags = []
     result: dict[str, Any] = {
         **model_record("compare_revisions", args, []),
         "threads": args.threads,

@@ -241,10 +241,12 @@ def write_new_json(directory: Path, name: str, result: dict[str, Any]) -> Path:
     return out
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, *, profiler: bool = True) -> None:
     """The flags choosing and reporting the model build (`build_from_args`), shared with
-    `benchmarks/module_profile.py` and `benchmarks/dispatch_timeline.py`: --model, --build,
-    --sparse-layout, --seed, --no-fusion, --iree-flag, --top, --out-dir, --tag."""
+    `benchmarks/module_profile.py`, `benchmarks/dispatch_timeline.py` and (without the
+    profilers' `--iree-flag` and `--top`, `profiler=False`) `benchmarks/compare_revisions.py`:
+    --model, --build, --sparse-layout, --seed, --no-fusion, --iree-flag, --top, --out-dir,
+    --tag."""
     from benchmarks import sparse_models
 
     parser.add_argument("--model", required=True, choices=sorted(sparse_models.RECIPES))
@@ -268,17 +270,18 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="the sparse build with each expansion as a kernel of its own before the depthwise "
         "kernel, as before session 15 (sparse_dispatch(fuse_expansions=False))",
     )
-    parser.add_argument(
-        "--iree-flag",
-        dest="iree_flags",
-        type=_iree_flag,
-        action="append",
-        default=[],
-        metavar="FLAG",
-        help="an iree-compile flag added after the build's own, written with '=' (e.g. "
-        "--iree-flag=--iree-opt-data-tiling, the 'dt' variant of peers.py); repeatable",
-    )
-    parser.add_argument("--top", type=int, default=25, help="rows printed (default 25)")
+    if profiler:
+        parser.add_argument(
+            "--iree-flag",
+            dest="iree_flags",
+            type=_iree_flag,
+            action="append",
+            default=[],
+            metavar="FLAG",
+            help="an iree-compile flag added after the build's own, written with '=' (e.g. "
+            "--iree-flag=--iree-opt-data-tiling, the 'dt' variant of peers.py); repeatable",
+        )
+        parser.add_argument("--top", type=int, default=25, help="rows printed (default 25)")
     parser.add_argument(
         "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
     )
