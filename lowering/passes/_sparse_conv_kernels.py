@@ -39,7 +39,7 @@ from lowering.passes._sparse_kernels import (
     block_values,
     dispatch_header,
     generic_and_store,
-    mask_lines,
+    masked_results,
     pad_lines,
     tensor_type,
     vector_multiple,
@@ -371,8 +371,7 @@ def _body(
             slot += 1
     results = [activate(a, activation, lines, "" if g == 1 else str(r)) for r, a in enumerate(acc)]
     if mask is not None:
-        lines.append(f"%mask_p = tensor.extract %Mask[%p] : {tensor_type((mask,))}")
-        results = mask_lines("%mask_p", results, lines)
+        results = masked_results(results, True, lines, mask)
     return [*lines, f"linalg.yield {', '.join(results)} : {', '.join(['f32'] * g)}"]
 
 

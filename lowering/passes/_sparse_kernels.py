@@ -43,6 +43,7 @@ __all__ = [
     "generic_and_store",
     "kernel_function",
     "mask_lines",
+    "masked_results",
     "pad_lines",
     "tensor_type",
     "vector_multiple",
@@ -322,7 +323,7 @@ def mask_lines(mask: str, results: list[str], lines: list[str], tag: str = "") -
     return out
 
 
-def _masked(results: list[str], masked: bool, lines: list[str], p: int) -> list[str]:
+def masked_results(results: list[str], masked: bool, lines: list[str], p: int) -> list[str]:
     """Appends the ops zeroing `results` where the pixel's `%Mask[p]` is 0 (when `masked`)."""
     if not masked:
         return results
@@ -380,7 +381,7 @@ def _row_body(
             f"%s{s} = arith.addf {acc}, %t{s} : f32",
         ]
         acc = f"%s{s}"
-    (result,) = _masked([activate(acc, activation, lines, "")], masked, lines, p)
+    (result,) = masked_results([activate(acc, activation, lines, "")], masked, lines, p)
     (result,) = _with_residual([result], residual, lines, m, 1)
     return [*lines, f"linalg.yield {result} : f32"]
 
@@ -438,7 +439,7 @@ def _block_body(
     ]
     acc = block_sums(lines, start, slots)
     results = [activate(a, activation, lines, f"{r}") for r, a in enumerate(acc)]
-    results = _masked(results, masked, lines, p)
+    results = masked_results(results, masked, lines, p)
     results = _with_residual(results, residual, lines, layout.rows, g)
     return [*lines, f"linalg.yield {', '.join(results)} : {', '.join(['f32'] * g)}"]
 
