@@ -267,6 +267,14 @@ def _parser() -> argparse.ArgumentParser:
         help="share of the distillation (soft) term in the loss, in [0, 1]",
     )
     p.add_argument(
+        "--regrow-fraction",
+        type=float,
+        default=Schedule.regrow_fraction,
+        help="if > 0, masked retraining moves the masks as RigL does (Evci et al. 2020): every"
+        " quarter epoch each pruned layer drops this share of its kept weights and regrows as"
+        " many where the gradient is largest, decaying to 0 at 3/4 of retraining; 0 = fixed",
+    )
+    p.add_argument(
         "--allocation",
         choices=sorted(ALLOCATIONS),
         default="global",

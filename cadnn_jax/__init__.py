@@ -43,6 +43,10 @@ from cadnn_jax._projections import projection_patterns as projection_patterns
 from cadnn_jax._projections import projection_topk as projection_topk
 from cadnn_jax._quantized import QuantizedRetrainState as QuantizedRetrainState
 from cadnn_jax._quantized import quantized_retrain as quantized_retrain
+from cadnn_jax._regrow import RegrowState as RegrowState
+from cadnn_jax._regrow import regrow_fraction as regrow_fraction
+from cadnn_jax._regrow import regrow_retrain as regrow_retrain
+from cadnn_jax._regrow import regrown_masks as regrown_masks
 from cadnn_jax._specs import BalancedRows as BalancedRows
 from cadnn_jax._specs import Blocks as Blocks
 from cadnn_jax._specs import Constraint as Constraint
@@ -78,6 +82,7 @@ __all__ = [
     "Patterns",
     "PowerOfTwoLevels",
     "QuantizedRetrainState",
+    "RegrowState",
     "StorageReport",
     "TrainResult",
     "UniformLevels",
@@ -114,6 +119,9 @@ __all__ = [
     "projection_topk",
     "projection_uniform_levels",
     "quantized_retrain",
+    "regrow_fraction",
+    "regrow_retrain",
+    "regrown_masks",
     "save_model",
     "select_patterns",
     "storage_report",

@@ -22,7 +22,8 @@ from cadnn_jax._gradual import gradual_magnitude_prune
 from cadnn_jax._masking import hard_prune, masked_retrain
 from cadnn_jax._project import constraint_table
 from cadnn_jax._quantized import quantized_retrain
-from cadnn_jax._specs import Constraint, Joint, Unstructured
+from cadnn_jax._regrow import regrow_retrain, regrown_masks
+from cadnn_jax._specs import Constraint, GlobalUnstructured, Joint, Unstructured
 from cadnn_jax._train import evaluate, predict, train
 from cadnn_jax._tree import named_leaves, nest_paths
 
@@ -50,6 +51,10 @@ class Schedule:
       distill_temperature: if > 0, every phase (pruning and retraining) distils from the model
         the pipeline started from (``Distillation``) at this temperature; 0 = labels only.
       distill_weight: the soft term's share of the distillation loss, in [0, 1].
+      regrow_fraction: if > 0, masked retraining of a pruning-only run moves its masks as RigL
+        does (``regrow_retrain``): every quarter epoch each pruned layer drops this share of
+        its kept weights (decaying on a cosine to 0 at 3/4 of retraining) with the smallest
+        magnitude and regrows as many with the largest gradient; 0 = fixed masks.
       seed: shuffling seed.
     """
 
@@ -67,6 +72,7 @@ class Schedule:
     admm_optimizer: str = "adam"
     distill_temperature: float = 0.0
     distill_weight: float = 0.9
+    regrow_fraction: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -90,6 +96,11 @@ class Schedule:
         if not 0 <= self.distill_weight <= 1:
             raise ValueError(
                 f"Schedule: distill_weight must be in [0, 1], got {self.distill_weight!r}."
+            )
+        if not 0 <= self.regrow_fraction < 1:
+            raise ValueError(
+                "Schedule: regrow_fraction must be in [0, 1) (0 = fixed masks), got "
+                f"{self.regrow_fraction!r}."
             )
         if self.admm_optimizer not in ("adam", "sgd"):
             raise ValueError(
@@ -188,6 +199,17 @@ def admm_compress(
       A ``CompressResult``; the model's weights are exactly feasible when it returns.
     """
     table = constraint_table(constraints, _params(model))
+    if schedule.regrow_fraction > 0:
+        structured = sorted(
+            p
+            for p, spec in table.items()
+            if not isinstance(spec, (Unstructured, GlobalUnstructured))
+        )
+        if structured:
+            raise ValueError(
+                "Schedule: regrow_fraction moves single weights, so it needs unstructured "
+                f"constraints only; {structured[0]} has {type(table[structured[0]]).__name__}."
+            )
     images, labels = data
     distill = _distillation(model, images, schedule)
     per_epoch = _steps_per_epoch(len(images), schedule.batch_size)
@@ -258,7 +280,7 @@ def admm_compress(
     before = evaluate(model, *val) if val is not None else None
     record({"phase": "hard prune", "val_accuracy": before})
     quantizes = any(not s.prunes or isinstance(s, Joint) for s in table.values())
-    _retrain(
+    masks = _retrain(
         model,
         masks,
         data,
@@ -281,18 +303,28 @@ def _retrain(
     constraints: Any = None,
     *,
     distill: Distillation | None = None,
-) -> None:
-    """Masked retraining; quantization-aware on the leaves ``constraints`` quantizes, if given."""
+) -> Any:
+    """Masked retraining; quantization-aware on the leaves ``constraints`` quantizes, if given,
+    else with moving masks if ``schedule.regrow_fraction``. Returns the final masks."""
     if schedule.retrain_epochs == 0:
-        return
+        return masks
     images, labels = data
-    steps = schedule.retrain_epochs * _steps_per_epoch(len(images), schedule.batch_size)
+    per_epoch = _steps_per_epoch(len(images), schedule.batch_size)
+    steps = schedule.retrain_epochs * per_epoch
     lr = optax.cosine_decay_schedule(schedule.retrain_lr, steps)
-    if constraints is None:
-        tx = masked_retrain(optax.adam(lr), masks)
-    else:
+    if constraints is not None:
         tx = quantized_retrain(optax.adam(lr), masks, constraints)
-    train(
+    elif schedule.regrow_fraction > 0:
+        tx = regrow_retrain(
+            optax.adam(lr),
+            masks,
+            fraction=schedule.regrow_fraction,
+            every=max(1, per_epoch // 4),
+            end_step=max(1, int(0.75 * steps)),
+        )
+    else:
+        tx = masked_retrain(optax.adam(lr), masks)
+    result = train(
         model,
         tx,
         images,
@@ -304,6 +336,7 @@ def _retrain(
         on_epoch=lambda e, m, o: record({"phase": "retrain", "epoch": e, **m}),
         distill=distill,
     )
+    return regrown_masks(result.optimizer.opt_state, masks)
 
 
 def magnitude_compress(
@@ -352,7 +385,7 @@ def magnitude_compress(
         total = dataclasses.replace(
             schedule, retrain_epochs=schedule.prune_epochs + schedule.retrain_epochs
         )
-        _retrain(model, masks, data, total, progress, record, distill=distill)
+        masks = _retrain(model, masks, data, total, progress, record, distill=distill)
         return CompressResult(masks=masks, accuracy_before_retrain=None, history=history)
 
     per_epoch = _steps_per_epoch(len(images), schedule.batch_size)
@@ -377,7 +410,7 @@ def magnitude_compress(
     )
     pruned, masks = hard_prune(_params(model), specs)
     nnx.update(model, pruned)
-    _retrain(model, masks, data, schedule, progress, record, distill=distill)
+    masks = _retrain(model, masks, data, schedule, progress, record, distill=distill)
     return CompressResult(masks=masks, accuracy_before_retrain=None, history=history)
 
 

@@ -80,6 +80,8 @@ def test_compress_end_to_end_writes_report_and_checkpoints(data_dir, tmp_path, c
             "3",
             "--distill-temperature",
             "2",
+            "--regrow-fraction",
+            "0.3",
         )
     )
     again = json.loads((tmp_path / "again" / "report.json").read_text())
@@ -89,6 +91,7 @@ def test_compress_end_to_end_writes_report_and_checkpoints(data_dir, tmp_path, c
         2.0,
         0.9,
     )
+    assert again["schedule"]["regrow_fraction"] == 0.3
     # The default global allocation spreads 98% over the layers unevenly, 98% overall.
     assert again["allocation"] == "global"
     assert 45 <= again["storage"]["pruning_rate"] <= 55
@@ -108,6 +111,11 @@ def test_compress_end_to_end_writes_report_and_checkpoints(data_dir, tmp_path, c
         (["--rounds-per-epoch", "0"], "--rounds-per-epoch must be >= 1, got 0"),
         (["--distill-temperature", "-1"], r"--distill-temperature must be >= 0 \(0 = off\)"),
         (["--distill-weight", "1.5"], r"--distill-weight must be in \[0, 1\], got 1.5"),
+        (["--regrow-fraction", "1"], r"--regrow-fraction must be in \[0, 1\) \(0 = off\), got 1.0"),
+        (
+            ["--regrow-fraction", "0.3", "--constraint", "blocks"],
+            "--regrow-fraction moves single weights.*got --constraint blocks, --bits None",
+        ),
     ],
 )
 def test_bad_flags_give_clear_errors(data_dir, tmp_path, capsys, extra, match):

@@ -112,6 +112,42 @@ def test_magnitude_baselines_reach_the_rate(gradual):
         assert (w != 0).sum() == max(1, round(0.1 * w.size)), path
 
 
+def test_gradual_with_regrowth_keeps_the_rate_and_returns_the_moved_masks():
+    model = _model()
+    sparsity = {p.split("/")[0]: {"kernel": 0.9} for p in _kernels(model)}
+    schedule = Schedule(prune_epochs=2, retrain_epochs=2, batch_size=32, regrow_fraction=0.3)
+    result = magnitude_compress(model, sparsity, _data(), schedule, progress=False)
+    moved = 0
+    fixed = magnitude_compress(
+        _model(),
+        sparsity,
+        _data(),
+        Schedule(prune_epochs=2, retrain_epochs=2, batch_size=32),
+        progress=False,
+    )
+    for path, w in _kernels(model).items():
+        mask = np.asarray(cj._tree.named_leaves(result.masks)[path])
+        assert mask.sum() == max(1, round(0.1 * w.size)), path
+        np.testing.assert_array_equal(w[~mask], 0.0)
+        moved += int((mask != np.asarray(cj._tree.named_leaves(fixed.masks)[path])).sum())
+    assert moved > 0  # the same run with fixed masks ends on other ones
+
+
+def test_regrowth_refuses_structured_constraints():
+    model = _model()
+    conv = next(p.split("/")[0] for p in _kernels(model))
+    with pytest.raises(
+        ValueError, match=f"needs unstructured constraints only; {conv}/kernel has Blocks"
+    ):
+        admm_compress(
+            model,
+            {conv: {"kernel": cj.Blocks(0.75, size=4)}},
+            _data(),
+            Schedule(prune_epochs=1, retrain_epochs=1, regrow_fraction=0.3),
+            progress=False,
+        )
+
+
 def test_schedule_validates():
     with pytest.raises(ValueError, match="stages must be rising"):
         Schedule(stages=(0.9, 0.5))
@@ -119,6 +155,8 @@ def test_schedule_validates():
         Schedule(prune_epochs=-1)
     with pytest.raises(ValueError, match="rounds_per_epoch must be"):
         Schedule(rounds_per_epoch=0)
+    with pytest.raises(ValueError, match="regrow_fraction must be in \\[0, 1\\)"):
+        Schedule(regrow_fraction=1.0)
     with pytest.raises(ValueError, match='admm_optimizer must be "adam" or "sgd"'):
         Schedule(admm_optimizer="rmsprop")
 

@@ -157,6 +157,15 @@ def add_parser(sub: Any) -> None:
         default=Schedule.distill_weight,
         help="share of the distillation term in the loss, in [0, 1]",
     )
+    p.add_argument(
+        "--regrow-fraction",
+        type=float,
+        default=Schedule.regrow_fraction,
+        help="if > 0 (unstructured pruning only), masked retraining moves the masks as RigL does: "
+        "every quarter epoch each pruned layer drops this share of its kept weights with the "
+        "smallest magnitude and regrows as many with the largest gradient, the share decaying "
+        "to 0 at 3/4 of retraining; 0 = fixed masks (default)",
+    )
     p.add_argument("--batch-size", type=int, default=Schedule.batch_size, help="minibatch size")
     p.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and split")
     p.add_argument(
@@ -207,6 +216,18 @@ def _check_args(args: argparse.Namespace) -> None:
         )
     if not 0 <= args.distill_weight <= 1:
         raise ValueError(f"--distill-weight must be in [0, 1], got {args.distill_weight}.")
+    if not 0 <= args.regrow_fraction < 1:
+        raise ValueError(
+            f"--regrow-fraction must be in [0, 1) (0 = off), got {args.regrow_fraction}."
+        )
+    if args.regrow_fraction > 0 and (
+        args.constraint not in ("unstructured", "global") or args.bits is not None
+    ):
+        raise ValueError(
+            "--regrow-fraction moves single weights of a pruning-only run: it needs --constraint "
+            f"unstructured or global and no --bits; got --constraint {args.constraint}, --bits "
+            f"{args.bits}."
+        )
     if args.train_limit is not None and args.train_limit <= args.val_size:
         raise ValueError(
             f"--train-limit ({args.train_limit}) must exceed --val-size ({args.val_size})."
@@ -309,6 +330,7 @@ _SCHEDULE_FLAGS = (
     "rounds_per_epoch",
     "distill_temperature",
     "distill_weight",
+    "regrow_fraction",
 )
 
 
