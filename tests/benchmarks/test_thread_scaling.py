@@ -1,0 +1,68 @@
+"""thread_scaling: the three modes run as described (pinned, at once, two workers), the ratios
+come out of the samples as stated, bad arguments are refused."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.thread_scaling import MODES, _parse_args, measure_round, scaling
+from lowering.compiler import compile_module
+from tests.lowering.test_errors import DOUBLE
+
+
+def _round(one: float, streams: tuple[float, float], workers: float) -> dict:
+    return {
+        "one": {"ms": [one], "cpu_ms": one},
+        "two streams": {"ms": list(streams), "cpu_ms": 1.0},
+        "two workers": {"ms": [workers], "cpu_ms": 2 * workers},
+    }
+
+
+def test_scaling_of_medians_and_paired() -> None:
+    rounds = [
+        _round(4.0, (4.0, 4.0), 4.0),
+        _round(4.0, (8.0, 8.0), 2.0),
+        _round(8.0, (8.0, 8.0), 4.0),
+    ]
+    got = scaling(rounds)
+    assert got["modes"]["one"]["median_ms"] == 4.0
+    assert got["modes"]["two streams"]["median_ms"] == 8.0  # of the six processes' samples
+    assert got["modes"]["two workers"]["cpu_ms_median"] == 8.0
+    # Two streams: 2 * 4 / 8 by medians; per round 2.0, 1.0, 2.0.
+    assert got["stream_throughput"] == 1.0
+    assert got["stream_throughput_paired"] == 2.0
+    # Two workers: 4 / 4 by medians; per round 1.0, 2.0, 2.0.
+    assert got["worker_speedup"] == 1.0
+    assert got["worker_speedup_paired"] == 2.0
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to pin to")
+def test_a_round_runs_every_mode_on_a_module(tmp_path: Path) -> None:
+    module = compile_module(DOUBLE, "host", tmp_path / "double.vmfb")
+    x = tmp_path / "x.npy"
+    np.save(x, np.ones(4, np.float32))
+    cpus = tuple(sorted(os.sched_getaffinity(0))[:2])
+    got = measure_round(module.path, x, 20, cpus)
+    assert list(got) == list(MODES)
+    assert [len(got[m]["ms"]) for m in MODES] == [1, 2, 1]
+    assert all(t > 0 for m in MODES for t in got[m]["ms"])
+    assert all(got[m]["cpu_ms"] >= 0 for m in MODES)
+    with pytest.raises(RuntimeError, match="exit code"):
+        measure_round(module.path, tmp_path / "missing.npy", 5, cpus)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--rounds", "0"], "--rounds must be >= 1, got 0"),
+        (["--seconds", "0"], "--seconds must be > 0, got 0.0"),
+        (["--cpus", "0", "0"], "--cpus must be two different CPUs"),
+        (["--cpus", "0", "4096"], "--cpus must be two different CPUs"),
+    ],
+)
+def test_bad_arguments(extra: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        _parse_args(["--model", "mobilenet_v2", *extra])
+    assert message in capsys.readouterr().err
