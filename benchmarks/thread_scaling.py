@@ -34,7 +34,7 @@ import resource  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
-from collections.abc import Callable, Sequence  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -63,10 +63,6 @@ def _command(vmfb: Path, x_path: Path, threads: int, calls: int) -> list[str]:
     )
 
 
-def _pinned(cpus: set[int]) -> Callable[[], None]:
-    return lambda: os.sched_setaffinity(0, cpus)
-
-
 def _children_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -78,13 +74,14 @@ def _run(commands: Sequence[tuple[list[str], set[int]]]) -> tuple[list[float], f
     from lowering.benchmark import parse_benchmark_json
 
     before = _children_cpu_s()
+    # `taskset` rather than a `preexec_fn`: the parent has JAX's threads, and forking a
+    # multithreaded process to run Python in the child can deadlock.
     procs = [
         subprocess.Popen(
-            command,
+            ["taskset", "--cpu-list", ",".join(map(str, sorted(cpus))), *command],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            preexec_fn=_pinned(cpus),
         )
         for command, cpus in commands
     ]

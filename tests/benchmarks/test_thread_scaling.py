@@ -2,6 +2,7 @@
 come out of the samples as stated, bad arguments are refused."""
 
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -39,12 +40,25 @@ def test_scaling_of_medians_and_paired() -> None:
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to pin to")
-def test_a_round_runs_every_mode_on_a_module(tmp_path: Path) -> None:
+def test_a_round_runs_every_mode_on_a_module(tmp_path: Path, monkeypatch) -> None:
     module = compile_module(DOUBLE, "host", tmp_path / "double.vmfb")
     x = tmp_path / "x.npy"
     np.save(x, np.ones(4, np.float32))
     cpus = tuple(sorted(os.sched_getaffinity(0))[:2])
+    started = []
+    popen = subprocess.Popen
+
+    def recording(command, *args, **kwargs):
+        started.append(command)
+        return popen(command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", recording)
     got = measure_round(module.path, x, 20, cpus)
+    # One pinned to the first CPU; two at once, one per CPU; one on both with two workers.
+    pins = [c[2] for c in started]
+    first, second = map(str, cpus)
+    assert pins == [first, first, second, f"{first},{second}"]
+    assert ["--device=local-sync" in c for c in started] == [True, True, True, False]
     assert list(got) == list(MODES)
     assert [len(got[m]["ms"]) for m in MODES] == [1, 2, 1]
     assert all(t > 0 for m in MODES for t in got[m]["ms"])
