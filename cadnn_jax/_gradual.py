@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from cadnn_jax._project import constraint_table
+from cadnn_jax._projections import descending_rank
 from cadnn_jax._specs import Unstructured, kept
 from cadnn_jax._tree import named_leaves, unflatten_like
 
@@ -96,10 +97,9 @@ def gradual_magnitude_prune(
             n = w[p].size
             target = cubic_sparsity(state.count, final, begin_step, end_step, initial_sparsity)
             k = jnp.maximum(jnp.round((1.0 - target) * n), kept(n, final)).astype(jnp.int32)
-            mag = jnp.where(state.masks[p], jnp.abs(w[p]), -1.0).reshape(-1)
+            mag = jnp.where(state.masks[p], jnp.abs(w[p]), -1.0)
             # Rank by magnitude, ties to the lower index, so exactly k survive.
-            order = jnp.argsort(-mag, stable=True)
-            rank = jnp.zeros(n, jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))
+            rank = descending_rank(mag)
             out[p] = (rank < k).reshape(w[p].shape) & state.masks[p]
         return out
 

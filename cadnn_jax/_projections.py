@@ -67,6 +67,15 @@ def _top_k_mask(scores: jax.Array, k: int) -> jax.Array:
     return flat.reshape(scores.shape)
 
 
+def descending_rank(scores: jax.Array) -> jax.Array:
+    """Each entry's place in the flattened ``scores`` sorted descending (ties to the lower
+    index), int32: ``descending_rank(s) < k`` keeps the ``k`` largest for a ``k`` traced under
+    jit, which ``_top_k_mask`` (a static ``k``) cannot."""
+    n = scores.size
+    order = jnp.argsort(-scores.reshape(-1), stable=True)
+    return jnp.zeros(n, jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))
+
+
 def _keep(w: jax.Array, mask: jax.Array) -> jax.Array:
     # where, not multiply: 0 * inf would be NaN, and the dtype of w is kept as is.
     return jnp.where(mask, w, jnp.zeros((), w.dtype))

@@ -23,6 +23,7 @@ import numpy as np
 import optax
 
 from cadnn_jax._masking import _check_match, _mask_named
+from cadnn_jax._projections import descending_rank
 from cadnn_jax._tree import named_leaves, unflatten_like
 
 
@@ -41,20 +42,14 @@ def regrow_fraction(step: jax.Array, fraction: float, end_step: int) -> jax.Arra
     return jnp.where(step < end_step, 0.5 * fraction * (1.0 + jnp.cos(jnp.pi * t)), 0.0)
 
 
-def _rank(score: jax.Array) -> jax.Array:
-    """Each entry's place in ``score`` sorted descending (ties to the lower index)."""
-    order = jnp.argsort(-score, stable=True)
-    return jnp.zeros(score.size, jnp.int32).at[order].set(jnp.arange(score.size, dtype=jnp.int32))
-
-
 def _move(mask: jax.Array, w: jax.Array, g: jax.Array, share: jax.Array) -> jax.Array:
     """One leaf's new mask: its ``share`` of kept weights with the smallest ``|w|`` dropped, as
     many pruned ones with the largest ``|g|`` regrown (never more than are pruned)."""
     m = mask.reshape(-1)
     kept = jnp.sum(m)
     k = jnp.minimum(jnp.floor(share * kept).astype(jnp.int32), m.size - kept)
-    drop = m & (_rank(jnp.where(m, -jnp.abs(w.reshape(-1)), -jnp.inf)) < k)
-    grow = ~m & (_rank(jnp.where(m, -1.0, jnp.abs(g.reshape(-1)))) < k)
+    drop = m & (descending_rank(jnp.where(m, -jnp.abs(w.reshape(-1)), -jnp.inf)) < k)
+    grow = ~m & (descending_rank(jnp.where(m, -1.0, jnp.abs(g.reshape(-1)))) < k)
     return ((m & ~drop) | grow).reshape(mask.shape)
 
 
