@@ -28,6 +28,8 @@ __all__ = [
     "JaxEngine",
     "LiteRtEngine",
     "OrtEngine",
+    "benchmark_samples",
+    "host_benchmark_command",
     "iree_runtime_flags",
     "litert_python",
 ]
@@ -81,6 +83,45 @@ def iree_device_flags(threads: int) -> list[str]:
     return [f"--device={device}", *flags]
 
 
+def host_benchmark_command(
+    vmfb: Path, input_path: Path, threads: int, calls: int, repetitions: int = 1
+) -> list[str]:
+    """The host's `iree-benchmark-module` command line timing `vmfb`'s `main` on the `.npy`
+    at `input_path`, `repetitions` samples of `calls` calls, on `threads` threads
+    (`iree_runtime_flags`)."""
+    device, flags = iree_runtime_flags(threads)
+    return benchmark_command(
+        tool_prefix(get_target("host"), "iree-benchmark-module"),
+        vmfb,
+        "main",
+        device,
+        [input_path],
+        repetitions=repetitions,
+        iterations=calls,
+        flags=flags,
+    )
+
+
+def benchmark_samples(
+    command: Sequence[str], returncode: int, stdout: str, stderr: str
+) -> tuple[float, ...]:
+    """Milliseconds per call of each repetition of a finished `iree-benchmark-module` run of
+    `command` (one benchmark, JSON output).
+
+    Raises:
+      RuntimeError: the run failed or reported an error (its exit code, error and command).
+    """
+    if returncode != 0:
+        raise RuntimeError(
+            f"iree-benchmark-module exit code {returncode}: {stderr.strip()}\n"
+            f"command: {' '.join(command)}"
+        )
+    (result,) = parse_benchmark_json(stdout)
+    if not result.ok:
+        raise RuntimeError(f"iree-benchmark-module: {result.error}")
+    return result.samples_ms
+
+
 class IreeEngine:
     """IREE's `llvm-cpu` backend for the host CPU, timed with `iree-benchmark-module`.
 
@@ -107,6 +148,7 @@ class IreeEngine:
         self._x = x
         self._flags = tuple(flags)
         self._passes = tuple(passes)
+        self._threads = threads
         self._device, self._runtime_flags = iree_runtime_flags(threads)
         self._workdir = workdir
         self._stem = name.replace("/", "_").replace(" ", "_")
@@ -141,30 +183,13 @@ class IreeEngine:
     def command(self, calls: int, repetitions: int = 1) -> list[str]:
         """The `iree-benchmark-module` command line of `repetitions` samples of `calls` calls."""
         assert self._vmfb is not None, "prepare() first"
-        return benchmark_command(
-            tool_prefix(get_target("host"), "iree-benchmark-module"),
-            self._vmfb,
-            "main",
-            self._device,
-            [self._input],
-            repetitions=repetitions,
-            iterations=calls,
-            flags=self._runtime_flags,
-        )
+        return host_benchmark_command(self._vmfb, self._input, self._threads, calls, repetitions)
 
     def _samples(self, calls: int, repetitions: int) -> tuple[float, ...]:
         """Milliseconds per call of each repetition, from one `iree-benchmark-module` run."""
         command = self.command(calls, repetitions)
         proc = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
-        if proc.returncode != 0:
-            raise RuntimeError(
-                f"iree-benchmark-module exit code {proc.returncode}: {proc.stderr.strip()}\n"
-                f"command: {' '.join(command)}"
-            )
-        (result,) = parse_benchmark_json(proc.stdout)
-        if not result.ok:
-            raise RuntimeError(f"iree-benchmark-module: {result.error}")
-        return result.samples_ms
+        return benchmark_samples(command, proc.returncode, proc.stdout, proc.stderr)
 
     def sample(self, calls: int) -> float:
         (ms,) = self._samples(calls, 1)

@@ -44,25 +44,6 @@ __all__ = ["MODES", "measure_round", "scaling", "main"]
 MODES = ("one", "two streams", "two workers")
 
 
-def _command(vmfb: Path, x_path: Path, threads: int, calls: int) -> list[str]:
-    from benchmarks._engines import iree_runtime_flags
-    from lowering.benchmark import benchmark_command
-    from lowering.run_module import tool_prefix
-    from lowering.targets import get_target
-
-    device, flags = iree_runtime_flags(threads)
-    return benchmark_command(
-        tool_prefix(get_target("host"), "iree-benchmark-module"),
-        vmfb,
-        "main",
-        device,
-        [x_path],
-        repetitions=1,
-        iterations=calls,
-        flags=flags,
-    )
-
-
 def _children_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -71,7 +52,7 @@ def _children_cpu_s() -> float:
 def _run(commands: Sequence[tuple[list[str], set[int]]]) -> tuple[list[float], float]:
     """Starts the commands at once, each pinned to its CPUs; returns each one's milliseconds
     per call and the CPU seconds they took together."""
-    from lowering.benchmark import parse_benchmark_json
+    from benchmarks._engines import benchmark_samples
 
     before = _children_cpu_s()
     # `taskset` rather than a `preexec_fn`: the parent has JAX's threads, and forking a
@@ -87,17 +68,10 @@ def _run(commands: Sequence[tuple[list[str], set[int]]]) -> tuple[list[float], f
     ]
     outs = [p.communicate(timeout=600) for p in procs]
     cpu = _children_cpu_s() - before
-    times = []
-    for proc, (out, err), (command, _) in zip(procs, outs, commands, strict=True):
-        if proc.returncode != 0:
-            raise RuntimeError(
-                f"iree-benchmark-module exit code {proc.returncode}: {err.strip()}\n"
-                f"command: {' '.join(command)}"
-            )
-        (result,) = parse_benchmark_json(out)
-        if not result.ok:
-            raise RuntimeError(f"iree-benchmark-module: {result.error}")
-        times.append(result.samples_ms[0])
+    times = [
+        benchmark_samples(command, proc.returncode, out, err)[0]
+        for proc, (out, err), (command, _) in zip(procs, outs, commands, strict=True)
+    ]
     return times, cpu
 
 
@@ -106,12 +80,14 @@ def measure_round(
 ) -> dict[str, dict[str, Any]]:
     """One round of the three modes (`MODES`), `calls` inferences per process: per mode the
     milliseconds per inference of each process and the CPU milliseconds per inference."""
+    from benchmarks._engines import host_benchmark_command
+
     first, second = cpus
-    one = _command(vmfb, x_path, 1, calls)
+    one = host_benchmark_command(vmfb, x_path, 1, calls)
     plans = {
         "one": [(one, {first})],
         "two streams": [(one, {first}), (one, {second})],
-        "two workers": [(_command(vmfb, x_path, 2, calls), {first, second})],
+        "two workers": [(host_benchmark_command(vmfb, x_path, 2, calls), {first, second})],
     }
     out = {}
     for mode, plan in plans.items():
@@ -192,6 +168,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from benchmarks._context import run_context
+    from benchmarks._engines import host_benchmark_command
     from benchmarks.dispatch_profile import build_model, compile_input, model_record, write_record
 
     args = _parse_args(argv)
@@ -205,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         vmfb = compile_input(linalg, flags, work)
         x_path = work / "input.npy"
         np.save(x_path, x)
-        (probe,), _ = _run([(_command(vmfb, x_path, 1, 5), {args.cpus[0]})])
+        (probe,), _ = _run([(host_benchmark_command(vmfb, x_path, 1, 5), {args.cpus[0]})])
         calls = max(5, round(1e3 * args.seconds / probe))
         rounds = []
         for i in range(args.rounds):
