@@ -30,7 +30,13 @@ import optax
 
 from cadnn_jax._project import constraint_table, project_named
 from cadnn_jax._specs import Constraint, Joint, PowerOfTwoLevels, UniformLevels
-from cadnn_jax._tree import broadcast_prefix, named_leaves, nest_paths, unflatten_like
+from cadnn_jax._tree import (
+    broadcast_prefix,
+    find_state,
+    named_leaves,
+    nest_paths,
+    unflatten_like,
+)
 
 Rho = float | Callable[[jax.Array], jax.Array]
 
@@ -278,10 +284,7 @@ def find_admm_state(opt_state: Any) -> ADMMState | None:
     ``nnx.Optimizer`` wraps every leaf of its state in a variable; this unwraps them, so the
     result can warm-start a later ``admm``.
     """
-    for leaf in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, ADMMState)):
-        if isinstance(leaf, ADMMState):
-            return jax.tree.map(_unwrap, leaf, is_leaf=lambda x: hasattr(x, "get_value"))
-    return None
+    return find_state(opt_state, ADMMState)
 
 
 def admm_residuals(opt_state: Any) -> dict[str, dict[str, float]]:
@@ -306,7 +309,3 @@ def admm_residuals(opt_state: Any) -> dict[str, dict[str, float]]:
         }
         for p in state.z
     }
-
-
-def _unwrap(x: Any) -> Any:
-    return x.get_value() if hasattr(x, "get_value") else x

@@ -24,7 +24,7 @@ import optax
 
 from cadnn_jax._masking import _check_match, _mask_named
 from cadnn_jax._projections import descending_rank
-from cadnn_jax._tree import named_leaves, unflatten_like
+from cadnn_jax._tree import find_state, named_leaves, unflatten_like
 
 
 class RegrowState(NamedTuple):
@@ -133,18 +133,9 @@ def regrow_retrain(
 def regrown_masks(opt_state: Any, masks: Any) -> Any:
     """``masks`` with the leaves a ``regrow_retrain`` inside ``opt_state`` moved replaced by its
     current masks (``masks`` itself if there is none); a tree like ``masks`` of bool arrays.
-
-    ``nnx.Optimizer`` wraps every leaf of its state in a variable; this unwraps them.
+    The state may be an ``nnx.Optimizer``'s, its leaves wrapped in variables (``find_state``).
     """
-    found = [
-        s
-        for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, RegrowState))
-        if isinstance(s, RegrowState)
-    ]
-    if not found:
+    state = find_state(opt_state, RegrowState)
+    if state is None:
         return masks
-    moved = {
-        p: jnp.asarray(m.get_value() if hasattr(m, "get_value") else m)
-        for p, m in found[0].masks.items()
-    }
-    return unflatten_like(masks, {**_mask_named(masks), **moved})
+    return unflatten_like(masks, {**_mask_named(masks), **state.masks})

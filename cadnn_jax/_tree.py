@@ -155,3 +155,19 @@ def nest_paths(flat: Mapping[str, T]) -> dict[str, Any]:
             node = node.setdefault(key, {})
         node[last] = value
     return root
+
+
+def find_state(opt_state: Any, kind: type[T]) -> T | None:
+    """The first ``kind`` (a state NamedTuple such as ``ADMMState``) inside an optimizer state,
+    with plain arrays as leaves, or ``None``.
+
+    ``nnx.Optimizer`` wraps every leaf of its state in a variable; this unwraps them.
+    """
+    for leaf in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, kind)):
+        if isinstance(leaf, kind):
+            return jax.tree.map(_unwrap, leaf, is_leaf=lambda x: hasattr(x, "get_value"))
+    return None
+
+
+def _unwrap(x: Any) -> Any:
+    return x.get_value() if hasattr(x, "get_value") else x
