@@ -220,6 +220,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rho-max", type=float, default=Schedule.rho_max, help="cap on ADMM rho")
     p.add_argument("--lr", type=float, default=Schedule.lr, help="Adam learning rate while pruning")
     p.add_argument(
+        "--batch-size",
+        type=int,
+        default=Schedule.batch_size,
+        help="minibatch size while pruning and retraining (the dense models always use 128)",
+    )
+    p.add_argument(
         "--retrain-lr",
         type=float,
         default=Schedule.retrain_lr,
