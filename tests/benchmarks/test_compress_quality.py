@@ -23,7 +23,7 @@ def test_flags_reach_schedule() -> None:
     args = compress_quality._parser().parse_args(
         "--prune-epochs 8 --retrain-epochs 6 --lr 2e-3 --retrain-lr 5e-3 --rho 0.02 "
         "--rho-growth 2 --rho-max 10 --rounds-per-epoch 4 --stages 2 --stage-mode proportional "
-        "--admm-opt sgd".split()
+        "--admm-opt sgd --batch-size 64".split()
     )
     admm = compress_quality._schedule({"method": "admm", "rate": 0.99}, args, seed=0)
     assert (admm.prune_epochs, admm.retrain_epochs) == (8, 6)
@@ -32,6 +32,7 @@ def test_flags_reach_schedule() -> None:
     # Two stages, each halving the density gap to the final rate.
     assert [round(s, 6) for s in admm.stages] == [0.96, 0.98]
     assert admm.proportional_stages and admm.admm_optimizer == "sgd"
+    assert admm.batch_size == 64
     gradual = compress_quality._schedule({"method": "gradual", "rate": 0.99}, args, seed=0)
     assert gradual.stages == () and gradual.retrain_lr == 5e-3 and gradual.lr == 2e-3
 
