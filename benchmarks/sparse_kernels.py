@@ -15,6 +15,11 @@ thread) and once on `local-task` (thread pool), interleaved so machine noise hit
 the ideal ratio is the density. Targets (issue 5): balanced <= 0.16 and 4x1 blocks <= 0.12 of
 dense at 10%, one thread.
 
+With them runs a floor: `relu(x + b)` on the layer's input map (both layers have as many
+output channels as input channels), which reads the input and writes a map of the output's
+size once each, the least memory traffic any kernel of the layer has. A kernel far above the
+floor (`<device>_over_floor`) is not limited by memory bandwidth.
+
 Prints one JSON line per (structure, density) and writes all of them, with the machine,
 versions and git SHA, to `benchmarks/results/sparse_kernels-<date>.json`. A failed compile or
 run is recorded, not raised.
@@ -93,6 +98,24 @@ class Layer:
 
         return channels_first_input(conv)
 
+    def floor_function(self, b: np.ndarray) -> Callable[[jax.Array], jax.Array]:
+        """`relu(x + b)`, `b` along the input's channel axis: one read of the input map and
+        one write of a map of the output's size, as any kernel of the layer needs at least."""
+        channel_axis = 0 if len(self.weight_shape) == 2 else 1  # x[K, P] or x[1, C, H, W]
+        if self.weight_shape[0] != self.input_shape[channel_axis]:
+            raise ValueError(
+                f"{self.name}: the floor needs as many output channels as input channels, "
+                f"got weights {self.weight_shape} on input {self.input_shape}"
+            )
+        shape = [1] * len(self.input_shape)
+        shape[channel_axis] = b.size
+        bias = jnp.asarray(b.reshape(shape))
+
+        def floor(x: jax.Array) -> jax.Array:
+            return jax.nn.relu(x + bias)
+
+        return floor
+
 
 LAYERS = (
     # A 1x1 convolution on a channel-major map is W @ x[K, H*W].
@@ -131,6 +154,11 @@ def _mask(structure: str, shape: tuple[int, ...], density: float, rng: np.random
     np.put_along_axis(mask, order[:, :keep], True, axis=1)
     mask = mask if structure == "balanced" else np.repeat(mask, 4, axis=0)
     return mask.reshape(shape)
+
+
+def _over(a: dict[str, Any], b: dict[str, Any]) -> float | None:
+    """`a`'s median over `b`'s, or None when either has no samples."""
+    return a["median_ms"] / b["median_ms"] if a["median_ms"] and b["median_ms"] else None
 
 
 def _summary(samples: list[float]) -> dict[str, Any]:
@@ -195,6 +223,9 @@ def measure(
     modules["dense"] = compile_module(
         layer.function(w, b), "host", workdir / f"{layer.name}-dense.vmfb", example_args=(x,)
     )
+    modules["floor"] = compile_module(
+        layer.floor_function(b), "host", workdir / f"{layer.name}-floor.vmfb", example_args=(x,)
+    )
     for structure in layer.structures:
         for density in DENSITIES:
             key = f"{layer.name}-{structure}-{density}"
@@ -232,6 +263,7 @@ def measure(
                 else:
                     errors[key].append(f"{device}: {result.error}")
     dense = {d: _summary(samples["dense", d]) for d in DEVICES}
+    floor = {d: _summary(samples["floor", d]) for d in DEVICES}
     out = []
     for key, record in records.items():
         record["errors"] += errors[key]
@@ -242,13 +274,13 @@ def measure(
             record[f"{tag}_spread"] = stats["spread"]
             record[f"dense_{tag}_median_ms"] = dense[device]["median_ms"]
             record[f"dense_{tag}_spread"] = dense[device]["spread"]
-            record[f"{tag}_over_dense"] = (
-                stats["median_ms"] / dense[device]["median_ms"]
-                if stats["median_ms"] and dense[device]["median_ms"]
-                else None
-            )
+            record[f"floor_{tag}_median_ms"] = floor[device]["median_ms"]
+            record[f"{tag}_over_dense"] = _over(stats, dense[device])
+            record[f"{tag}_over_floor"] = _over(stats, floor[device])
+            record[f"floor_{tag}_over_dense"] = _over(floor[device], dense[device])
         record["samples_ms"] = {d: samples[key, d] for d in DEVICES}
         record["dense_samples_ms"] = {d: samples["dense", d] for d in DEVICES}
+        record["floor_samples_ms"] = {d: samples["floor", d] for d in DEVICES}
         out.append(record)
     return out
 
@@ -289,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
             other = load.stop()
             for record in measured:
                 record = {**record, **context, "other_load": other}
-                skip = ("samples_ms", "dense_samples_ms")
+                skip = ("samples_ms", "dense_samples_ms", "floor_samples_ms")
                 print(json.dumps({k: v for k, v in record.items() if k not in skip}), flush=True)
                 records.append(record)
     out.parent.mkdir(parents=True, exist_ok=True)

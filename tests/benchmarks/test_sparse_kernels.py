@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from benchmarks import sparse_kernels
@@ -39,3 +40,21 @@ def test_bad_tiles_are_named(text: str, message: str, capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         sparse_kernels.main(["--tiles", text])
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("layer", sparse_kernels.LAYERS, ids=lambda layer: layer.name)
+def test_floor_is_relu_of_input_plus_bias_per_channel(layer: sparse_kernels.Layer) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(layer.input_shape).astype(np.float32)
+    b = rng.standard_normal(layer.weight_shape[0]).astype(np.float32)
+    y = np.asarray(layer.floor_function(b)(x))
+    axis = 0 if len(layer.weight_shape) == 2 else 1
+    expected = np.maximum(x + np.expand_dims(b, [i for i in range(x.ndim) if i != axis]), 0)
+    assert y.shape == x.shape
+    np.testing.assert_array_equal(y, expected)
+
+
+def test_floor_needs_as_many_outputs_as_inputs() -> None:
+    layer = sparse_kernels.Layer("narrowing", (64, 256), (256, 49), ("blocks4x1",))
+    with pytest.raises(ValueError, match="narrowing: the floor needs as many output channels"):
+        layer.floor_function(np.zeros(64, np.float32))
