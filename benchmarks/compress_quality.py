@@ -307,8 +307,32 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+_RATE_FLAGS = {"admm-joint": "--joint-rate", "admm-blocks4": "--block-rate"}
+
+
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Rejects what no run could use before anything is trained or written: otherwise a bad
+    rate or schedule flag fails only when its run starts, after the dense models."""
+    runs = _runs(args)
+    if not runs:
+        names = [r["name"] for r in _runs(argparse.Namespace(**{**vars(args), "only": None}))]
+        parser.error(f"--only {' '.join(args.only)} matches no run; the runs are {names}")
+    lenet = nnx.state(models.get_model("lenet5", rngs=nnx.Rngs(0)), nnx.Param)
+    for run in runs:
+        if not 0 <= run["rate"] < 1:
+            flag = next((f for k, f in _RATE_FLAGS.items() if run["name"].startswith(k)), "--rates")
+            parser.error(f"{flag} must be a sparsity in [0, 1), got {run['rate']}")
+        try:
+            _schedule(run, args, seed=0)
+            _layer_rates(lenet, run["rate"], args.layer_rate, args.allocation)
+        except ValueError as e:
+            parser.error(str(e))
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.cache).mkdir(parents=True, exist_ok=True)

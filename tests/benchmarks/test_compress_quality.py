@@ -112,3 +112,24 @@ def test_layer_rate_errors() -> None:
         compress_quality._layer_rates(params, 0.9, [("a/kernel", 0.5)])
     with pytest.raises(SystemExit):
         compress_quality._parser().parse_args(["--layer-rate", "a/kernel=1.5"])
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ("--batch-size 0", "batch_size must be an integer >= 1, got 0"),
+        ("--lr -1", "lr must be > 0, got -1.0"),
+        ("--rates 1.0 --only gradual", "--rates must be a sparsity in [0, 1), got 1.0"),
+        ("--joint-rate 1.5 --only joint", "--joint-rate must be a sparsity in [0, 1), got 1.5"),
+        ("--only nothing", "--only nothing matches no run; the runs are ['admm-"),
+        ("--layer-rate fc9/kernel=0.5 --only gradual-0.99", "--layer-rate names ['fc9/kernel']"),
+    ],
+)
+def test_bad_flags_fail_before_any_training(
+    flags: str, message: str, capsys: pytest.CaptureFixture[str], monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setattr(compress_quality, "RESULTS", tmp_path / "results")
+    with pytest.raises(SystemExit):
+        compress_quality.main([*flags.split(), "--tag", "bad", "--cache", str(tmp_path / "c")])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "results").exists() and not (tmp_path / "c").exists()
