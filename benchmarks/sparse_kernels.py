@@ -18,7 +18,8 @@ dense at 10%, one thread.
 With them runs a floor: `relu(x + b)` on the layer's input map (both layers have as many
 output channels as input channels), which reads the input and writes a map of the output's
 size once each, the least memory traffic any kernel of the layer has. A kernel far above the
-floor (`<device>_over_floor`) is not limited by memory bandwidth.
+floor (`<device>_over_floor`) is not held back by the traffic the layer needs (its own
+workgroups may still read the input more than once).
 
 Prints one JSON line per (structure, density) and writes all of them, with the machine,
 versions and git SHA, to `benchmarks/results/sparse_kernels-<date>.json`. A failed compile or
