@@ -119,8 +119,9 @@ def test_layer_rate_errors() -> None:
     [
         ("--batch-size 0", "batch_size must be an integer >= 1, got 0"),
         ("--lr -1", "lr must be > 0, got -1.0"),
-        ("--rates 1.0 --only gradual", "--rates must be a sparsity in [0, 1), got 1.0"),
-        ("--joint-rate 1.5 --only joint", "--joint-rate must be a sparsity in [0, 1), got 1.5"),
+        ("--rates 1.0 --only gradual", "argument --rates: must be a sparsity in [0, 1), got 1.0"),
+        ("--joint-rate 1.5", "argument --joint-rate: must be a sparsity in [0, 1), got 1.5"),
+        ("--block-rate -0.1", "argument --block-rate: must be a sparsity in [0, 1), got -0.1"),
         ("--only nothing", "--only nothing matches no run; the runs are ['admm-"),
         ("--layer-rate fc9/kernel=0.5 --only gradual-0.99", "--layer-rate names ['fc9/kernel']"),
     ],
