@@ -32,7 +32,15 @@ runs, so each group is judged against the rest of the same run; a group is the 3
 that output map, the strided one into it im2col in both builds): the three 56x56 layers 3.0 ms
 direct against 5.8 through im2col, the 28x28 group (three direct) 4.8 against 5.3-5.4, the
 14x14 group (five direct) 8-20% faster (8.8-9.1 vs 9.7-10.7 ms); the 7x7 group (two direct)
-was slower (6.5 vs 5.0), hence `min_pixels = 196`. The three strided 3x3 layers
+was slower (6.5 vs 5.0), hence a first `min_pixels = 196`. On session 27's Intel Xeon (2 MB
+L2 per core, less than the 2.4 MB of weights of a 3x3 256-channel layer; the cause is not
+measured) the 14x14 layers ran direct at 34-41 GFLOP/s, 5.6-6.7 ms each on one thread, and
+through im2col at 2.7-2.9 ms; the whole network took 118 ms per inference against 141 (one
+thread, `dispatch_timeline-resnet50-dense-s27-xeon-dt-mp784-*` against `-s27-xeon-dt-*`), and
+on two threads 78 ms against 90 (data tiling, runs beside ONNX Runtime's 34;
+`peers-resnet50-s27-xeon-mp784-*` against `peers-resnet50-s27-xeon-*`). So
+`min_pixels = 784`: 28x28 maps and larger go direct; on the AVX-512 EPYC of session 10 that
+costs the 14x14 group 0.6-1.9 ms of 58. The three strided 3x3 layers
 direct won on one map and lost on two: they stay im2col. The 7x7 stride-2 stem on 3 channels
 took 1.3-1.4 ms direct against 1.9-2.0 through im2col (whose copy of 147 values per pixel is
 as large as the map of 64 channels it makes): stems go direct. Other tiles tried (14 rows by 32
@@ -83,7 +91,7 @@ class ConvTiles:
     channels: int = 64
     columns: int = 7
     vector_channels: int = 64
-    min_pixels: int = 196
+    min_pixels: int = 784
     stem_channels: int = 4
     stride_1: bool = True
 

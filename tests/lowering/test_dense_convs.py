@@ -91,14 +91,14 @@ def test_matches_jax(k, stride, padding, hw, c: int, m: int, path: str, tmp_path
 
 @pytest.mark.parametrize("side", [28, 14, 7])
 def test_default_tiles_on_resnet_sized_maps(side: int, tmp_path: Path) -> None:
-    """The tiles the benchmarks use: 28x28 and 14x14 maps (196+ pixels) direct, 7x7 im2col."""
+    """The tiles the benchmarks use: 28x28 maps (784+ pixels) direct, 14x14 and 7x7 im2col."""
     net = _net(3, 16, 64, 1, "SAME")
     x = np.random.default_rng(side).standard_normal((1, side, side, 16)).astype(np.float32)
     linalg = compile_to_input(net, example_args=(x,))
     text, count = run_pass(dense_convs, linalg)
     assert count == 1
     direct = f"distribution = [0, 7, {side}, 64, 0, 0, 0]" in text
-    assert direct == (side * side >= 196)
+    assert direct == (side * side >= 784)
     assert ("vector_common_parallel = [1, 1, 7, 64, 0, 0, 0]" in text) == direct
     module = compile_module(apply_passes(linalg, [dense_convs]), "host", tmp_path / "m.vmfb")
     (y,) = run_in_process(module.path, [x])
