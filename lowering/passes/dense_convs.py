@@ -34,14 +34,16 @@ direct against 5.8 through im2col, the 28x28 group (three direct) 4.8 against 5.
 14x14 group (five direct) 8-20% faster (8.8-9.1 vs 9.7-10.7 ms); the 7x7 group (two direct)
 was slower (6.5 vs 5.0), hence a first `min_pixels = 196`. On session 27's Intel Xeon (2 MB
 L2 per core, less than the 2.4 MB of weights of a 3x3 256-channel layer; the cause is not
-measured) the 14x14 layers ran direct at 34-41 GFLOP/s, 5.6-6.7 ms each on one thread, and
-through im2col at 2.7-2.9 ms; the whole network took 118 ms per inference against 141 (one
-thread, `dispatch_timeline-resnet50-dense-s27-xeon-dt-mp784-*` against `-s27-xeon-dt-*`), and
-on two threads 78 ms against 90 (data tiling, runs beside ONNX Runtime's 34;
-`peers-resnet50-s27-xeon-mp784-*` against `peers-resnet50-s27-xeon-*`). So
-`min_pixels = 784`: 28x28 maps and larger go direct; on the AVX-512 EPYC of session 10 that
-costs the 14x14 group 0.6-1.9 ms of 58. The three strided 3x3 layers
-direct won on one map and lost on two: they stay im2col. The 7x7 stride-2 stem on 3 channels
+measured) the five 14x14 layers ran direct at 34-41 GFLOP/s, 30.0 ms in all on one thread,
+and through im2col 16.2 ms with the copies; the whole network took 118 ms per inference
+against 141 (one thread, `dispatch_timeline-resnet50-dense-s27-xeon-dt-mp784-2026-12-07.json`
+against `dispatch_timeline-resnet50-dense-s27-xeon-dt-2026-12-07.json`), and on two threads 78
+ms against 90 (data tiling, runs beside ONNX Runtime's 34;
+`peers-resnet50-s27-xeon-mp784-2026-12-07.json` against `peers-resnet50-s27-xeon-2026-12-07.json`).
+So `min_pixels = 784`: 28x28 maps and larger go direct. On the AVX-512 EPYC of session 10,
+which cannot be measured again, that gives up the 8-20% above on the 14x14 group, about 1-2
+ms of an inference of about 58. The three strided 3x3 layers direct won on one map and lost
+on two: they stay im2col. The 7x7 stride-2 stem on 3 channels
 took 1.3-1.4 ms direct against 1.9-2.0 through im2col (whose copy of 147 values per pixel is
 as large as the map of 64 channels it makes): stems go direct. Other tiles tried (14 rows by 32
 channels, or 2 rows by 64) were no better.
