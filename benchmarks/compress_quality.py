@@ -194,10 +194,10 @@ def _sparsity(text: str) -> float:
 def _path_rate(text: str) -> tuple[str, float]:
     path, sep, value = text.partition("=")
     try:
-        rate = float(value)
-    except ValueError:
-        rate = -1.0
-    if not sep or not path or not 0 <= rate < 1:
+        rate = _sparsity(value)
+    except argparse.ArgumentTypeError:
+        rate = None
+    if not sep or not path or rate is None:
         raise argparse.ArgumentTypeError(
             f"must be PATH=SPARSITY with SPARSITY in [0, 1), e.g. conv2/kernel=0.95; got {text!r}"
         )
