@@ -9,11 +9,25 @@ of 32 rows with vectors of 7 rows; 32 is no multiple of 7, and the 49x960 by 960
 in 0.69-1.0 ms alone on one thread, against 0.32-0.36 ms with workgroups and vectors of 7 rows
 by 32 columns and no unrolled reduction (`iree-benchmark-module`, session 9). This pass writes
 each such convolution (stride 1, batch 1, at most `max_pixels` pixels, `P` a multiple of the row
-tile and `M` of the column tile) as that `linalg.matmul` between reshapes, with the tiles as
-its `compilation_info`; IREE still fuses the bias and activation after it. The whole dense
+tile and `M` of 16) as a `linalg.matmul` between reshapes, with `MatmulTiles` as its
+`compilation_info`; IREE still fuses the bias and activation after it. The whole dense
 MobileNet-V2 then spent 15% less time in its dispatches, on one thread and on two (its eight
 7x7 1x1 convolutions; doing the same on the 14x14 ones, `P` = 196, was slower: their default
 tiles stay).
+
+Session 28 (a Zen 4 EPYC, 1 MB of L2 per core) widened the tiles: a workgroup spans the whole
+map and up to 128 output channels, a vector tile 7 rows by up to 64 columns (28 of AVX-512's
+32 registers). With workgroups of 7 rows, each of a map's seven row workgroups read the
+layer's weights again (4 MB for ResNet-50's 512x2048 layers, four times the L2); spanning the
+map reads them once. In back-to-back profiles of the dense ResNet-50 (`benchmarks/
+dispatch_timeline.py --model resnet50 --build dense --threads 1 2`, tags `s28-zen4-main`
+and `s28-zen4-wide`) its five such layers took 10.4 ms with 7x32 workgroups and 8.3 ms with
+these tiles on one thread (the whole inference 103.0 ms in both: the other dispatches ran 2%
+slower in the second run), 5.05 and 4.18 ms on two. Interleaved whole-model runs
+(`benchmarks/compare_revisions.py --build dense`, `compare_revisions-*-dense-s28-zen4-wide-*`)
+had ResNet-50 0.97x the time on one thread (paired 0.99x) and level on two, MobileNet-V2 level
+on both: a small gain. Workgroups of 7 rows by 64 columns, with
+the same vector tiles, gained less (docs/results-log.md, "Session 28").
 
 A batch-1 fully connected layer (`linalg.vecmat`, a 1x1 convolution on a one-pixel map) gets
 tiles from `VECMAT_TILES` the same way (`vecmat_tiles`; `sparse_dispatch` gives them to the
@@ -41,6 +55,7 @@ from lowering.passes._linalg import (
 
 __all__ = [
     "AVX2_TILES",
+    "COLUMN_UNIT",
     "VECMAT_TILES",
     "MatmulTiles",
     "small_map_matmuls",
@@ -95,32 +110,46 @@ def tile_vecmat(op: ir.Operation) -> tuple[int, int, int] | None:
 
 @dataclasses.dataclass(frozen=True)
 class MatmulTiles:
-    """CPU tiles of a small-map matmul `x[P, K] @ W[K, M]`.
+    """CPU tiles of a small-map matmul `x[P, K] @ W[K, M]`; a workgroup spans all `P`
+    pixels, so each of its weights is read once.
 
     Attributes:
-      rows: pixels per workgroup and per vector tile (a divisor of `P`).
-      cols: output channels per workgroup and per vector tile (a divisor of `M`).
+      rows: pixels per vector tile (a divisor of `P`).
+      cols: the most output channels per vector tile; the tile takes the largest multiple of
+        `COLUMN_UNIT` up to it that divides `M`.
+      workgroup_cols: the most output channels per workgroup; the workgroup takes the largest
+        multiple of the vector tile's columns up to it that divides `M`.
       reduction: input channels per step of the innermost loop.
       max_pixels: the largest map, in pixels, rewritten; 0 rewrites none (only the vecmats
         are tiled: `AVX2_TILES`).
     """
 
     rows: int = 7
-    cols: int = 32
+    cols: int = 64
+    workgroup_cols: int = 128
     reduction: int = 1
     max_pixels: int = 49
 
-    def attribute(self) -> str:
-        """The `#iree_codegen.compilation_info` attribute, as MLIR text."""
-        tile = [self.rows, self.cols, 0]
-        return cpu_compilation_info(tile, tile, [0, 0, self.reduction])
+    def attribute(self, pixels: int, m: int) -> str:
+        """The `#iree_codegen.compilation_info` attribute of a `pixels` x `m` matmul (`m` a
+        multiple of `COLUMN_UNIT`), as MLIR text."""
+        vector = largest_dividing_multiple(m, COLUMN_UNIT, self.cols)
+        workgroup = largest_dividing_multiple(m, vector, self.workgroup_cols)
+        return cpu_compilation_info(
+            [pixels, workgroup, 0], [self.rows, vector, 0], [0, 0, self.reduction]
+        )
+
+
+COLUMN_UNIT = 16
+"""Output channels a small-map matmul's column tiles come in: one AVX-512 register of f32."""
 
 
 AVX2_TILES = MatmulTiles(max_pixels=0)
 """For x86 CPUs without AVX-512: IREE's own tiles for every 1x1 convolution. A vector tile of
-7 rows by 32 columns is 28 of AVX2's 16 registers. On a Zen 1 EPYC (session 13, one thread,
-`benchmarks/dispatch_timeline.py`) ResNet-50's 7x7 1x1 layers (with `--iree-opt-data-tiling`)
-took 8.6-11.1 ms each with these tiles against 4.1-4.7 ms with IREE's; columns of 8 or 16 were
+7 rows by 32 columns (`MatmulTiles` before session 28) is 28 of AVX2's 16 registers. On a Zen
+1 EPYC (session 13, one thread, `benchmarks/dispatch_timeline.py`) ResNet-50's 7x7 1x1 layers
+(with `--iree-opt-data-tiling`) took 8.6-11.1 ms each with those tiles against 4.1-4.7 ms with
+IREE's; columns of 8 or 16 were
 no better (7.7-12.7 ms); the dense MobileNet-V2 (no data tiling) ran 35.4 ms per inference
 without the rewrite against 40.0 with it (36.8 with 16 columns)."""
 
@@ -146,7 +175,7 @@ def _rewritten(op: ir.Operation, tiles: MatmulTiles) -> bool:
     kh, kw, _, m = shape(f)
     if (n, kh, kw) != (1, 1, 1) or h * w > tiles.max_pixels:
         return False
-    return (h * w) % tiles.rows == 0 and m % tiles.cols == 0
+    return (h * w) % tiles.rows == 0 and m % COLUMN_UNIT == 0
 
 
 def small_map_matmuls(module: ir.Module, *, tiles: MatmulTiles = MatmulTiles()) -> int:
@@ -154,17 +183,24 @@ def small_map_matmuls(module: ir.Module, *, tiles: MatmulTiles = MatmulTiles()) 
     the module docstring); returns how many ops it changed.
 
     Raises:
-      ValueError: a tile is below 1.
+      ValueError: a tile is below 1, or a column tile below `COLUMN_UNIT`.
     """
-    if min(tiles.rows, tiles.cols, tiles.reduction) < 1:
+    if min(tiles.rows, tiles.cols, tiles.workgroup_cols, tiles.reduction) < 1:
         raise ValueError(f"tiles must be at least 1, got {tiles}")
+    if min(tiles.cols, tiles.workgroup_cols) < COLUMN_UNIT:
+        raise ValueError(
+            f"MatmulTiles.cols and workgroup_cols must be at least COLUMN_UNIT ({COLUMN_UNIT}), "
+            f"got cols={tiles.cols}, workgroup_cols={tiles.workgroup_cols}"
+        )
 
     def rewrite(op: ir.Operation) -> bool:
         if tile_vecmat(op) is not None:
             return True
         if not _rewritten(op, tiles):
             return False
-        replace_conv_by_matmul(op, _lhs(inputs(op)[0]), tiles.attribute())
+        _, h, w, _ = shape(inputs(op)[0])
+        m = shape(op.results[0])[-1]
+        replace_conv_by_matmul(op, _lhs(inputs(op)[0]), tiles.attribute(h * w, m))
         return True
 
     return rewrite_each(module, ("linalg.vecmat", "linalg.conv_2d_nhwc_hwcf"), rewrite)

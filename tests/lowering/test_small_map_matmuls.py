@@ -43,7 +43,7 @@ def _net(k: int, m: int, stride: int = 1):
     [
         (7, 24, 64, 1, 1),  # 49 pixels, 64 channels: a tiled matmul
         (14, 24, 64, 1, 0),  # 196 pixels: IREE's own tiles
-        (7, 24, 40, 1, 0),  # 40 output channels: no whole 32-column tiles
+        (7, 24, 40, 1, 0),  # 40 output channels: no whole 16-column tiles
         (13, 24, 64, 2, 0),  # strided
     ],
 )
@@ -55,9 +55,34 @@ def test_sites(side: int, k: int, m: int, stride: int, rewritten: int) -> None:
     assert count == rewritten
     assert ("linalg.conv_2d_nhwc_hwcf" in text) == (rewritten == 0)
     assert (
-        "distribution = [7, 32, 0], vector_common_parallel = [7, 32, 0], "
+        "distribution = [49, 64, 0], vector_common_parallel = [7, 64, 0], "
         "vector_reduction = [0, 0, 1]" in text
     ) == (rewritten == 1)
+
+
+@pytest.mark.parametrize(
+    ("m", "vector", "workgroup"),
+    [
+        (2048, 64, 128),  # ResNet-50's 512->2048 layers
+        (512, 64, 128),
+        (960, 64, 64),  # MobileNet-V2: 960 = 15 x 64, and 128 does not divide it
+        (320, 64, 64),
+        (160, 32, 32),  # 64 does not divide 160: two registers per vector tile
+        (48, 48, 48),
+        (16, 16, 16),
+    ],
+)
+def test_tiles_divide_the_output_channels(m: int, vector: int, workgroup: int) -> None:
+    """Every tile divides `M` (no partial tiles, whose loads IREE masks), the vector tile
+    is whole registers of at most `cols` channels, the workgroup spans the map."""
+    expected = (
+        f"distribution = [49, {workgroup}, 0], vector_common_parallel = [7, {vector}, 0], "
+        "vector_reduction = [0, 0, 1]"
+    )
+    assert expected in MatmulTiles().attribute(49, m)
+    x = np.zeros((1, 7, 7, 8), np.float32)
+    text, count = run_pass(small_map_matmuls, compile_to_input(_net(8, m), example_args=(x,)))
+    assert count == 1 and expected in text
 
 
 @pytest.mark.parametrize("k", [16, 96])
@@ -106,11 +131,18 @@ def test_avx2_tiles_leave_convolutions_to_iree_and_tile_vecmats() -> None:
 def test_other_tiles_and_bad_tiles() -> None:
     x = np.zeros((1, 14, 14, 8), np.float32)
     linalg = compile_to_input(_net(8, 32), example_args=(x,))
-    tiles = MatmulTiles(rows=14, cols=16, reduction=4, max_pixels=196)
+    tiles = MatmulTiles(rows=14, cols=16, workgroup_cols=16, reduction=4, max_pixels=196)
     text, count = run_pass(functools.partial(small_map_matmuls, tiles=tiles), linalg)
-    assert count == 1 and "distribution = [14, 16, 0]" in text
-    with pytest.raises(ValueError, match="tiles must be at least 1"):
-        run_pass(functools.partial(small_map_matmuls, tiles=MatmulTiles(rows=0)), linalg)
+    assert count == 1
+    assert (
+        "distribution = [196, 16, 0], vector_common_parallel = [14, 16, 0], "
+        "vector_reduction = [0, 0, 4]" in text
+    )
+    for bad in (MatmulTiles(rows=0), MatmulTiles(workgroup_cols=0)):
+        with pytest.raises(ValueError, match="tiles must be at least 1"):
+            run_pass(functools.partial(small_map_matmuls, tiles=bad), linalg)
+    with pytest.raises(ValueError, match=r"at least COLUMN_UNIT \(16\), got cols=8"):
+        run_pass(functools.partial(small_map_matmuls, tiles=MatmulTiles(cols=8)), linalg)
 
 
 def test_half_precision(tmp_path: Path) -> None:
