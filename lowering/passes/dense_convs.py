@@ -40,13 +40,15 @@ against 141 (one thread, `dispatch_timeline-resnet50-dense-s27-xeon-dt-mp784-202
 against `dispatch_timeline-resnet50-dense-s27-xeon-dt-2026-12-07.json`), and on two threads 78
 ms against 90 (data tiling, runs beside ONNX Runtime's 34;
 `peers-resnet50-s27-xeon-mp784-2026-12-07.json` against `peers-resnet50-s27-xeon-2026-12-07.json`).
-So `min_pixels = 784`: 28x28 maps and larger go direct. On the AVX-512 EPYC of session 10,
-which cannot be measured again, that gives up the 8-20% above on the 14x14 group, about 1-2
-ms of an inference of about 58. The three strided 3x3 layers direct won on one map and lost
-on two: they stay im2col. The 7x7 stride-2 stem on 3 channels
-took 1.3-1.4 ms direct against 1.9-2.0 through im2col (whose copy of 147 values per pixel is
-as large as the map of 64 channels it makes): stems go direct. Other tiles tried (14 rows by 32
-channels, or 2 rows by 64) were no better.
+So `min_pixels = 784`: 28x28 maps and larger go direct. On the AVX-512 EPYC of session 10
+that gave up the 8-20% above on the 14x14 group, about 1-2 ms of an inference of about 58;
+on session 28's Zen 4 EPYC (AVX-512, 1 MB L2 per core) the whole network was level, 196
+taking 1.028x the time of 784 on two threads (paired 1.011x;
+`compare_revisions-resnet50-dense-s28-zen4-mp196-t2-2026-12-07.json`). The three strided 3x3
+layers direct won on one map and lost on two: they stay im2col. The 7x7 stride-2 stem on 3
+channels took 1.3-1.4 ms direct against 1.9-2.0 through im2col (whose copy of 147 values per
+pixel is as large as the map of 64 channels it makes): stems go direct. Other tiles tried (14
+rows by 32 channels, or 2 rows by 64) were no better.
 
 Postcondition: no batch-1, undilated, equally strided `linalg.conv_2d_nhwc_hwcf` with a window
 larger than 1x1 or a stride is left without a `compilation_info`; results are unchanged up to
