@@ -26,8 +26,8 @@ these tiles on one thread (the whole inference 103.0 ms in both: the other dispa
 slower in the second run), 5.05 and 4.18 ms on two. Interleaved whole-model runs
 (`benchmarks/compare_revisions.py --build dense`, `compare_revisions-*-dense-s28-zen4-wide-*`)
 had ResNet-50 0.97x the time on one thread (paired 0.99x) and level on two, MobileNet-V2 level
-on both: a small gain. Workgroups of 7 rows by 64 columns, with
-the same vector tiles, gained less (docs/results-log.md, "Session 28").
+on one thread and 0.99x (paired 0.95x) on two: a small gain. Workgroups of 7 rows by 64
+columns, with the same vector tiles, gained less (docs/results-log.md, "Session 28").
 
 A batch-1 fully connected layer (`linalg.vecmat`, a 1x1 convolution on a one-pixel map) gets
 tiles from `VECMAT_TILES` the same way (`vecmat_tiles`; `sparse_dispatch` gives them to the
@@ -149,9 +149,9 @@ AVX2_TILES = MatmulTiles(max_pixels=0)
 7 rows by 32 columns (`MatmulTiles` before session 28) is 28 of AVX2's 16 registers. On a Zen
 1 EPYC (session 13, one thread, `benchmarks/dispatch_timeline.py`) ResNet-50's 7x7 1x1 layers
 (with `--iree-opt-data-tiling`) took 8.6-11.1 ms each with those tiles against 4.1-4.7 ms with
-IREE's; columns of 8 or 16 were
-no better (7.7-12.7 ms); the dense MobileNet-V2 (no data tiling) ran 35.4 ms per inference
-without the rewrite against 40.0 with it (36.8 with 16 columns)."""
+IREE's; columns of 8 or 16 were no better (7.7-12.7 ms); the dense MobileNet-V2 (no data
+tiling) ran 35.4 ms per inference without the rewrite against 40.0 with it (36.8 with 16
+columns)."""
 
 
 def _lhs(x: ir.Value) -> list[str]:
