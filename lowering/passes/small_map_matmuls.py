@@ -163,19 +163,21 @@ def _lhs(x: ir.Value) -> list[str]:
     ]
 
 
-def _rewritten(op: ir.Operation, tiles: MatmulTiles) -> bool:
-    """Whether `op` is a 1x1, stride-1, batch-1 NHWC convolution `small_map_matmuls`
-    rewrites."""
+def _matmul_info(op: ir.Operation, tiles: MatmulTiles) -> str | None:
+    """The `compilation_info` of the matmul that replaces `op` if it is a 1x1, stride-1,
+    batch-1 NHWC convolution `small_map_matmuls` rewrites, else `None`."""
     if op.name != "linalg.conv_2d_nhwc_hwcf" or len(inputs(op)) != 2:
-        return False
+        return None
     if conv_stride(op) != 1:
-        return False
+        return None
     x, f = inputs(op)
     n, h, w, _ = shape(x)
     kh, kw, _, m = shape(f)
     if (n, kh, kw) != (1, 1, 1) or h * w > tiles.max_pixels:
-        return False
-    return (h * w) % tiles.rows == 0 and m % COLUMN_UNIT == 0
+        return None
+    if (h * w) % tiles.rows or m % COLUMN_UNIT:
+        return None
+    return tiles.attribute(h * w, m)
 
 
 def small_map_matmuls(module: ir.Module, *, tiles: MatmulTiles = MatmulTiles()) -> int:
@@ -196,11 +198,10 @@ def small_map_matmuls(module: ir.Module, *, tiles: MatmulTiles = MatmulTiles()) 
     def rewrite(op: ir.Operation) -> bool:
         if tile_vecmat(op) is not None:
             return True
-        if not _rewritten(op, tiles):
+        info = _matmul_info(op, tiles)
+        if info is None:
             return False
-        _, h, w, _ = shape(inputs(op)[0])
-        m = shape(op.results[0])[-1]
-        replace_conv_by_matmul(op, _lhs(inputs(op)[0]), tiles.attribute(h * w, m))
+        replace_conv_by_matmul(op, _lhs(inputs(op)[0]), info)
         return True
 
     return rewrite_each(module, ("linalg.vecmat", "linalg.conv_2d_nhwc_hwcf"), rewrite)
