@@ -20,9 +20,10 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["core_round_trip_ns"]
+__all__ = ["build_c_probe", "core_round_trip_ns"]
 
 _SOURCE = r"""
 #define _GNU_SOURCE
@@ -76,23 +77,29 @@ int main(int argc, char **argv) {
 """
 
 
-@functools.cache
-def _probe() -> Path | None:
-    """The compiled probe (in a temporary directory removed when the process exits), or `None`
-    without a C compiler or when it fails to build."""
+def build_c_probe(source: str, name: str, flags: Sequence[str] = ("-O2",)) -> Path | None:
+    """Compiles the C program `source` with the system's C compiler (and `-pthread`) into a
+    temporary directory removed when the process exits; its path, or `None` without a C
+    compiler or when it fails to build. Shared by the benchmarks' C probes."""
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         return None
-    directory = Path(tempfile.mkdtemp(prefix="cadnn-core-latency-"))
+    directory = Path(tempfile.mkdtemp(prefix=f"cadnn-{name}-"))
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    source, binary = directory / "probe.c", directory / "probe"
-    source.write_text(_SOURCE)
+    path, binary = directory / f"{name}.c", directory / name
+    path.write_text(source)
     built = subprocess.run(
-        [compiler, "-O2", "-pthread", str(source), "-o", str(binary)],
+        [compiler, *flags, "-pthread", str(path), "-o", str(binary)],
         capture_output=True,
         check=False,
     )
     return binary if built.returncode == 0 else None
+
+
+@functools.cache
+def _probe() -> Path | None:
+    """The compiled round-trip probe, or `None` (`build_c_probe`)."""
+    return build_c_probe(_SOURCE, "core-latency")
 
 
 def core_round_trip_ns(rounds: int = 200_000) -> float | None:
