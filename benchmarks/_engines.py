@@ -65,15 +65,23 @@ def iree_runtime_flags(threads: int) -> tuple[str, list[str]]:
     """The IREE device and runtime flags for `threads` threads; pure.
 
     One thread is `local-sync` (the caller's thread, no task system). More is `local-task` with
-    the worker count capped at `threads`: `--task_topology_max_group_count` bounds the automatic
-    one-worker-per-physical-core choice, which is what IREE's own help recommends over forcing
-    `--task_topology_group_count`.
+    `threads` workers that the OS places (`--task_topology_group_count`), not IREE's default of
+    one worker pinned to each physical core (what `--task_topology_max_group_count` caps). On
+    the Zen 4 of session 29 (2 vCPUs), by hand (alternated `iree-benchmark-module` runs,
+    paired medians), floating workers took 0.82-0.95x the pinned ones' time for the sparse
+    builds (MobileNet-V2, ResNet-50, the lone 1x1 layer) and 0.99-1.01x for IREE's dense
+    ResNet-50 and MobileNet-V2; `benchmarks/thread_scaling.py` measures it (its `two pinned
+    workers` mode; `docs/results-log.md`, session 29). A futex wake there took about 30 us
+    across the two vCPUs and 3 us on one (`benchmarks/core_handoff.py`); pinned workers must
+    take the first kind of wake from the caller's thread, floating ones need not always.
+    IREE's help advises the capped automatic count instead, for machines whose topology it
+    should follow.
     """
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
     if threads == 1:
         return "local-sync", []
-    return "local-task", [f"--task_topology_max_group_count={threads}"]
+    return "local-task", [f"--task_topology_group_count={threads}"]
 
 
 def iree_device_flags(threads: int) -> list[str]:

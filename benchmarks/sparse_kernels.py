@@ -10,10 +10,10 @@ layers, with random weights pruned to 50/20/10/5% density:
   kernels removed (PatDNN).
 Dense is the same function compiled by IREE without our pass; the sparse modules are compiled
 with `lowering.passes.sparse_dispatch` (threshold raised above 1 so that the 50% layers go
-sparse too). Each round times every module once on `local-sync` (one
-thread) and once on `local-task` (thread pool), interleaved so machine noise hits all alike;
-the ideal ratio is the density. Targets (issue 5): balanced <= 0.16 and 4x1 blocks <= 0.12 of
-dense at 10%, one thread.
+sparse too). Each round times every module once on `local-sync` (one thread) and once on
+`local-task` (two workers the OS places; `benchmarks._engines.iree_runtime_flags`),
+interleaved so machine noise hits all alike; the ideal ratio is the density. Targets
+(issue 5): balanced <= 0.16 and 4x1 blocks <= 0.12 of dense at 10%, one thread.
 
 With them runs a floor: `relu(x + b)` on the layer's input map (both layers have as many
 output channels as input channels), which reads the input and writes a map of the output's
@@ -50,6 +50,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks._context import OtherLoad, run_context  # noqa: E402
+from benchmarks._engines import iree_runtime_flags  # noqa: E402
 from lowering.benchmark import benchmark_module  # noqa: E402
 from lowering.compiler import CompiledModule, CompileError, compile_module  # noqa: E402
 from lowering.export import channels_first_input  # noqa: E402
@@ -60,6 +61,8 @@ from lowering.passes.sparse_dispatch import sparse_dispatch  # noqa: E402
 
 DENSITIES = (0.5, 0.2, 0.1, 0.05)
 DEVICES = ("local-sync", "local-task")
+RUNTIME_FLAGS = {"local-sync": [], "local-task": iree_runtime_flags(2)[1]}
+"""Each device's `iree-benchmark-module` flags: `local-task` runs on two workers."""
 PATTERNS = np.array(
     # 4-tap 3x3 patterns with the centre, as PatDNN's library (one per kernel).
     [
@@ -258,7 +261,13 @@ def measure(
             if module is None:
                 continue
             for device in DEVICES:
-                result = benchmark_module(module.path, [x], device=device, repetitions=1)
+                result = benchmark_module(
+                    module.path,
+                    [x],
+                    device=device,
+                    repetitions=1,
+                    runtime_flags=RUNTIME_FLAGS[device],
+                )
                 if result.ok:
                     samples[key, device].extend(result.samples_ms)
                 else:

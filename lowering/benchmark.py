@@ -154,6 +154,7 @@ def benchmark_module(
     repetitions: int = 10,
     iterations: int | None = None,
     parameters: Mapping[str, str | Path] | None = None,
+    runtime_flags: Sequence[str] = (),
     timeout_seconds: float | None = 600.0,
 ) -> BenchmarkResult:
     """Times `function` of a compiled module; a failure is returned, not raised.
@@ -168,6 +169,8 @@ def benchmark_module(
       repetitions: samples to take.
       iterations: calls per sample; `None` lets the benchmark library choose.
       parameters: parameter archives by scope, e.g. `{"model": "weights.irpa"}`.
+      runtime_flags: further `iree-benchmark-module` flags, e.g. the task system's
+        `--task_topology_group_count=2`.
       timeout_seconds: the run is killed after this long; `None` waits for ever.
 
     Returns:
@@ -196,7 +199,7 @@ def benchmark_module(
             input_paths,
             repetitions,
             iterations,
-            parameter_flags(parameters),
+            [*parameter_flags(parameters), *runtime_flags],
         )
         try:
             proc = subprocess.run(

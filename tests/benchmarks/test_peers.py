@@ -152,11 +152,11 @@ def test_pure_helpers() -> None:
     with pytest.raises(ValueError, match="NAME=FLAGS"):
         peers.parse_flag_set("--iree-foo")
     assert _engines.iree_runtime_flags(1) == ("local-sync", [])
-    assert _engines.iree_runtime_flags(2) == ("local-task", ["--task_topology_max_group_count=2"])
+    assert _engines.iree_runtime_flags(2) == ("local-task", ["--task_topology_group_count=2"])
     assert _engines.iree_device_flags(1) == ["--device=local-sync"]
     assert _engines.iree_device_flags(2) == [
         "--device=local-task",
-        "--task_topology_max_group_count=2",
+        "--task_topology_group_count=2",
     ]
     assert "intra_op_parallelism_threads=1" in peers.xla_flags_for_threads(1, 2)
     assert peers.xla_flags_for_threads(2, 2, "--x") == "--x"

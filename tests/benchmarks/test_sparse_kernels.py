@@ -58,3 +58,27 @@ def test_floor_needs_as_many_outputs_as_inputs() -> None:
     layer = sparse_kernels.Layer("narrowing", (64, 256), (256, 49), ("blocks4x1",))
     with pytest.raises(ValueError, match="narrowing: the floor needs as many output channels"):
         layer.floor_function(np.zeros(64, np.float32))
+
+
+def test_each_device_is_timed_with_its_runtime_flags(monkeypatch, tmp_path) -> None:
+    from lowering.benchmark import BenchmarkResult
+
+    class Compiled:
+        def __init__(self, path):
+            self.path, self.compile_seconds = path, 0.0
+
+    calls = []
+
+    def fake_benchmark(path, inputs, **kwargs):
+        calls.append(kwargs)
+        return BenchmarkResult("main", (1.0,))
+
+    monkeypatch.setattr(sparse_kernels, "compile_module", lambda fn, t, out, **kw: Compiled(out))
+    monkeypatch.setattr(sparse_kernels, "benchmark_module", fake_benchmark)
+    layer = dataclasses.replace(sparse_kernels.LAYERS[0], structures=("balanced",))
+    records = sparse_kernels.measure(layer, rounds=1, workdir=tmp_path)
+    assert len(records) == len(sparse_kernels.DENSITIES)
+    by_device = {c["device"]: c["runtime_flags"] for c in calls}
+    assert by_device == {"local-sync": [], "local-task": ["--task_topology_group_count=2"]}
+    # Dense, floor and one module per density, each on both devices.
+    assert len(calls) == 2 * (2 + len(sparse_kernels.DENSITIES))

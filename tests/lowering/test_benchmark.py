@@ -57,3 +57,27 @@ def test_a_failing_run_is_returned_not_raised(tmp_path) -> None:
     assert not result.ok
     assert "exit code" in result.error
     assert any(arg.startswith("--module=") for arg in result.command)
+
+
+def test_runtime_flags_reach_the_tool(tmp_path) -> None:
+    module = compile_module(DOUBLE, "host", tmp_path / "double.vmfb")
+    flags = ["--task_topology_group_count=2"]
+    result = benchmark_module(
+        module.path,
+        [np.ones(4, np.float32)],
+        device="local-task",
+        repetitions=1,
+        iterations=5,
+        runtime_flags=flags,
+    )
+    assert result.ok, result.error
+    assert flags[0] in result.command
+    bad = benchmark_module(
+        module.path,
+        [np.ones(4, np.float32)],
+        device="local-task",
+        repetitions=1,
+        iterations=5,
+        runtime_flags=["--input=4xf32=1"],  # a second input: the call must fail
+    )
+    assert not bad.ok
