@@ -7,15 +7,19 @@ the other, the module's `iree-benchmark-module`:
 - `one`: one process on `local-sync`, pinned to the first CPU;
 - `two streams`: two such processes at once, pinned to the first and the second CPU, each
   timing its own inferences (what two independent cameras would get);
-- `two workers`: one process on `local-task` with two workers (what `sparse_models.py`'s
-  two-thread runs time), on both CPUs.
+- `two workers`: one process on `local-task` with two workers that the OS places (what
+  `sparse_models.py`'s two-thread runs time; `benchmarks._engines.iree_runtime_flags`), on
+  both CPUs;
+- `two pinned workers`: the same with IREE's default topology, one worker pinned to each of
+  the two CPUs (`--task_topology_max_group_count=2`), what the runs of sessions 1-28 timed.
 
 Per mode: milliseconds per inference (median, p10/p90 over rounds; for two streams each
 process's samples) and CPU milliseconds per inference (the processes' user and system time).
 Two ratios, also paired round by round: `stream_throughput` (inferences per second of the two
 streams over one's) and `worker_speedup` (one's time over two workers'). A host that gives
 two CPUs' worth of work shows `stream_throughput` near 2; if `worker_speedup` stays near 1
-there, the runtime's split of one inference is what is lost. Writes
+there, the runtime's split of one inference is what is lost. A third, `pinned_over_floating`,
+is the pinned workers' time over the floating ones'. Writes
 `benchmarks/results/thread_scaling-<model>-<build>[-<layout>][-<tag>]-<date>.json`.
 
     .venv/bin/python benchmarks/thread_scaling.py --model mobilenet_v2 --rounds 8
@@ -41,7 +45,9 @@ import numpy as np  # noqa: E402
 
 __all__ = ["MODES", "measure_round", "scaling", "main"]
 
-MODES = ("one", "two streams", "two workers")
+MODES = ("one", "two streams", "two workers", "two pinned workers")
+PINNED_FLAGS = ("--task_topology_max_group_count=2",)
+"""IREE's default topology capped at two workers: one pinned to each physical core."""
 
 
 def _children_cpu_s() -> float:
@@ -75,6 +81,13 @@ def _run(commands: Sequence[tuple[list[str], set[int]]]) -> tuple[list[float], f
     return times, cpu
 
 
+def _pinned(command: list[str]) -> list[str]:
+    """`command` (a two-worker `host_benchmark_command`) with IREE's default pinned topology
+    (`PINNED_FLAGS`) instead of floating workers; pure."""
+    kept = [a for a in command if not a.startswith("--task_topology_")]
+    return [kept[0], *PINNED_FLAGS, *kept[1:]]
+
+
 def measure_round(
     vmfb: Path, x_path: Path, calls: int, cpus: tuple[int, int]
 ) -> dict[str, dict[str, Any]]:
@@ -88,6 +101,9 @@ def measure_round(
         "one": [(one, {first})],
         "two streams": [(one, {first}), (one, {second})],
         "two workers": [(host_benchmark_command(vmfb, x_path, 2, calls), {first, second})],
+        "two pinned workers": [
+            (_pinned(host_benchmark_command(vmfb, x_path, 2, calls)), {first, second})
+        ],
     }
     out = {}
     for mode, plan in plans.items():
@@ -115,6 +131,9 @@ def scaling(rounds: Sequence[dict[str, dict[str, Any]]]) -> dict[str, Any]:
     def workers(r: dict[str, dict[str, Any]]) -> float:
         return r["one"]["ms"][0] / r["two workers"]["ms"][0]
 
+    def pinned(r: dict[str, dict[str, Any]]) -> float:
+        return r["two pinned workers"]["ms"][0] / r["two workers"]["ms"][0]
+
     one = modes["one"]["median_ms"]
     return {
         "modes": modes,
@@ -122,6 +141,9 @@ def scaling(rounds: Sequence[dict[str, dict[str, Any]]]) -> dict[str, Any]:
         "stream_throughput_paired": statistics.median(streams(r) for r in rounds),
         "worker_speedup": one / modes["two workers"]["median_ms"],
         "worker_speedup_paired": statistics.median(workers(r) for r in rounds),
+        "pinned_over_floating": modes["two pinned workers"]["median_ms"]
+        / modes["two workers"]["median_ms"],
+        "pinned_over_floating_paired": statistics.median(pinned(r) for r in rounds),
     }
 
 
@@ -203,7 +225,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"two streams: {summary['stream_throughput']:.2f}x one's inferences per second (paired "
         f"{summary['stream_throughput_paired']:.2f}x); two workers: "
         f"{summary['worker_speedup']:.2f}x faster than one (paired "
-        f"{summary['worker_speedup_paired']:.2f}x)"
+        f"{summary['worker_speedup_paired']:.2f}x); pinned workers take "
+        f"{summary['pinned_over_floating']:.2f}x the floating ones' time (paired "
+        f"{summary['pinned_over_floating_paired']:.2f}x)"
     )
     result = {
         **model_record("thread_scaling", args, flags),

@@ -1,5 +1,5 @@
-"""thread_scaling: the three modes run as described (pinned, at once, two workers), the ratios
-come out of the samples as stated, bad arguments are refused."""
+"""thread_scaling: the four modes run as described (pinned, at once, two floating workers,
+two pinned workers), the ratios come out of the samples as stated, bad arguments are refused."""
 
 import os
 import subprocess
@@ -13,19 +13,22 @@ from lowering.compiler import compile_module
 from tests.lowering.test_errors import DOUBLE
 
 
-def _round(one: float, streams: tuple[float, float], workers: float) -> dict:
+def _round(
+    one: float, streams: tuple[float, float], workers: float, pinned: float | None = None
+) -> dict:
     return {
         "one": {"ms": [one], "cpu_ms": one},
         "two streams": {"ms": list(streams), "cpu_ms": 1.0},
         "two workers": {"ms": [workers], "cpu_ms": 2 * workers},
+        "two pinned workers": {"ms": [pinned or workers], "cpu_ms": 1.0},
     }
 
 
 def test_scaling_of_medians_and_paired() -> None:
     rounds = [
-        _round(4.0, (4.0, 4.0), 4.0),
-        _round(4.0, (8.0, 8.0), 2.0),
-        _round(8.0, (8.0, 8.0), 4.0),
+        _round(4.0, (4.0, 4.0), 4.0, 6.0),
+        _round(4.0, (8.0, 8.0), 2.0, 6.0),
+        _round(8.0, (8.0, 8.0), 4.0, 4.0),
     ]
     got = scaling(rounds)
     assert got["modes"]["one"]["median_ms"] == 4.0
@@ -37,6 +40,9 @@ def test_scaling_of_medians_and_paired() -> None:
     # Two workers: 4 / 4 by medians; per round 1.0, 2.0, 2.0.
     assert got["worker_speedup"] == 1.0
     assert got["worker_speedup_paired"] == 2.0
+    # Pinned over floating: 6 / 4 by medians; per round 1.5, 3.0, 1.0.
+    assert got["pinned_over_floating"] == 1.5
+    assert got["pinned_over_floating_paired"] == 1.5
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs to pin to")
@@ -54,13 +60,18 @@ def test_a_round_runs_every_mode_on_a_module(tmp_path: Path, monkeypatch) -> Non
 
     monkeypatch.setattr(subprocess, "Popen", recording)
     got = measure_round(module.path, x, 20, cpus)
-    # One pinned to the first CPU; two at once, one per CPU; one on both with two workers.
+    # One pinned to the first CPU; two at once, one per CPU; one on both with two workers,
+    # floating, then pinned by IREE's default topology.
     pins = [c[2] for c in started]
     first, second = map(str, cpus)
-    assert pins == [first, first, second, f"{first},{second}"]
-    assert ["--device=local-sync" in c for c in started] == [True, True, True, False]
+    assert pins == [first, first, second, f"{first},{second}", f"{first},{second}"]
+    assert ["--device=local-sync" in c for c in started] == [True, True, True, False, False]
+    assert "--task_topology_group_count=2" in started[3]
+    assert not any(a.startswith("--task_topology_max") for a in started[3])
+    assert "--task_topology_max_group_count=2" in started[4]
+    assert not any(a.startswith("--task_topology_group_count") for a in started[4])
     assert list(got) == list(MODES)
-    assert [len(got[m]["ms"]) for m in MODES] == [1, 2, 1]
+    assert [len(got[m]["ms"]) for m in MODES] == [1, 2, 1, 1]
     assert all(t > 0 for m in MODES for t in got[m]["ms"])
     assert all(got[m]["cpu_ms"] >= 0 for m in MODES)
     with pytest.raises(RuntimeError, match="exit code"):
