@@ -71,9 +71,9 @@ def iree_runtime_flags(threads: int) -> tuple[str, list[str]]:
     paired medians), floating workers took 0.82-0.95x the pinned ones' time for the sparse
     builds (MobileNet-V2, ResNet-50, the lone 1x1 layer) and 0.99-1.01x for IREE's dense
     ResNet-50 and MobileNet-V2; `benchmarks/thread_scaling.py` measures it (its `two pinned
-    workers` mode; `docs/results-log.md`, session 29). A futex wake there took about 30 us
-    across the two vCPUs and 3 us on one (`benchmarks/core_handoff.py`); pinned workers must
-    take the first kind of wake from the caller's thread, floating ones need not always.
+    workers` mode; `docs/results-log.md`, session 29). A futex wake's round trip there took
+    49 us across the two vCPUs and 6 us on one (`benchmarks/core_handoff.py`); that the OS
+    can wake a floating worker on its waker's vCPU is a likely reason, not a shown one.
     IREE's help advises the capped automatic count instead, for machines whose topology it
     should follow.
     """
