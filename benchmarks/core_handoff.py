@@ -33,11 +33,12 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import argparse  # noqa: E402
 import functools  # noqa: E402
-import os  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 from collections.abc import Mapping, Sequence  # noqa: E402
 from typing import Any  # noqa: E402
+
+from benchmarks._cpu_pair import add_cpu_pair_argument, resolve_cpu_pair  # noqa: E402
 
 __all__ = ["MAP_MODES", "WAKE_MODES", "measure_round", "summarize", "main"]
 
@@ -306,14 +307,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="KB",
         help="map sizes in KB, each of x and y (default: 64 256 1024 4096)",
     )
-    parser.add_argument(
-        "--cpus",
-        type=int,
-        nargs=2,
-        default=None,
-        metavar=("FIRST", "SECOND"),
-        help="the two CPUs (default: the first two this process may run on)",
-    )
+    add_cpu_pair_argument(parser)
     parser.add_argument("--tag", default="", help="added to the results file's name")
     parser.add_argument(
         "--out-dir",
@@ -322,17 +316,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="where the results file goes (default benchmarks/results)",
     )
     args = parser.parse_args(argv)
-    allowed = sorted(os.sched_getaffinity(0))
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
     if any(kb < 1 for kb in args.sizes_kb):
         parser.error(f"--sizes-kb must all be >= 1, got {args.sizes_kb}")
-    if args.cpus is None:
-        if len(allowed) < 2:
-            parser.error(f"needs two CPUs; this process may run on {allowed} only")
-        args.cpus = allowed[:2]
-    elif args.cpus[0] == args.cpus[1] or not set(args.cpus) <= set(allowed):
-        parser.error(f"--cpus must be two different CPUs of {allowed}, got {args.cpus}")
+    args.cpus = resolve_cpu_pair(parser, args.cpus)
     return args
 
 

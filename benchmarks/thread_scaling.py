@@ -33,7 +33,6 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(ROOT)
 
 import argparse  # noqa: E402
-import os  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -42,6 +41,8 @@ from collections.abc import Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from benchmarks._cpu_pair import add_cpu_pair_argument, resolve_cpu_pair  # noqa: E402
 
 __all__ = ["MODES", "measure_round", "scaling", "main"]
 
@@ -165,26 +166,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=3.0,
         help="about how long each process times its inferences (default 3)",
     )
-    parser.add_argument(
-        "--cpus",
-        type=int,
-        nargs=2,
-        default=None,
-        metavar=("FIRST", "SECOND"),
-        help="the two CPUs (default: the first two this process may run on)",
-    )
+    add_cpu_pair_argument(parser)
     args = parser.parse_args(argv)
-    allowed = sorted(os.sched_getaffinity(0))
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
     if not args.seconds > 0:
         parser.error(f"--seconds must be > 0, got {args.seconds}")
-    if args.cpus is None:
-        if len(allowed) < 2:
-            parser.error(f"needs two CPUs; this process may run on {allowed} only")
-        args.cpus = allowed[:2]
-    elif args.cpus[0] == args.cpus[1] or not set(args.cpus) <= set(allowed):
-        parser.error(f"--cpus must be two different CPUs of {allowed}, got {args.cpus}")
+    args.cpus = resolve_cpu_pair(parser, args.cpus)
     return args
 
 

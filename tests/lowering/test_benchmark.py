@@ -61,23 +61,18 @@ def test_a_failing_run_is_returned_not_raised(tmp_path) -> None:
 
 def test_runtime_flags_reach_the_tool(tmp_path) -> None:
     module = compile_module(DOUBLE, "host", tmp_path / "double.vmfb")
-    flags = ["--task_topology_group_count=2"]
-    result = benchmark_module(
-        module.path,
-        [np.ones(4, np.float32)],
-        device="local-task",
-        repetitions=1,
-        iterations=5,
-        runtime_flags=flags,
-    )
+
+    def run(flags: list[str]):
+        return benchmark_module(
+            module.path,
+            [np.ones(4, np.float32)],
+            device="local-task",
+            repetitions=1,
+            iterations=5,
+            runtime_flags=flags,
+        )
+
+    result = run(["--task_topology_group_count=2"])
     assert result.ok, result.error
-    assert flags[0] in result.command
-    bad = benchmark_module(
-        module.path,
-        [np.ones(4, np.float32)],
-        device="local-task",
-        repetitions=1,
-        iterations=5,
-        runtime_flags=["--input=4xf32=1"],  # a second input: the call must fail
-    )
-    assert not bad.ok
+    assert "--task_topology_group_count=2" in result.command
+    assert not run(["--input=4xf32=1"]).ok  # a second input: the call must fail
