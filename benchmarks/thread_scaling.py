@@ -85,8 +85,7 @@ def _run(commands: Sequence[tuple[list[str], set[int]]]) -> tuple[list[float], f
 def _pinned(command: list[str]) -> list[str]:
     """`command` (a two-worker `host_benchmark_command`) with IREE's default pinned topology
     (`PINNED_FLAGS`) instead of floating workers; pure."""
-    kept = [a for a in command if not a.startswith("--task_topology_")]
-    return [kept[0], *PINNED_FLAGS, *kept[1:]]
+    return [*(a for a in command if not a.startswith("--task_topology_")), *PINNED_FLAGS]
 
 
 def measure_round(
