@@ -61,7 +61,7 @@ class JaxEngine:
         return np.asarray(self._fn(self._x))
 
 
-def iree_runtime_flags(threads: int) -> tuple[str, list[str]]:
+def iree_runtime_flags(threads: int, *, pinned: bool = False) -> tuple[str, list[str]]:
     """The IREE device and runtime flags for `threads` threads; pure.
 
     One thread is `local-sync` (the caller's thread, no task system). More is `local-task` with
@@ -75,13 +75,14 @@ def iree_runtime_flags(threads: int) -> tuple[str, list[str]]:
     49 us across the two vCPUs and 6 us on one (`benchmarks/core_handoff.py`); that the OS
     can wake a floating worker on its waker's vCPU is a likely reason, not a shown one.
     IREE's help advises the capped automatic count instead, for machines whose topology it
-    should follow.
+    should follow; `pinned` gives that (what sessions 1-28 timed).
     """
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
     if threads == 1:
         return "local-sync", []
-    return "local-task", [f"--task_topology_group_count={threads}"]
+    topology = "max_group_count" if pinned else "group_count"
+    return "local-task", [f"--task_topology_{topology}={threads}"]
 
 
 def iree_device_flags(threads: int) -> list[str]:
@@ -92,12 +93,18 @@ def iree_device_flags(threads: int) -> list[str]:
 
 
 def host_benchmark_command(
-    vmfb: Path, input_path: Path, threads: int, calls: int, repetitions: int = 1
+    vmfb: Path,
+    input_path: Path,
+    threads: int,
+    calls: int,
+    repetitions: int = 1,
+    *,
+    pinned: bool = False,
 ) -> list[str]:
     """The host's `iree-benchmark-module` command line timing `vmfb`'s `main` on the `.npy`
     at `input_path`, `repetitions` samples of `calls` calls, on `threads` threads
-    (`iree_runtime_flags`)."""
-    device, flags = iree_runtime_flags(threads)
+    (`iree_runtime_flags`, with `pinned`)."""
+    device, flags = iree_runtime_flags(threads, pinned=pinned)
     return benchmark_command(
         tool_prefix(get_target("host"), "iree-benchmark-module"),
         vmfb,

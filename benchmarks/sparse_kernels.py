@@ -60,9 +60,9 @@ from lowering.passes._sparse_kernels import CpuTiles  # noqa: E402
 from lowering.passes.sparse_dispatch import sparse_dispatch  # noqa: E402
 
 DENSITIES = (0.5, 0.2, 0.1, 0.05)
-DEVICES = ("local-sync", "local-task")
-RUNTIME_FLAGS = {"local-sync": [], "local-task": iree_runtime_flags(2)[1]}
-"""Each device's `iree-benchmark-module` flags: `local-task` runs on two workers."""
+RUNTIME_FLAGS = dict(iree_runtime_flags(threads) for threads in (1, 2))
+"""Each device's `iree-benchmark-module` flags: `local-sync` and two `local-task` workers."""
+DEVICES = tuple(RUNTIME_FLAGS)
 PATTERNS = np.array(
     # 4-tap 3x3 patterns with the centre, as PatDNN's library (one per kernel).
     [

@@ -47,8 +47,6 @@ from benchmarks._cpu_pair import add_cpu_pair_argument, resolve_cpu_pair  # noqa
 __all__ = ["MODES", "measure_round", "scaling", "main"]
 
 MODES = ("one", "two streams", "two workers", "two pinned workers")
-PINNED_FLAGS = ("--task_topology_max_group_count=2",)
-"""IREE's default topology capped at two workers: one pinned to each physical core."""
 
 
 def _children_cpu_s() -> float:
@@ -82,12 +80,6 @@ def _run(commands: Sequence[tuple[list[str], set[int]]]) -> tuple[list[float], f
     return times, cpu
 
 
-def _pinned(command: list[str]) -> list[str]:
-    """`command` (a two-worker `host_benchmark_command`) with IREE's default pinned topology
-    (`PINNED_FLAGS`) instead of floating workers; pure."""
-    return [*(a for a in command if not a.startswith("--task_topology_")), *PINNED_FLAGS]
-
-
 def measure_round(
     vmfb: Path, x_path: Path, calls: int, cpus: tuple[int, int]
 ) -> dict[str, dict[str, Any]]:
@@ -102,7 +94,7 @@ def measure_round(
         "two streams": [(one, {first}), (one, {second})],
         "two workers": [(host_benchmark_command(vmfb, x_path, 2, calls), {first, second})],
         "two pinned workers": [
-            (_pinned(host_benchmark_command(vmfb, x_path, 2, calls)), {first, second})
+            (host_benchmark_command(vmfb, x_path, 2, calls, pinned=True), {first, second})
         ],
     }
     out = {}

@@ -153,6 +153,11 @@ def test_pure_helpers() -> None:
         peers.parse_flag_set("--iree-foo")
     assert _engines.iree_runtime_flags(1) == ("local-sync", [])
     assert _engines.iree_runtime_flags(2) == ("local-task", ["--task_topology_group_count=2"])
+    assert _engines.iree_runtime_flags(2, pinned=True) == (
+        "local-task",
+        ["--task_topology_max_group_count=2"],
+    )
+    assert _engines.iree_runtime_flags(1, pinned=True) == ("local-sync", [])
     assert _engines.iree_device_flags(1) == ["--device=local-sync"]
     assert _engines.iree_device_flags(2) == [
         "--device=local-task",
