@@ -264,32 +264,30 @@ def measure_round(
     return {"map_us": maps, "wake_round_trip_us": wakes}
 
 
+RATIOS = (("same", "one"), ("swap", "same"), ("random", "same"), ("random", "one"))
+"""The map modes' ratios `summarize` reports, as `<a>_over_<b>`."""
+
+
+def _ratio(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """`a` over `b`, samples of the same rounds: the ratio of medians and the median of the
+    per-round ratios (paired)."""
+    return {
+        "of_medians": statistics.median(a) / statistics.median(b),
+        "paired": statistics.median(x / y for x, y in zip(a, b, strict=True)),
+    }
+
+
 def summarize(rounds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Medians over `rounds` (`measure_round`'s) and the ratios of each size, of medians and
-    paired (the median of the per-round ratios); pure."""
-
-    def med(xs: Sequence[float]) -> float:
-        return statistics.median(xs)
-
+    """Medians over `rounds` (`measure_round`'s) and the ratios of each size (`RATIOS`), of
+    medians and paired (the median of the per-round ratios); pure."""
     sizes: dict[str, Any] = {}
     for kb in rounds[0]["map_us"]:
         per = {m: [r["map_us"][kb][m] for r in rounds] for m in MAP_MODES}
-        medians = {m: med(v) for m, v in per.items()}
-
-        def ratio(a: str, b: str, per=per, medians=medians) -> dict[str, float]:
-            return {
-                "of_medians": medians[a] / medians[b],
-                "paired": med([x / y for x, y in zip(per[a], per[b], strict=True)]),
-            }
-
         sizes[kb] = {
-            "median_us": medians,
-            "same_over_one": ratio("same", "one"),
-            "swap_over_same": ratio("swap", "same"),
-            "random_over_same": ratio("random", "same"),
-            "random_over_one": ratio("random", "one"),
+            "median_us": {m: statistics.median(v) for m, v in per.items()},
+            **{f"{a}_over_{b}": _ratio(per[a], per[b]) for a, b in RATIOS},
         }
-    wakes = {w: med([r["wake_round_trip_us"][w] for r in rounds]) for w in WAKE_MODES}
+    wakes = {w: statistics.median(r["wake_round_trip_us"][w] for r in rounds) for w in WAKE_MODES}
     return {"sizes_kb": sizes, "wake_round_trip_us": wakes}
 
 
