@@ -21,6 +21,7 @@ from lowering.passes.fold_batch_norm import fold_batch_norm as fold_batch_norm
 from lowering.passes.small_map_matmuls import AVX2_TILES as _MATMUL_AVX2_TILES
 from lowering.passes.small_map_matmuls import small_map_matmuls as small_map_matmuls
 from lowering.passes.sparse_dispatch import sparse_dispatch as sparse_dispatch
+from lowering.passes.winograd_convs import winograd_convs as winograd_convs
 
 __all__ = [
     "HOST_DENSE",
@@ -34,11 +35,13 @@ __all__ = [
     "fold_batch_norm",
     "small_map_matmuls",
     "sparse_dispatch",
+    "winograd_convs",
 ]
 
-HOST_DENSE = (small_map_matmuls, dense_convs)
+HOST_DENSE = (small_map_matmuls, winograd_convs, dense_convs)
 """Our passes for a dense build on an x86 CPU with AVX-512, in order, with the tiles measured
-on one (sessions 1-11). `host_dense()` picks them or `HOST_DENSE_AVX2` for this machine;
+on one (sessions 1-11; `winograd_convs` on a Zen 4 EPYC, session 30, before `dense_convs`
+would tile the same convolutions direct). `host_dense()` picks them or `HOST_DENSE_AVX2` for this machine;
 `cadnn compile` applies it to its host builds (after the sparse dispatch in a sparse one,
 `host_sparse()`), the benchmarks to their IREE engines."""
 
@@ -50,7 +53,9 @@ HOST_DENSE_AVX2 = (
 )
 """`HOST_DENSE` for x86 CPUs without AVX-512, with each pass's `AVX2_TILES`, and odd-width
 depthwise convolutions widened (`depthwise_convs`), all measured on a Zen 1 EPYC (session 13;
-the widening is not measured with AVX-512, so `HOST_DENSE` goes without it)."""
+the widening is not measured with AVX-512, so `HOST_DENSE` goes without it). No
+`winograd_convs`: it is measured only with AVX-512 (session 30), where it replaced direct
+convolutions; here it would replace im2col matmuls, which no session has timed against it."""
 
 
 def host_dense(cpuinfo: Path = host.CPUINFO) -> tuple[Callable[..., int], ...]:

@@ -162,7 +162,8 @@ def test_host_dense_picks_the_tiles_of_the_cpu(tmp_path: Path) -> None:
     cpuinfo.write_text("processor\t: 0\nFeatures\t: fp asimd\n")
     assert passes.host_dense(cpuinfo) is passes.HOST_DENSE_AVX2
     assert passes.host_dense(tmp_path / "missing") is passes.HOST_DENSE_AVX2
+    # A 5x5 window: a 3x3 one on this map would go through `winograd_convs` in HOST_DENSE.
     x = np.zeros((1, 28, 28, 16), np.float32)
-    linalg = compile_to_input(_net(3, 16, 64, 1, "SAME"), example_args=(x,))
+    linalg = compile_to_input(_net(5, 16, 64, 1, "SAME"), example_args=(x,))
     assert "ConvTileAndDecomposeExpert" in apply_passes(linalg, passes.HOST_DENSE)
     assert "linalg.matmul" in apply_passes(linalg, passes.HOST_DENSE_AVX2)
