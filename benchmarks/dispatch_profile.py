@@ -40,9 +40,13 @@ _UNIT_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0}
 
 
 def kind_of(name: str) -> str:
-    """A dispatch's kind from IREE's name for it (`..._elementwise_broadcast_512x49_f32`)."""
-    if "elementwise_broadcast" in name:
-        return "sparse kernel"
+    """A dispatch's kind from IREE's name for it (`..._elementwise_broadcast_512x49_f32`).
+
+    Both the sparse kernels and `winograd_convs`' transforms are named
+    `elementwise_broadcast_<shape>`: the kernels over 2 or 3 dims (every one in the saved
+    profiles of sessions 1-29), the transforms over 4 or 5."""
+    if match := re.search(r"elementwise_broadcast_(\d+(?:x\d+)*)_", name):
+        return "winograd transform" if match.group(1).count("x") >= 3 else "sparse kernel"
     if "transpose" in name:
         return "layout change"
     for kind in ("matmul", "conv", "vecmat", "reduction", "memcpy"):

@@ -14,6 +14,10 @@ from lowering.compiler import compile_to_input
 
 def test_kinds_from_iree_names() -> None:
     assert kind_of("109_elementwise_broadcast_512x49_f32") == "sparse kernel"
+    assert kind_of("8_elementwise_broadcast_1x4x304_f32") == "sparse kernel"
+    assert kind_of("4_elementwise_broadcast_6x14x58x64_f32") == "winograd transform"
+    assert kind_of("5_elementwise_broadcast_6x6x14x14x64_f32") == "winograd transform"
+    assert kind_of("6_batch_matmul_36x196x64x64_f32") == "matmul"
     assert kind_of("26_elementwise_transpose_256x3136_f32") == "layout change"
     assert kind_of("2_matmul_12544x64x147_f32") == "matmul"
     assert kind_of("6_slow_memcpy") == "memcpy"
