@@ -18,7 +18,7 @@ writes each site as:
   each, vectorized along the channels, which stay innermost);
 - one `linalg.batch_matmul` over the `n * n` positions, `[tiles, C] x [C, M]` each, with the
   filter transformed here in numpy (`G g G^T`, float64) into a constant of `n * n * C * M`
-  floats (16/9 of the 3x3 weights' size for `m = 4`);
+  floats (4x the 3x3 weights' size for `m = 4`);
 - the output transform in two generics (`AT` along the rows, then the columns), the second
   writing the convolution's own NHWC result, cropped to its map and added to its init.
 
@@ -30,13 +30,29 @@ convolution, but its input and output transforms, decomposed per tile and channe
 0.97 + 0.52 ms (56x56) and 0.48 + 0.28 ms (28x28): the whole network was 5% slower. Those
 transforms are what this pass writes as vectorized generics.
 
+Measured on that Zen 4 (`HOST_DENSE`, ResNet-50's eleven stride-1 3x3 layers, F(4, 3)):
+
+- per layer, one thread (`benchmarks/dispatch_timeline.py`'s records of hand-built modules): 56x56
+  (direct before) 2.1 -> 1.15 ms, 28x28 (direct) 2.2 -> 1.1, 14x14 (im2col and a matmul)
+  2.9 -> 1.35, of which the batch matmul is 0.73, 0.85 and 1.14 ms; F(6, 3) was level with
+  F(4, 3) on the larger maps (fewer multiplies, more padding) and has 64/36 the filter;
+- the 7x7 layers (512 channels: a 37.7 MB transformed filter for 4 tiles, against 9.4 MB of
+  3x3 weights) saved 1.85 ms each on one thread and nothing on two, where the batch matmul
+  streams its filter from memory: hence `min_pixels = 196` and `max_filter_bytes`, which
+  keeps 14x14 256-channel layers (9.4 MB) in and those out;
+- the whole network, `benchmarks/compare_revisions.py --model resnet50 --build dense`
+  (`compare_revisions-resnet50-dense-s30-winograd-t1-` and `-t2-2026-12-07.json`): 0.836x the
+  time on one thread (paired 0.849x), 0.873x on two (paired 0.860x). The module grows from
+  102 to 144 MB (the transformed filters, 4x the 3x3 weights they replace).
+
 A site is a batch-1, undilated, stride-1 `linalg.conv_2d_nhwc_hwcf` with a 3x3 window, a
 constant filter, float32 operands, at least `min_pixels` output pixels, and a transformed
 filter of at most `max_filter_bytes` (each inference reads it whole; on small maps it would
 be read for few tiles). Other convolutions are left alone.
 
 Postcondition: no site is left; results are unchanged up to float rounding (the transforms
-add error: about 1e-6 relative for `m = 4` on unit-scale data, checked in the tests).
+add some: about 2e-6 of the largest output for `m = 4`, 6e-6 for `m = 6`, on the tests'
+unit-scale data).
 """
 
 import fractions
