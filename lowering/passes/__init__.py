@@ -41,9 +41,9 @@ __all__ = [
 HOST_DENSE = (small_map_matmuls, winograd_convs, dense_convs)
 """Our passes for a dense build on an x86 CPU with AVX-512, in order, with the tiles measured
 on one (sessions 1-11; `winograd_convs` on a Zen 4 EPYC, session 30, before `dense_convs`
-would tile the same convolutions direct). `host_dense()` picks them or `HOST_DENSE_AVX2` for this machine;
-`cadnn compile` applies it to its host builds (after the sparse dispatch in a sparse one,
-`host_sparse()`), the benchmarks to their IREE engines."""
+would tile the same convolutions direct). `host_dense()` picks them or `HOST_DENSE_AVX2`
+for this machine; `cadnn compile` applies it to its host builds (after the sparse dispatch
+in a sparse one, `host_sparse()`), the benchmarks to their IREE engines."""
 
 
 HOST_DENSE_AVX2 = (
