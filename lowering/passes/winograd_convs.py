@@ -197,6 +197,39 @@ def _strided(
     return f"tensor.extract_slice {value}{offsets} {sizes} {strides} : {t} to {out}", out
 
 
+def _stage(
+    source: str,
+    t: str,
+    taps: list[tuple[list[int], list[int], list[int], int | None]],
+    maps: tuple[str, str],
+    coefficients: tuple[str, str, str],
+    out: tuple[str, str],
+    result: str,
+) -> list[str]:
+    """One stage of a transform, named `result`: for each tap `k`, a strided slice of
+    `source` (type `t`; `taps[k]` is its offsets, sizes, strides and dropped dim), then a
+    generic over parallel dims writing `sum_k c_k * slice_k` into a new tensor of
+    `out`'s type and map, where `c_k` is the `k`-th of the vectors `coefficients` names
+    (prefix, type, the dim it varies on). `maps` is the generic's dims and the slices' map
+    results."""
+    dims, read = maps
+    prefix, vector_t, varies = coefficients
+    name = result[1:]
+    lines, reads = [], []
+    for k, (offsets, sizes, strides, drop) in enumerate(taps):
+        rhs, slice_t = _strided(source, t, offsets, sizes, strides, drop)
+        lines.append(f"%{name}_tap{k} = {rhs}")
+        reads.append((f"%{name}_tap{k}", slice_t, read))
+    lines.append(f"%{name}_empty = tensor.empty() : {out[0]}")
+    return lines + _generic(
+        dims,
+        reads + [(f"{prefix}{k}", vector_t, varies) for k in range(len(taps))],
+        (f"%{name}_empty", out[0], out[1]),
+        result,
+        _taps(len(taps)),
+    )
+
+
 def winograd_function(c: int, oh: int, ow: int, mo: int, m: int) -> str:
     """The function `@conv(%x, %u, %b, %a, %init)` computing a 3x3 stride-1 NHWC
     convolution (batch 1, float32) of the map `%x` (`[1, oh + 2, ow + 2, c]`, padded as the
@@ -228,40 +261,21 @@ def winograd_function(c: int, oh: int, ow: int, mo: int, m: int) -> str:
         *_columns("b", n, n, "bt"),
         *_columns("a", m, n, "at"),
     ]
+    bt_t, at_t = f"tensor<{n}xf32>", f"tensor<{m}xf32>"
     # Rows: V1[i, a, w, c] = sum_k BT[i, k] * x[m*a + k, w, c].
-    reads = []
-    for k in range(n):
-        rhs, rows_t = _strided("%xp", t, [k, 0, 0], [th, wp, c], [m, 1, 1])
-        lines.append(f"%xr{k} = {rhs}")
-        reads.append((f"%xr{k}", rows_t, "a, w, ch"))
     v1 = f"tensor<{n}x{th}x{wp}x{c}xf32>"
-    lines.append(f"%e1 = tensor.empty() : {v1}")
-    lines += _generic(
-        "i, a, w, ch",
-        reads + [(f"%bt{k}", f"tensor<{n}xf32>", "i") for k in range(n)],
-        ("%e1", v1, "i, a, w, ch"),
-        "%v1",
-        _taps(n),
-    )
+    taps = [([k, 0, 0], [th, wp, c], [m, 1, 1], None) for k in range(n)]
+    read = ("i, a, w, ch", "a, w, ch")
+    lines += _stage("%xp", t, taps, read, ("%bt", bt_t, "i"), (v1, "i, a, w, ch"), "%v1")
     # Columns: V[i, j, a, b, c] = sum_l BT[j, l] * V1[i, a, m*b + l, c].
-    reads = []
-    for k in range(n):
-        rhs, cols_t = _strided("%v1", v1, [0, 0, k, 0], [n, th, tw, c], [1, 1, m, 1])
-        lines.append(f"%vc{k} = {rhs}")
-        reads.append((f"%vc{k}", cols_t, "i, a, b, ch"))
     v2 = f"tensor<{n}x{n}x{th}x{tw}x{c}xf32>"
+    taps = [([0, 0, k, 0], [n, th, tw, c], [1, 1, m, 1], None) for k in range(n)]
+    read = ("i, j, a, b, ch", "i, a, b, ch")
+    lines += _stage("%v1", v1, taps, read, ("%bt", bt_t, "j"), (v2, "i, j, a, b, ch"), "%v")
     vm = f"tensor<{n * n}x{th * tw}x{c}xf32>"
     ut = f"tensor<{n * n}x{c}x{mo}xf32>"
     mm = f"tensor<{n * n}x{th * tw}x{mo}xf32>"
     m5 = f"tensor<{n}x{n}x{th}x{tw}x{mo}xf32>"
-    lines.append(f"%e2 = tensor.empty() : {v2}")
-    lines += _generic(
-        "i, j, a, b, ch",
-        reads + [(f"%bt{k}", f"tensor<{n}xf32>", "j") for k in range(n)],
-        ("%e2", v2, "i, j, a, b, ch"),
-        "%v",
-        _taps(n),
-    )
     lines += [
         f"%vm = tensor.collapse_shape %v [[0, 1], [2, 3], [4]] : {v2} into {vm}",
         f"%e3 = tensor.empty() : {mm}",
@@ -271,37 +285,17 @@ def winograd_function(c: int, oh: int, ow: int, mo: int, m: int) -> str:
         f"[{n}, {n}, {th}, {tw}, {mo}] : {mm} into {m5}",
     ]
     # Output rows: O1[p, j, a, b, f] = sum_i AT[p, i] * M[i, j, a, b, f].
-    reads = []
-    for k in range(n):
-        rhs, row_t = _strided("%m5", m5, [k, 0, 0, 0, 0], [1, n, th, tw, mo], [1] * 5, drop=0)
-        lines.append(f"%mr{k} = {rhs}")
-        reads.append((f"%mr{k}", row_t, "j, a, b, f"))
     o1 = f"tensor<{m}x{n}x{th}x{tw}x{mo}xf32>"
-    lines.append(f"%e4 = tensor.empty() : {o1}")
-    lines += _generic(
-        "p, j, a, b, f",
-        reads + [(f"%at{k}", f"tensor<{m}xf32>", "p") for k in range(n)],
-        ("%e4", o1, "p, j, a, b, f"),
-        "%o1",
-        _taps(n),
-    )
+    taps = [([k, 0, 0, 0, 0], [1, n, th, tw, mo], [1] * 5, 0) for k in range(n)]
+    read = ("p, j, a, b, f", "j, a, b, f")
+    lines += _stage("%m5", m5, taps, read, ("%at", at_t, "p"), (o1, "p, j, a, b, f"), "%o1")
     # Output columns: Y[a, p, b, q, f] = sum_j AT[q, j] * O1[p, j, a, b, f], whose rows
     # (a, p) and columns (b, q) collapse to the map, cropped and added to the init.
-    reads = []
-    for k in range(n):
-        rhs, col_t = _strided("%o1", o1, [0, k, 0, 0, 0], [m, 1, th, tw, mo], [1] * 5, drop=1)
-        lines.append(f"%oc{k} = {rhs}")
-        reads.append((f"%oc{k}", col_t, "p, a, b, f"))
     y6 = f"tensor<{th}x{m}x{tw}x{m}x{mo}xf32>"
     y3 = f"tensor<{hm}x{wm}x{mo}xf32>"
-    lines.append(f"%e5 = tensor.empty() : {y6}")
-    lines += _generic(
-        "a, p, b, q, f",
-        reads + [(f"%at{k}", f"tensor<{m}xf32>", "q") for k in range(n)],
-        ("%e5", y6, "a, p, b, q, f"),
-        "%y6",
-        _taps(n),
-    )
+    taps = [([0, k, 0, 0, 0], [m, 1, th, tw, mo], [1] * 5, 1) for k in range(n)]
+    read = ("a, p, b, q, f", "p, a, b, f")
+    lines += _stage("%o1", o1, taps, read, ("%at", at_t, "q"), (y6, "a, p, b, q, f"), "%y6")
     lines.append(f"%y3 = tensor.collapse_shape %y6 [[0, 1], [2, 3], [4]] : {y6} into {y3}")
     cropped, y = f"tensor<{oh}x{ow}x{mo}xf32>", "%y3"
     if (hm, wm) != (oh, ow):
