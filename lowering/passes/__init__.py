@@ -48,21 +48,25 @@ in a sparse one, `host_sparse()`), the benchmarks to their IREE engines."""
 
 HOST_DENSE_AVX2 = (
     functools.partial(small_map_matmuls, tiles=_MATMUL_AVX2_TILES),
+    winograd_convs,
     functools.partial(dense_convs, tiles=_CONV_AVX2_TILES),
     depthwise_convs,
 )
 """`HOST_DENSE` for x86 CPUs without AVX-512, with each pass's `AVX2_TILES`, and odd-width
 depthwise convolutions widened (`depthwise_convs`), all measured on a Zen 1 EPYC (session 13;
-the widening is not measured with AVX-512, so `HOST_DENSE` goes without it). No
-`winograd_convs`: it is measured only with AVX-512 (session 30), where it replaced direct
-convolutions; here it would replace im2col matmuls, which no session has timed against it."""
+the widening is not measured with AVX-512, so `HOST_DENSE` goes without it). With
+`winograd_convs` (session 30) in place of the im2col matmuls of the stride-1 3x3 layers on
+14x14 maps and larger: measured only as AVX2 code on the Zen 4 EPYC (`iree-compile
+--iree-llvmcpu-target-cpu=znver3`, by hand, docs/results-log.md), where ResNet-50 took 0.71x
+the time on one thread and 0.78x on two; no AVX2 machine has timed it yet."""
 
 
 def host_dense(cpuinfo: Path = host.CPUINFO) -> tuple[Callable[..., int], ...]:
     """Our passes for a dense build on this machine's CPU: `HOST_DENSE` with AVX-512, else
-    `HOST_DENSE_AVX2` (stride-1 KxK convolutions through im2col, IREE's tiles for 1x1
-    convolutions, where ours ran ResNet-50 2.9x slower on a Zen 1 EPYC, and depthwise
-    convolutions of odd width widened); read from `cpuinfo`."""
+    `HOST_DENSE_AVX2` (stride-1 3x3 convolutions on large maps through Winograd, other
+    stride-1 KxK convolutions through im2col, IREE's tiles for 1x1 convolutions, where ours
+    ran ResNet-50 2.9x slower on a Zen 1 EPYC, and depthwise convolutions of odd width
+    widened); read from `cpuinfo`."""
     return HOST_DENSE if _avx512(cpuinfo) else HOST_DENSE_AVX2
 
 

@@ -146,13 +146,14 @@ def test_bad_options() -> None:
         run_pass(winograd_convs, linalg, max_filter_bytes=-1)
 
 
-def test_host_dense_takes_resnet_sized_layers(tmp_path: Path) -> None:
-    """`HOST_DENSE`'s defaults: 3x3 layers on 14x14 maps and larger go through Winograd
-    (before `dense_convs` could tile them), 7x7 ones stay im2col matmuls."""
+@pytest.mark.parametrize("host", ["HOST_DENSE", "HOST_DENSE_AVX2"])
+def test_host_dense_takes_resnet_sized_layers(host: str, tmp_path: Path) -> None:
+    """Both host pass sets' defaults: 3x3 layers on 14x14 maps and larger go through
+    Winograd (before `dense_convs` could tile them), 7x7 ones stay im2col matmuls."""
     for side, winograd in ((14, True), (7, False)):
         net = _net(3, 16, 64, 1, "SAME")
         x = np.random.default_rng(side).standard_normal((1, side, side, 16)).astype(np.float32)
-        text = apply_passes(compile_to_input(net, example_args=(x,)), passes.HOST_DENSE)
+        text = apply_passes(compile_to_input(net, example_args=(x,)), getattr(passes, host))
         assert ("linalg.batch_matmul" in text) == winograd
         assert "linalg.conv_2d_nhwc_hwcf" not in text
         if winograd:
