@@ -1,6 +1,7 @@
 """`cadnn compile / run / bench` end to end on a small checkpoint, and their errors."""
 
 import json
+import os
 import re
 
 import numpy as np
@@ -53,7 +54,7 @@ def test_compile_run_bench_on_host(checkpoint, tmp_path):
             "bench",
             str(out / "host.vmfb"),
             "--devices",
-            "local-sync",
+            "local-sync,local-task",
             "--rounds",
             "1",
             "--repetitions",
@@ -66,7 +67,23 @@ def test_compile_run_bench_on_host(checkpoint, tmp_path):
     )
     bench = json.loads((tmp_path / "b.json").read_text())
     assert bench["engines"]["host/iree-local-sync"]["median_ms"] > 0
+    assert bench["engines"]["host/iree-local-task"]["median_ms"] > 0
     assert bench["engines"]["jax.jit"]["ratio_to_jax"] == 1.0
+    assert bench["workers"] == "floating"
+    assert bench["runtime_flags"] == {
+        "local-sync": [],
+        "local-task": [f"--task_topology_group_count={os.cpu_count()}"],
+    }
+
+
+def test_bench_runtime_flags() -> None:
+    """Floating local-task workers are one group per core; pinned ones and local-sync keep
+    IREE's defaults."""
+    from cadnn_jax.cli.bench import runtime_flags
+
+    assert runtime_flags("local-task", "floating", cores=4) == ["--task_topology_group_count=4"]
+    assert runtime_flags("local-task", "pinned", cores=4) == []
+    assert runtime_flags("local-sync", "floating", cores=4) == []
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """``cadnn bench``: latency of a compiled module, optionally next to ``jax.jit`` of its checkpoint.
 
 Runs ``iree-benchmark-module`` on the host for each requested device (``local-sync`` = one
-thread, ``local-task`` = all cores) and, with ``--checkpoint``, times ``jax.jit`` of the same
+thread, ``local-task`` = one worker per core: by default workers the OS places, see
+``--workers``) and, with ``--checkpoint``, times ``jax.jit`` of the same
 model on the same inputs. Engines are interleaved round by round (A B C A B C ...) because these
 machines are shared and noisy; ratios come from one run. Prints JSON (and writes it with --out).
 """
@@ -47,12 +48,30 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="also time jax.jit of this model checkpoint on the same inputs",
     )
+    p.add_argument(
+        "--workers",
+        choices=("floating", "pinned"),
+        default="floating",
+        help="local-task's workers: floating (one per core, placed by the OS; "
+        "--task_topology_group_count) or pinned (IREE's default, one pinned to each core). "
+        "Floating ones took 0.82-0.95x the pinned ones' time for sparse builds on a 2-vCPU VM "
+        "(docs/results-log.md, session 29)",
+    )
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     p.add_argument(
         "--repetitions", type=int, default=5, help="iree-benchmark-module repetitions per round"
     )
     p.add_argument("--out", default=None, help="also write the JSON here")
     p.set_defaults(run=run)
+
+
+def runtime_flags(device: str, workers: str, cores: int | None = None) -> list[str]:
+    """``iree-benchmark-module`` flags for ``device``: floating ``local-task`` workers are
+    one per core (``cores``, default ``os.cpu_count()``) in groups the OS places; pinned ones
+    and other devices take IREE's defaults."""
+    if device != "local-task" or workers == "pinned":
+        return []
+    return [f"--task_topology_group_count={cores or os.cpu_count() or 1}"]
 
 
 def _time_jax(fn: Any, x: np.ndarray, repetitions: int) -> list[float]:
@@ -95,7 +114,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(args.rounds):
         for name, module, d in engines:
             result = lowering.benchmark_module(
-                module, inputs, "host", device=d, repetitions=args.repetitions
+                module,
+                inputs,
+                "host",
+                device=d,
+                repetitions=args.repetitions,
+                runtime_flags=runtime_flags(d, args.workers),
             )
             if result.ok:
                 samples[name].extend(result.samples_ms)
@@ -122,6 +146,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "inputs": [f"{t}" for t in signature.inputs],
         "engines": summary,
         "errors": errors,
+        "workers": args.workers,
+        "runtime_flags": {d: runtime_flags(d, args.workers) for d in devices},
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "versions": {"jax": jax.__version__},
     }
