@@ -28,8 +28,7 @@ maps (session 30, a Zen 4 EPYC, one thread, `benchmarks/dispatch_timeline.py`'s 
 a hand-built module) its batch matmuls took 0.69-0.84 ms against 2.1-2.2 ms for each direct
 convolution, but its input and output transforms, decomposed per tile and channel, took
 0.97 + 0.52 ms (56x56) and 0.48 + 0.28 ms (28x28): the whole network was 6% slower on one
-thread and level on two. Those
-transforms are what this pass writes as vectorized generics.
+thread and level on two. Those transforms are what this pass writes as vectorized generics.
 
 Measured on that Zen 4 (`HOST_DENSE`, ResNet-50's eleven stride-1 3x3 layers, F(4, 3)):
 
