@@ -18,7 +18,7 @@ from typing import IO, Any
 import jax
 import numpy as np
 
-from lowering.benchmark import benchmark_command, parse_benchmark_json
+from lowering.benchmark import benchmark_command, parse_benchmark_json, task_topology_flags
 from lowering.compiler import compile_module
 from lowering.run_module import run_module, tool_prefix
 from lowering.targets import CompileOptions, get_target
@@ -81,8 +81,7 @@ def iree_runtime_flags(threads: int, *, pinned: bool = False) -> tuple[str, list
         raise ValueError(f"threads must be at least 1, got {threads}")
     if threads == 1:
         return "local-sync", []
-    topology = "max_group_count" if pinned else "group_count"
-    return "local-task", [f"--task_topology_{topology}={threads}"]
+    return "local-task", task_topology_flags(threads, pinned=pinned)
 
 
 def iree_device_flags(threads: int) -> list[str]:

@@ -21,7 +21,13 @@ from lowering.run_module import tool_prefix
 from lowering.targets import Target, get_target
 from lowering.tools import ToolNotFoundError
 
-__all__ = ["BenchmarkResult", "benchmark_command", "benchmark_module", "parse_benchmark_json"]
+__all__ = [
+    "BenchmarkResult",
+    "benchmark_command",
+    "benchmark_module",
+    "parse_benchmark_json",
+    "task_topology_flags",
+]
 
 _TO_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
 
@@ -89,6 +95,16 @@ class BenchmarkResult:
             "samples_ms": list(self.samples_ms),
             "error": self.error,
         }
+
+
+def task_topology_flags(workers: int, *, pinned: bool = False) -> list[str]:
+    """The runtime flags giving `local-task` `workers` workers; pure. By default workers the
+    OS places (`--task_topology_group_count`); with `pinned`, IREE's own topology of one
+    worker pinned to each core, capped at `workers` (`--task_topology_max_group_count`)."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    topology = "max_group_count" if pinned else "group_count"
+    return [f"--task_topology_{topology}={workers}"]
 
 
 def benchmark_command(

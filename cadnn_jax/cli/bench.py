@@ -24,6 +24,7 @@ import lowering
 from cadnn_jax._checkpoint import load_model
 from cadnn_jax.cli._files import write_json
 from cadnn_jax.cli.compile import forward_fn
+from lowering.benchmark import task_topology_flags
 
 
 def add_parser(sub: Any) -> None:
@@ -71,7 +72,7 @@ def runtime_flags(device: str, workers: str, cores: int | None = None) -> list[s
     and other devices take IREE's defaults."""
     if device != "local-task" or workers == "pinned":
         return []
-    return [f"--task_topology_group_count={cores or os.cpu_count() or 1}"]
+    return task_topology_flags(cores or os.cpu_count() or 1)
 
 
 def _time_jax(fn: Any, x: np.ndarray, repetitions: int) -> list[float]:

@@ -76,3 +76,14 @@ def test_runtime_flags_reach_the_tool(tmp_path) -> None:
     assert result.ok, result.error
     assert "--task_topology_group_count=2" in result.command
     assert not run(["--input=4xf32=1"]).ok  # a second input: the call must fail
+
+
+def test_task_topology_flags() -> None:
+    """Floating workers by default, IREE's pinned topology capped with `pinned`; no workers
+    is an error."""
+    from lowering.benchmark import task_topology_flags
+
+    assert task_topology_flags(2) == ["--task_topology_group_count=2"]
+    assert task_topology_flags(3, pinned=True) == ["--task_topology_max_group_count=3"]
+    with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
+        task_topology_flags(0)
