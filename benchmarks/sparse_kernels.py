@@ -205,7 +205,7 @@ def parse_tiles(text: str, base: CpuTiles | None = None) -> CpuTiles:
             number = int(value)
         except ValueError:
             raise ValueError(f"--tiles: {name} must be an integer, got {value!r}") from None
-        least = 0 if name in ("hoist_bytes", "wide_pixels") else 1
+        least = 0 if "hoist_bytes" in name or name == "wide_pixels" else 1
         if number < least:
             raise ValueError(f"--tiles: {name} must be at least {least}, got {number}")
         changes[name] = (1, number) if name == "vector" else number
@@ -305,9 +305,10 @@ def main(argv: list[str] | None = None) -> None:
         "--tiles",
         default="",
         help="the sparse kernels' CPU tiles, as changes to this machine's (the pass's "
-        "defaults with AVX-512, its AVX2_TILES without), e.g. 'rows=32,hoist_bytes=0' "
-        "(fields: rows, pixels, vector, hoist_bytes, wide_pixels, pointwise_row_vector; see "
-        "lowering/passes/_sparse_kernels.py, CpuTiles); default: this machine's",
+        "AVX512_TILES with AVX-512, its AVX2_TILES without), e.g. 'rows=32,hoist_bytes=0' "
+        "(fields: rows, pixels, vector, hoist_bytes, wide_pixels, and the pointwise_* ones "
+        "of 1x1 kernels; see lowering/passes/_sparse_kernels.py, CpuTiles); default: this "
+        "machine's",
     )
     args = parser.parse_args(argv)
     try:

@@ -11,7 +11,7 @@ from typing import Any
 
 from lowering import host
 from lowering.passes._sparse_kernels import AVX2_TILES as _SPARSE_AVX2_TILES
-from lowering.passes._sparse_kernels import DEFAULT_TILES as _SPARSE_TILES
+from lowering.passes._sparse_kernels import AVX512_TILES as _SPARSE_TILES
 from lowering.passes._sparse_kernels import CpuTiles
 from lowering.passes.compact_channels import compact_channels as compact_channels
 from lowering.passes.dense_convs import AVX2_TILES as _CONV_AVX2_TILES
@@ -72,9 +72,10 @@ def host_dense(cpuinfo: Path = host.CPUINFO) -> tuple[Callable[..., int], ...]:
 
 def host_sparse_tiles(cpuinfo: Path = host.CPUINFO) -> CpuTiles:
     """The sparse kernels' CPU tiles (`sparse_dispatch`'s `tiles`) for a build that runs on
-    this machine: the pass's defaults with AVX-512, else its `AVX2_TILES` (1x1 kernels in a
-    row format on 32-pixel vectors, measured on a Zen 1 EPYC); read from `cpuinfo`. Other CPU
-    targets (arm64) keep the defaults."""
+    this machine: with AVX-512 the pass's `AVX512_TILES` (1x1 kernels in workgroups of one
+    pixel vector, 4-row blocks on 64-pixel vectors, measured on a Zen 4 EPYC), else its
+    `AVX2_TILES` (1x1 kernels in a row format on 32-pixel vectors, measured on a Zen 1 EPYC);
+    read from `cpuinfo`. Other CPU targets (arm64) keep the defaults."""
     return _SPARSE_TILES if _avx512(cpuinfo) else _SPARSE_AVX2_TILES
 
 

@@ -26,6 +26,7 @@ from lowering.passes._sparse_formats import SparseLayout
 
 __all__ = [
     "AVX2_TILES",
+    "AVX512_TILES",
     "DEFAULT_TILES",
     "DISPATCH_END",
     "Activation",
@@ -83,9 +84,16 @@ class CpuTiles:
       register: floats in one vector register (8 on AVX2): the shortest pixel vector, and
         the unit that grids and small maps are rounded up to.
       pointwise_row_vector: the pixels of the vector of a 1x1 kernel in a row format
-        (`balanced`, `ell`) built by `kernel_function`, when not `vector`'s
-        (`for_pointwise_rows`); KxK kernels, and an expansion computed inside a depthwise
-        kernel's dispatch (`_sparse_fused_kernels`, not measured with it), keep `vector`.
+        (`balanced`, `ell`) built by `kernel_function`, when not `vector`'s.
+      pointwise_block_vector: the pixels of the vector of a 1x1 kernel in `g`-row blocks
+        built by `kernel_function`, on maps (or grids) of a multiple of them, when not
+        `for_block(g)`'s (on other maps it would add a padding copy).
+      pointwise_channels: output channels per workgroup of a 1x1 kernel built by
+        `kernel_function` (`pointwise_channels // g` row blocks), when not `rows`'.
+      pointwise_hoist_bytes: `hoist_bytes` for a 1x1 kernel built by `kernel_function`.
+    The `pointwise_*` fields apply through `for_pointwise`; KxK kernels, and an expansion
+    computed inside a depthwise kernel's dispatch (`_sparse_fused_kernels`, not measured with
+    them), keep the others.
     """
 
     rows: int = 8
@@ -95,6 +103,9 @@ class CpuTiles:
     wide_pixels: int = 512
     register: int = 8
     pointwise_row_vector: int | None = None
+    pointwise_block_vector: int | None = None
+    pointwise_channels: int | None = None
+    pointwise_hoist_bytes: int | None = None
 
     def for_block(self, g: int) -> "CpuTiles":
         """The tiles of a kernel computing `g` rows at once: the pixel tile is divided by `g`
@@ -106,12 +117,18 @@ class CpuTiles:
         v0, v1 = self.vector
         return dataclasses.replace(self, vector=(v0, max(self.register, v1 // g)))
 
-    def for_pointwise_rows(self) -> "CpuTiles":
-        """The tiles of a 1x1 kernel in a row format: `pointwise_row_vector` pixels as the
-        vector, when set."""
-        if self.pointwise_row_vector is None:
-            return self
-        return dataclasses.replace(self, vector=(self.vector[0], self.pointwise_row_vector))
+    def for_pointwise(self, g: int, p: int) -> "CpuTiles":
+        """The tiles of a 1x1 kernel built by `kernel_function` with `g`-row blocks on `p`
+        pixels: these with the `pointwise_*` fields that are set in place of the others."""
+        tiles = self
+        if self.pointwise_channels is not None:
+            tiles = dataclasses.replace(tiles, rows=max(1, self.pointwise_channels // g))
+        if self.pointwise_hoist_bytes is not None:
+            tiles = dataclasses.replace(tiles, hoist_bytes=self.pointwise_hoist_bytes)
+        pixels = self.pointwise_row_vector if g == 1 else self.pointwise_block_vector
+        if pixels is None or (g > 1 and p % pixels):
+            return tiles
+        return dataclasses.replace(tiles, vector=(self.vector[0], pixels * g))
 
     def pixel_vector(self, g: int, p: int) -> int:
         """The pixel vector of a `g`-row kernel on `p` pixels: `for_block(g)`'s when it
@@ -168,6 +185,22 @@ pixels (four AVX2 registers of accumulators) instead of 64. On a Zen 1 EPYC (ses
 vectors in session 15's run, unstructured rows 0.24 against 0.32; workgroups of 2 to 256 rows
 by 32 to 1568 pixels measured within 0.18-0.23 (by hand). Block and KxK kernels, and with them
 the pruned ResNet-50 and MobileNet-V2 builds, are unchanged."""
+
+AVX512_TILES = dataclasses.replace(
+    DEFAULT_TILES, pointwise_block_vector=64, pointwise_channels=64, pointwise_hoist_bytes=0
+)
+"""`DEFAULT_TILES` for x86 CPUs with AVX-512, where IREE's loads and multiply-adds run on
+16-float registers (32 of them): a 1x1 kernel in 4-row blocks on vectors of 64 pixels (16
+registers of accumulators, each loaded activation used 16 times) where they divide the map,
+and every 1x1 kernel in workgroups of one pixel vector by 64 output channels, with nothing
+hoisted. Hoisting a block's broadcast values for a 448-pixel workgroup took 26 slots x 4
+registers of 64 bytes, more than the register file, and spilled them. On a Zen 4 EPYC
+(session 31; `benchmarks/sparse_kernels.py --tiles ...` scratch runs, by hand) the 256 -> 256
+layer on 56x56 with 4x1 blocks at 10% went from 0.147 of IREE dense to 0.121 on one thread and
+from 0.21-0.26 to 0.10-0.13 on two; balanced rows at 10% from 0.26 to 0.21 and from 0.31 to
+0.18. The pruned ResNet-50 (`benchmarks/sparse_models.py`'s weights) ran in 0.94x the time on
+two threads and 0.98x on one, MobileNet-V2 (1x1 layers at 25%) level (0.97x and 1.02x,
+paired; scratch builds alternated in one process)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -793,12 +826,12 @@ def kernel_function(
             "('nhwc', 'nchw')"
         )
     m, g, j = layout.rows, layout.block, layout.slots
-    if tiles is not None and g == 1:
-        tiles = tiles.for_pointwise_rows()
     in_lines, x, k, spatial = _input_glue(input_layout, tuple(input_shape), stride)
     if k != layout.columns:
         raise ValueError(f"input_shape {input_shape} has {k} channels, W has {layout.columns}")
     p = spatial[0] * spatial[1] * spatial[2]
+    if tiles is not None:
+        tiles = tiles.for_pointwise(g, p)
     wide = p
     if pad_pixels and input_layout in ("nhwc", "nchw"):
         wide = vector_multiple(p, tiles, g)

@@ -41,6 +41,7 @@ from lowering.passes._sparse_formats import (
 )
 from lowering.passes._sparse_kernels import (
     AVX2_TILES,
+    AVX512_TILES,
     DEFAULT_TILES,
     CpuTiles,
     GridOutput,
@@ -262,10 +263,43 @@ def test_long_rows_and_small_maps_get_workgroups_of_one_pixel_vector() -> None:
     )
 
 
+def test_pointwise_tiles_replace_the_others_for_1x1_kernels() -> None:
+    # AVX-512: 4-row blocks on 64-pixel vectors where 64 divides the map (else the blocks'
+    # 16-pixel vectors, with no padding copy), 64 output channels per workgroup, one pixel
+    # vector per workgroup (nothing hoisted).
+    blocks = AVX512_TILES.for_pointwise(4, 3136)
+    assert blocks.pixel_vector(4, 3136) == 64
+    assert "distribution = [16, 64], vector_common_parallel = [1, 64]" in blocks.attribute(
+        4, 26, 3136
+    )
+    assert AVX512_TILES.for_pointwise(4, 784).pixel_vector(4, 784) == 16
+    assert "distribution = [64, 64], vector_common_parallel = [1, 64]" in (
+        AVX512_TILES.for_pointwise(1, 3136).attribute(1, 26, 3136)
+    )
+    # KxK kernels keep the others; tiles without pointwise fields are unchanged.
+    assert "distribution = [8, 448]" in AVX512_TILES.attribute(4, 26, 3136)
+    assert DEFAULT_TILES.for_pointwise(4, 3136) == DEFAULT_TILES
+    assert AVX2_TILES.for_pointwise(1, 3136).vector == (1, 32)
+    assert AVX2_TILES.for_pointwise(4, 3136) == AVX2_TILES
+
+
+def test_1x1_kernels_carry_the_pointwise_tiles() -> None:
+    w = np.ones((8, 16), np.float32)
+    kernel = kernel_function(
+        "k",
+        layout_for_blocks(w, 4),
+        np.zeros(8, np.float32),
+        (16, 64),
+        input_layout="cols",
+        tiles=AVX512_TILES,
+    )
+    assert "distribution = [16, 64], vector_common_parallel = [1, 64]" in kernel.text
+
+
 def test_host_sparse_tiles_follow_the_cpu(tmp_path: Path) -> None:
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 fma avx512f\n")
-    assert host_sparse_tiles(cpuinfo) == DEFAULT_TILES
+    assert host_sparse_tiles(cpuinfo) == AVX512_TILES
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx avx2 fma\n")
     assert host_sparse_tiles(cpuinfo) == AVX2_TILES
     assert host_sparse_tiles(tmp_path / "missing") == AVX2_TILES
