@@ -193,14 +193,19 @@ AVX512_TILES = dataclasses.replace(
 16-float registers (32 of them): a 1x1 kernel in 4-row blocks on vectors of 64 pixels (16
 registers of accumulators, each loaded activation used 16 times) where they divide the map,
 and every 1x1 kernel in workgroups of one pixel vector by 64 output channels, with nothing
-hoisted. Hoisting a block's broadcast values for a 448-pixel workgroup took 26 slots x 4
-registers of 64 bytes, more than the register file, and spilled them. On a Zen 4 EPYC
-(session 31; `benchmarks/sparse_kernels.py --tiles ...` scratch runs, by hand) the 256 -> 256
-layer on 56x56 with 4x1 blocks at 10% went from 0.147 of IREE dense to 0.121 on one thread and
-from 0.21-0.26 to 0.10-0.13 on two; balanced rows at 10% from 0.26 to 0.21 and from 0.31 to
-0.18. The pruned ResNet-50 (`benchmarks/sparse_models.py`'s weights) ran in 0.94x the time on
-two threads and 0.98x on one, MobileNet-V2 (1x1 layers at 25%) level (0.97x and 1.02x,
-paired; scratch builds alternated in one process)."""
+hoisted (for a 448-pixel workgroup LLVM hoisted a block's broadcast values, 26 slots x 4
+registers of 64 bytes at 10% density, more than the register file, and spilled them).
+Measured on a Zen 4 EPYC (session 31): the 256 -> 256 layer on 56x56 at 10% took 0.123 of
+IREE dense on one thread and 0.113 on two in 4x1 blocks, 0.211 and 0.214 in balanced rows
+(`benchmarks/results/sparse_kernels-1x1-s31-zen4-2026-12-07.json`), against 0.153 / 0.195
+and 0.281 / 0.324 with `DEFAULT_TILES` in session 29 (`-s29-zen4-`). Whole pruned models
+(`benchmarks/compare_revisions.py --revisions 060d7a1 89cf8c3`, the commits before and
+after): ResNet-50 0.949x the time on two threads (paired 0.934x) and 0.952x on one (paired
+0.968x), MobileNet-V2 0.958x (paired 0.925x) and 0.998x (paired 0.980x)
+(`compare_revisions-*-sparse-nchw-s31-zen4-pointwise-t2-` and `-t1-2026-12-07.json`). Other
+sizes tried by hand: 128 or 256 channels per workgroup were as fast on one thread and
+slower on two; 64-pixel block vectors on maps they do not divide added a padding copy per
+layer and made both models slower."""
 
 
 @dataclasses.dataclass(frozen=True)
