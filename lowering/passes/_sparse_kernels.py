@@ -191,7 +191,8 @@ AVX512_TILES = dataclasses.replace(
 )
 """`DEFAULT_TILES` for x86 CPUs with AVX-512, where IREE's loads and multiply-adds run on
 16-float registers (32 of them): a 1x1 kernel in 4-row blocks on vectors of 64 pixels (16
-registers of accumulators, each loaded activation used 16 times) where they divide the map,
+registers of accumulators, 16 independent chains of multiply-adds, each broadcast value
+serving four registers) where they divide the map,
 and every 1x1 kernel in workgroups of one pixel vector by 64 output channels, with nothing
 hoisted (for a 448-pixel workgroup LLVM hoisted a block's broadcast values, 26 slots x 4
 registers of 64 bytes at 10% density, more than the register file, and spilled them).
