@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"--rounds and --repetitions must be >= 1, got {args.rounds}, {args.repetitions}."
         )
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+    flags = {d: runtime_flags(d, args.workers) for d in devices}
     signature = lowering.read_signature(modules[0])
     for module in modules[1:]:
         if lowering.read_signature(module).inputs != signature.inputs:
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "host",
                 device=d,
                 repetitions=args.repetitions,
-                runtime_flags=runtime_flags(d, args.workers),
+                runtime_flags=flags[d],
             )
             if result.ok:
                 samples[name].extend(result.samples_ms)
@@ -148,7 +149,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "engines": summary,
         "errors": errors,
         "workers": args.workers,
-        "runtime_flags": {d: runtime_flags(d, args.workers) for d in devices},
+        "runtime_flags": flags,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "versions": {"jax": jax.__version__},
     }
