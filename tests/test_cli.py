@@ -125,6 +125,27 @@ def test_bad_flags_give_clear_errors(data_dir, tmp_path, capsys, extra, match):
     assert re.search(match, capsys.readouterr().err)
 
 
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--bits", "1"], "--bits: UniformLevels: bits must be an integer >= 2"),
+        (["--bits", "0", "--levels", "pow2"], "--bits: PowerOfTwoLevels: bits must be"),
+        (["--constraint", "nm", "--n-of-m", "5:4"], "--n-of-m: NOfM: n must be <= m"),
+        (["--constraint", "blocks", "--block-size", "0"], "--block-size: Blocks: size must be"),
+        (["--constraint", "patterns", "--num-patterns", "0"], "--num-patterns must be >= 1"),
+    ],
+)
+def test_bad_constraint_flags_fail_before_training(data_dir, tmp_path, capsys, extra, match):
+    # These were found only after pretraining; now nothing runs and nothing is written.
+    with pytest.raises(SystemExit) as exc:
+        main(_argv(data_dir, tmp_path / "bad", *extra))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err)
+    assert "pretraining" not in err
+    assert not (tmp_path / "bad").exists()
+
+
 def test_missing_dataset_says_which_package(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(_argv(tmp_path / "nowhere", tmp_path / "out"))

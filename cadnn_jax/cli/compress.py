@@ -232,6 +232,30 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(
             f"--train-limit ({args.train_limit}) must exceed --val-size ({args.val_size})."
         )
+    _check_constraint_flags(args)
+
+
+def _check_constraint_flags(args: argparse.Namespace) -> None:
+    """Builds what the constraint flags alone determine, so that a bad value fails before any
+    training (the specs check their own fields); the error names the flag."""
+    checks: list[tuple[str, Callable[[], Any]]] = []
+    if args.constraint == "blocks":
+        checks.append(("--block-size", lambda: _specs.Blocks(args.sparsity, size=args.block_size)))
+    if args.constraint == "nm":
+        checks.append(("--n-of-m", lambda: _specs.NOfM(*parse_n_of_m(args.n_of_m))))
+    if args.constraint == "patterns" and args.num_patterns < 1:
+        raise ValueError(f"--num-patterns must be >= 1, got {args.num_patterns}.")
+    if args.bits is not None:
+        level_kind = _specs.UniformLevels if args.levels == "uniform" else _specs.PowerOfTwoLevels
+        checks.append(("--bits", lambda: level_kind(args.bits)))
+    for flag, build in checks:
+        try:
+            build()
+        except ValueError as e:
+            message = str(e)
+            raise ValueError(
+                message if message.startswith(flag) else f"{flag}: {message}"
+            ) from None
 
 
 def parse_n_of_m(text: str) -> tuple[int, int]:
