@@ -103,6 +103,51 @@ def test_errors_are_clear(checkpoint, capsys, argv, match):
     assert re.search(match, capsys.readouterr().err)
 
 
+@pytest.mark.parametrize(
+    ("flags", "match"),
+    [
+        (["--batch", "0"], "--batch must be >= 1, got 0"),
+        (["--check", "-1"], r"--check must be >= 0 \(0 = no check\), got -1"),
+        (["--tolerance", "-1"], "--tolerance must be >= 0, got -1.0"),
+        (["--sparse-threshold", "-0.5"], "--sparse-threshold must be >= 0, got -0.5"),
+    ],
+)
+def test_compile_checks_its_flags_before_writing(checkpoint, tmp_path, capsys, flags, match):
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit) as exc:
+        main(["compile", str(checkpoint), "--targets", "host", "--out", str(out), *flags])
+    assert exc.value.code == 2
+    assert re.search(match, capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_compile_names_an_out_it_cannot_create(checkpoint, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exc:
+        main(["compile", str(checkpoint), "--out", str(tmp_path / "file" / "sub")])
+    assert exc.value.code == 2
+    assert "--out: cannot create directory" in capsys.readouterr().err
+
+
+def test_bench_rejects_unknown_devices_and_says_why_nothing_ran(checkpoint, tmp_path, capsys):
+    out = tmp_path / "iree"
+    main(["compile", str(checkpoint), "--targets", "arm64-a76", "--out", str(out)])
+    module = str(out / "arm64-a76.vmfb")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", module, "--devices", "local-sync,warp"])
+    assert exc.value.code == 2
+    assert "--devices: unknown device 'warp'; known host devices" in capsys.readouterr().err
+    # An arm64 module cannot run on this host: each device's failure is printed, and the
+    # command fails instead of printing nothing.
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", module, "--rounds", "1", "--repetitions", "1"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "arm64-a76/iree-local-sync: failed:" in err
+    assert "no module ran on local-sync, local-task" in err
+
+
 def test_run_with_a_wrongly_shaped_input(checkpoint, tmp_path, capsys):
     out = tmp_path / "iree"
     main(["compile", str(checkpoint), "--targets", "host", "--out", str(out)])

@@ -14,6 +14,7 @@ import os
 import pathlib
 import platform
 import statistics
+import sys
 import time
 from typing import Any
 
@@ -25,6 +26,9 @@ from cadnn_jax._checkpoint import load_model
 from cadnn_jax.cli._files import write_json
 from cadnn_jax.cli.compile import forward_fn
 from lowering.benchmark import task_topology_flags
+
+HOST_DEVICES = ("local-sync", "local-task")
+"""The IREE devices that run a host module: one thread (the caller's), or a pool of workers."""
 
 
 def add_parser(sub: Any) -> None:
@@ -42,7 +46,10 @@ def add_parser(sub: Any) -> None:
         "e.g. host.vmfb host-dense.vmfb)",
     )
     p.add_argument(
-        "--devices", default="local-sync,local-task", help="comma-separated IREE host devices"
+        "--devices",
+        default=",".join(HOST_DEVICES),
+        help="comma-separated IREE host devices: local-sync (one thread, the caller's) and "
+        "local-task (a pool of workers)",
     )
     p.add_argument(
         "--checkpoint",
@@ -96,6 +103,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"--rounds and --repetitions must be >= 1, got {args.rounds}, {args.repetitions}."
         )
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+    unknown = [d for d in devices if d not in HOST_DEVICES]
+    if unknown or not devices:
+        what = f"unknown device {', '.join(map(repr, unknown))}" if unknown else "none given"
+        raise ValueError(f"--devices: {what}; known host devices: {', '.join(HOST_DEVICES)}.")
     flags = {d: runtime_flags(d, args.workers) for d in devices}
     signature = lowering.read_signature(modules[0])
     for module in modules[1:]:
@@ -156,6 +167,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for name, entry in summary.items():
         ratio = f", {entry['ratio_to_jax']:.2f}x jax.jit" if "ratio_to_jax" in entry else ""
         print(f"[cadnn] {name}: median {entry['median_ms']:.3f} ms{ratio}", flush=True)
+    for name, error in errors.items():
+        print(f"[cadnn] {name}: failed: {error}", file=sys.stderr, flush=True)
     if args.out:
         write_json(pathlib.Path(args.out), report)
+    if errors and not any(name in summary for name, _, _ in engines):
+        first = next(iter(errors.values()))
+        raise ValueError(f"no module ran on {', '.join(devices)}; the first error: {first}")
     return report

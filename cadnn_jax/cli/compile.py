@@ -165,14 +165,21 @@ def _compile_all(
 def run(args: argparse.Namespace) -> dict[str, Any]:
     targets = parse_targets(args.targets)
     shape = parse_shape(args.input_shape)
-    if args.batch < 1 or args.check < 0:
-        raise ValueError(f"--batch must be >= 1 and --check >= 0, got {args.batch}, {args.check}.")
-    model, meta = load_model(args.checkpoint)
-    out = pathlib.Path(args.out or f"{str(args.checkpoint).rstrip('/')}-iree")
-    out.mkdir(parents=True, exist_ok=True)
-    fn = forward_fn(model)
+    if args.batch < 1:
+        raise ValueError(f"--batch must be >= 1, got {args.batch}.")
+    if args.check < 0:
+        raise ValueError(f"--check must be >= 0 (0 = no check), got {args.check}.")
+    if not args.tolerance >= 0:
+        raise ValueError(f"--tolerance must be >= 0, got {args.tolerance}.")
     if not args.sparse_threshold >= 0:
         raise ValueError(f"--sparse-threshold must be >= 0, got {args.sparse_threshold}.")
+    model, meta = load_model(args.checkpoint)
+    out = pathlib.Path(args.out or f"{str(args.checkpoint).rstrip('/')}-iree")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--out: cannot create directory {str(out)!r}: {e.strerror}.") from None
+    fn = forward_fn(model)
 
     def passes(target: str) -> list[Any]:
         return passes_for(
