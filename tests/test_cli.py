@@ -133,6 +133,7 @@ def test_bad_flags_give_clear_errors(data_dir, tmp_path, capsys, extra, match):
         (["--constraint", "nm", "--n-of-m", "5:4"], "--n-of-m: NOfM: n must be <= m"),
         (["--constraint", "blocks", "--block-size", "0"], "--block-size: Blocks: size must be"),
         (["--constraint", "patterns", "--num-patterns", "0"], "--num-patterns must be >= 1"),
+        (["--keep-dense", "conv9/*"], "--keep-dense 'conv9/\\*' matches no parameter"),
     ],
 )
 def test_bad_constraint_flags_fail_before_training(data_dir, tmp_path, capsys, extra, match):
@@ -150,6 +151,15 @@ def test_missing_dataset_says_which_package(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(_argv(tmp_path / "nowhere", tmp_path / "out"))
     assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_out_that_is_a_file_is_named(data_dir, tmp_path, capsys):
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(SystemExit) as exc:
+        main(_argv(data_dir, tmp_path / "taken"))
+    assert exc.value.code == 2
+    assert "--out: cannot create directory" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("allocation", ["global", "lamp", "uniform"])

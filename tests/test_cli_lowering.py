@@ -155,6 +155,20 @@ def test_run_with_a_wrongly_shaped_input(checkpoint, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["run", str(out / "host.vmfb"), "--input", str(tmp_path / "bad.npy")])
     assert "inputs do not match the module" in capsys.readouterr().err
+    # An --output in a directory that does not exist is named before the module runs.
+    np.save(tmp_path / "x.npy", np.zeros((1, 28, 28, 1), np.float32))
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "run",
+                str(out / "host.vmfb"),
+                "--input",
+                str(tmp_path / "x.npy"),
+                "--output",
+                str(tmp_path / "missing" / "y.npy"),
+            ]
+        )
+    assert "--output: no directory" in capsys.readouterr().err
 
 
 def test_pruned_model_compiles_to_sparse_kernels(checkpoint, tmp_path):

@@ -258,6 +258,16 @@ def _check_constraint_flags(args: argparse.Namespace) -> None:
             ) from None
 
 
+def _check_keep_dense(patterns: list[str], params: Any) -> None:
+    """Each --keep-dense glob must match a parameter path (checked before any training)."""
+    paths = sorted(named_leaves(params))
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(p, pattern) for p in paths):
+            raise ValueError(
+                f"--keep-dense {pattern!r} matches no parameter; the model's are {paths}."
+            )
+
+
 def parse_n_of_m(text: str) -> tuple[int, int]:
     """``"2:4"`` -> ``(2, 4)``."""
     try:
@@ -367,8 +377,6 @@ def schedule_from_args(args: argparse.Namespace, **fields: Any) -> Schedule:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     _check_args(args)
     schedule = schedule_from_args(args, stages=parse_stages(args.stages), seed=args.seed)
-    out = pathlib.Path(args.out or f"runs/{args.model}")
-    out.mkdir(parents=True, exist_ok=True)
     progress = not args.no_progress
     t0 = time.perf_counter()
 
@@ -382,19 +390,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         model, _ = load_model(args.init)
     else:
         model = models.get_model(args.model, rngs=nnx.Rngs(args.seed), num_classes=10)
-        if args.pretrain_epochs:
-            _log(f"pretraining {args.model} for {args.pretrain_epochs} epochs")
-            train(
-                model,
-                optax.adam(args.lr),
-                tr_x,
-                tr_y,
-                epochs=args.pretrain_epochs,
-                batch_size=args.batch_size,
-                seed=args.seed,
-                progress=progress,
-                checkpoint=str(out / "pretrain-checkpoint"),
-            )
+    _check_keep_dense(args.keep_dense, nnx.state(model, nnx.Param))
+    out = pathlib.Path(args.out or f"runs/{args.model}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--out: cannot create directory {str(out)!r}: {e.strerror}.") from None
+    if not args.init and args.pretrain_epochs:
+        _log(f"pretraining {args.model} for {args.pretrain_epochs} epochs")
+        train(
+            model,
+            optax.adam(args.lr),
+            tr_x,
+            tr_y,
+            epochs=args.pretrain_epochs,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            progress=progress,
+            checkpoint=str(out / "pretrain-checkpoint"),
+        )
     t_pre = time.perf_counter()
     dense = {"val": evaluate(model, va_x, va_y), "test": evaluate(model, te_x, te_y)}
     save_model(out / "dense", model, {"model": args.model, "accuracy": dense}, overwrite=True)

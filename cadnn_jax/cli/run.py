@@ -55,8 +55,10 @@ def run(args: argparse.Namespace) -> list[np.ndarray]:
         if not pathlib.Path(path).is_file():
             raise FileNotFoundError(f"--input: no file at {path!r}.")
         inputs.append(np.load(path))
-    outputs = lowering.run_module(module, inputs, args.target, function=args.function)
     out = pathlib.Path(args.output)
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"--output: no directory {str(out.parent)!r} to write into.")
+    outputs = lowering.run_module(module, inputs, args.target, function=args.function)
     paths = (
         [out]
         if len(outputs) == 1
