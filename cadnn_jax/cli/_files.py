@@ -20,3 +20,12 @@ def write_json(path: pathlib.Path, data: Any) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def make_out_dir(path: pathlib.Path) -> None:
+    """Create the output directory ``path`` (and its parents) if needed; a path that cannot
+    be one (a file, a read-only place) is a ValueError naming ``--out``."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--out: cannot create directory {str(path)!r}: {e.strerror}.") from None

@@ -23,7 +23,7 @@ from flax import nnx
 import lowering
 from cadnn_jax._checkpoint import load_model
 from cadnn_jax._fashion_mnist import load_fashion_mnist
-from cadnn_jax.cli._files import write_json
+from cadnn_jax.cli._files import make_out_dir, write_json
 
 DEFAULT_TARGETS = "host,arm64-a76,vulkan-valhall"
 
@@ -175,10 +175,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--sparse-threshold must be >= 0, got {args.sparse_threshold}.")
     model, meta = load_model(args.checkpoint)
     out = pathlib.Path(args.out or f"{str(args.checkpoint).rstrip('/')}-iree")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"--out: cannot create directory {str(out)!r}: {e.strerror}.") from None
+    make_out_dir(out)
     fn = forward_fn(model)
 
     def passes(target: str) -> list[Any]:

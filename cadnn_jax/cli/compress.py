@@ -32,7 +32,7 @@ from cadnn_jax._project import constraint_table
 from cadnn_jax._storage import storage_report
 from cadnn_jax._train import evaluate, train
 from cadnn_jax._tree import named_leaves
-from cadnn_jax.cli._files import write_json
+from cadnn_jax.cli._files import make_out_dir, write_json
 
 CONSTRAINTS = {
     "unstructured": "top-k magnitudes per layer",
@@ -392,10 +392,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         model = models.get_model(args.model, rngs=nnx.Rngs(args.seed), num_classes=10)
     _check_keep_dense(args.keep_dense, nnx.state(model, nnx.Param))
     out = pathlib.Path(args.out or f"runs/{args.model}")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"--out: cannot create directory {str(out)!r}: {e.strerror}.") from None
+    make_out_dir(out)
     if not args.init and args.pretrain_epochs:
         _log(f"pretraining {args.model} for {args.pretrain_epochs} epochs")
         train(
