@@ -488,6 +488,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     check_run_arguments(parser, args)
+    import models
+
+    known = sorted({*models.IMAGENET_MODELS, *models.MODELS})
+    if args.model not in known:
+        parser.error(f"--model must be one of {known}, got {args.model!r}")
     try:
         args.iree_flag_sets = (
             dict(parse_flag_set(t) for t in args.iree_flags)

@@ -311,6 +311,8 @@ def main(argv: list[str] | None = None) -> None:
         "machine's",
     )
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     try:
         tiles = parse_tiles(args.tiles)
     except ValueError as e:

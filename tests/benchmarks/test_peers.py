@@ -251,6 +251,13 @@ def test_other_load_counts_processes_that_are_not_ours() -> None:
         assert record[key] is None or record[key] > 1.0, record
 
 
+def test_unknown_model_is_an_argument_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        peers.main(["--model", "resnet9000"])
+    assert exc.value.code == 2
+    assert "--model must be one of" in capsys.readouterr().err
+
+
 def test_copy_bandwidth_rejects_bad_sizes() -> None:
     from benchmarks._peak import copy_bandwidth
 

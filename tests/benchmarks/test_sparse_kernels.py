@@ -1,6 +1,7 @@
 """The kernel benchmark's command line: `--tiles` changes this machine's tiles field by field."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,6 +41,16 @@ def test_bad_tiles_are_named(text: str, message: str, capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         sparse_kernels.main(["--tiles", text])
     assert message in capsys.readouterr().err
+
+
+def test_zero_rounds_are_refused_before_compiling(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Zero rounds compiled every module, then wrote a file of nulls.
+    with pytest.raises(SystemExit):
+        sparse_kernels.main(["--rounds", "0", "--out", str(tmp_path / "r.json")])
+    assert "--rounds must be at least 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
 
 
 @pytest.mark.parametrize("layer", sparse_kernels.LAYERS, ids=lambda layer: layer.name)
