@@ -90,6 +90,15 @@ def xla_flags_for_threads(threads: int, cores: int, existing: str = "") -> str:
     return existing
 
 
+def check_model_name(name: str) -> None:
+    """Raises ValueError, listing the zoo's models, when `name` is none of them."""
+    import models
+
+    known = sorted({*models.IMAGENET_MODELS, *models.MODELS})
+    if name not in known:
+        raise ValueError(f"--model must be one of {known}, got {name!r}")
+
+
 def build_state(name: str, seed: int) -> tuple[Callable[..., Any], Any, np.ndarray]:
     """A zoo model with seeded random weights as `forward(state, x)`, its state and a seeded
     batch-1 input.
@@ -104,16 +113,14 @@ def build_state(name: str, seed: int) -> tuple[Callable[..., Any], Any, np.ndarr
 
     import models
 
+    check_model_name(name)
     if name in models.IMAGENET_MODELS:
         ctor, side = models.IMAGENET_MODELS[name]
         model = ctor(rngs=nnx.Rngs(seed))
         shape = (1, side, side, 3)
-    elif name in models.MODELS:
+    else:
         model = models.MODELS[name](num_classes=10, rngs=nnx.Rngs(seed))
         shape = (1, 28, 28, 1)
-    else:
-        known = sorted({*models.IMAGENET_MODELS, *models.MODELS})
-        raise ValueError(f"--model must be one of {known}, got {name!r}")
     takes_train = "train" in inspect.signature(type(model).__call__).parameters
     graphdef, state = nnx.split(model)
 
@@ -488,12 +495,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     check_run_arguments(parser, args)
-    import models
-
-    known = sorted({*models.IMAGENET_MODELS, *models.MODELS})
-    if args.model not in known:
-        parser.error(f"--model must be one of {known}, got {args.model!r}")
     try:
+        check_model_name(args.model)
         args.iree_flag_sets = (
             dict(parse_flag_set(t) for t in args.iree_flags)
             if args.iree_flags

@@ -23,6 +23,7 @@ from lowering.layout import channels_first as channels_first
 from lowering.parameters import externalize_weights as externalize_weights
 from lowering.run_module import RunError as RunError
 from lowering.run_module import run_module as run_module
+from lowering.runtime import CPU_DEVICES as CPU_DEVICES
 from lowering.runtime import run_in_process as run_in_process
 from lowering.signature import Signature as Signature
 from lowering.signature import read_signature as read_signature
@@ -34,6 +35,7 @@ from lowering.targets import get_target as get_target
 from lowering.tools import ToolNotFoundError as ToolNotFoundError
 
 __all__ = [
+    "CPU_DEVICES",
     "TARGETS",
     "BenchmarkResult",
     "CompileError",

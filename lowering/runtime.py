@@ -15,9 +15,10 @@ import numpy as np
 
 from lowering.signature import check_inputs, parse_declaration
 
-__all__ = ["run_in_process"]
+__all__ = ["CPU_DEVICES", "run_in_process"]
 
-_CPU_DEVICES = ("local-sync", "local-task")
+CPU_DEVICES = ("local-sync", "local-task")
+"""IREE's devices for a host module: one thread (the caller's), or a pool of workers."""
 
 
 def run_in_process(
@@ -46,9 +47,9 @@ def run_in_process(
         inputs whose count, shapes or dtypes differ from the module's; the message lists the
         expected and given types.
     """
-    if device not in _CPU_DEVICES:
+    if device not in CPU_DEVICES:
         raise ValueError(
-            f"device must be one of {_CPU_DEVICES} in process, got {device!r}; run Vulkan and "
+            f"device must be one of {CPU_DEVICES} in process, got {device!r}; run Vulkan and "
             "arm64 modules with lowering.run_module.run_module"
         )
     data = vmfb if isinstance(vmfb, bytes) else Path(vmfb).read_bytes()

@@ -27,9 +27,6 @@ from cadnn_jax.cli._files import write_json
 from cadnn_jax.cli.compile import forward_fn
 from lowering.benchmark import task_topology_flags
 
-HOST_DEVICES = ("local-sync", "local-task")
-"""The IREE devices that run a host module: one thread (the caller's), or a pool of workers."""
-
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
@@ -47,7 +44,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--devices",
-        default=",".join(HOST_DEVICES),
+        default=",".join(lowering.CPU_DEVICES),
         help="comma-separated IREE host devices: local-sync (one thread, the caller's) and "
         "local-task (a pool of workers)",
     )
@@ -103,10 +100,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"--rounds and --repetitions must be >= 1, got {args.rounds}, {args.repetitions}."
         )
     devices = [d.strip() for d in args.devices.split(",") if d.strip()]
-    unknown = [d for d in devices if d not in HOST_DEVICES]
+    unknown = [d for d in devices if d not in lowering.CPU_DEVICES]
     if unknown or not devices:
         what = f"unknown device {', '.join(map(repr, unknown))}" if unknown else "none given"
-        raise ValueError(f"--devices: {what}; known host devices: {', '.join(HOST_DEVICES)}.")
+        known = ", ".join(lowering.CPU_DEVICES)
+        raise ValueError(f"--devices: {what}; known host devices: {known}.")
     flags = {d: runtime_flags(d, args.workers) for d in devices}
     signature = lowering.read_signature(modules[0])
     for module in modules[1:]:
