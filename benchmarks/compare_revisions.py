@@ -47,6 +47,10 @@ np.save(out + "/input.npy", np.asarray(x))
 """Run by a revision's own Python files in its worktree: writes the build's IR, flags and
 example input to the directory named last."""
 
+FIRST_BUILDABLE = "8c20baeace8f85d88fdb7ccb3b530beab3a48922"
+"""The first commit whose `build_model` takes `fuse_expansions`, as `_BUILD` calls it; older
+ones fail only when their turn comes, after the revisions before them are built."""
+
 
 def resolve(revision: str, repository: Path = ROOT) -> str:
     """The full SHA of the commit `revision` names in `repository`.
@@ -64,6 +68,22 @@ def resolve(revision: str, repository: Path = ROOT) -> str:
     if proc.returncode != 0 or not proc.stdout.strip():
         raise ValueError(f"--revisions: {revision!r} is not a commit of {repository}")
     return proc.stdout.strip()
+
+
+def check_buildable(revision: str, sha: str, repository: Path = ROOT) -> None:
+    """Raises ValueError, naming `revision`, when commit `sha` is older than `FIRST_BUILDABLE`
+    (where git cannot tell, as in a shallow clone without it, the build decides)."""
+    proc = subprocess.run(
+        ["git", "merge-base", "--is-ancestor", FIRST_BUILDABLE, sha],
+        cwd=repository,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode == 1:
+        raise ValueError(
+            f"--revisions: {revision!r} ({sha[:10]}) is older than {FIRST_BUILDABLE[:7]}, the "
+            "first commit whose build_model this script can call; pick that one or a later one"
+        )
 
 
 def build_at(sha: str, args: argparse.Namespace, out: Path, repository: Path = ROOT) -> None:
@@ -182,6 +202,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error(f"--seconds must be above 0, got {args.seconds}")
     try:
         args.shas = [resolve(r) for r in args.revisions]
+        for revision, sha in zip(args.revisions, args.shas, strict=True):
+            check_buildable(revision, sha)
     except ValueError as e:
         parser.error(str(e))
     return args

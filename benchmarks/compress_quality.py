@@ -37,6 +37,7 @@ from flax import nnx  # noqa: E402
 
 import cadnn_jax as cj  # noqa: E402
 import models  # noqa: E402
+from benchmarks._args import file_tag, output_dir, read_results  # noqa: E402
 from benchmarks._context import git_sha, machine, versions  # noqa: E402
 from cadnn_jax._checkpoint import load_model, save_model  # noqa: E402
 from cadnn_jax._compress import Schedule, admm_compress, magnitude_compress  # noqa: E402
@@ -312,8 +313,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--joint-rate", type=_sparsity, default=0.9971, help="joint run sparsity")
     p.add_argument("--joint-bits", type=int, default=3, help="joint run bits")
     p.add_argument("--only", nargs="*", default=[], help="run only names containing these")
-    p.add_argument("--tag", default="latest", help="results file suffix")
-    p.add_argument("--cache", default="runs/bench-cache", help="where dense models are cached")
+    p.add_argument("--tag", type=file_tag, default="latest", help="results file suffix")
+    p.add_argument(
+        "--cache", type=output_dir, default="runs/bench-cache", help="where dense models are cached"
+    )
     p.add_argument("--progress", action="store_true", help="progress bars")
     return p
 
@@ -322,10 +325,22 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     """Rejects what no run could use before anything is trained or written: otherwise a bad
     schedule flag or --layer-rate fails only when its run starts, after the dense models.
     (The rate flags are checked by their argparse type.)"""
+    for name in ("dense_epochs", "stages"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    # Each seed and rate once: a second copy would train again and be stored twice.
+    for name in ("seeds", "rates"):
+        if len(set(getattr(args, name))) < len(getattr(args, name)):
+            parser.error(f"--{name} must differ from each other, got {getattr(args, name)}")
     runs = _runs(args)
     if not runs:
         names = [r["name"] for r in _runs(argparse.Namespace(**{**vars(args), "only": None}))]
         parser.error(f"--only {' '.join(args.only)} matches no run; the runs are {names}")
+    if any("bits" in run for run in runs):
+        try:
+            cj.UniformLevels(args.joint_bits)
+        except ValueError as e:
+            parser.error(f"--joint-bits: {e}")
     # Only --layer-rate can make the per-layer rates fail, and only LeNet-5's layer sizes
     # decide whether they do, so an untrained model stands in for the dense one.
     lenet = None
@@ -344,18 +359,26 @@ def main(argv: list[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
     _check_args(parser, args)
+    out_path = RESULTS / f"compress_quality-{args.tag}.json"
+    doc = (
+        read_results(parser, out_path, "runs", "compress_quality")
+        if out_path.exists()
+        else {"runs": []}
+    )
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.cache).mkdir(parents=True, exist_ok=True)
-    out_path = RESULTS / f"compress_quality-{args.tag}.json"
-    doc = json.loads(out_path.read_text()) if out_path.exists() else {"runs": []}
     doc.update(
         {
             "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
             "machine": machine(),
             "versions": versions(),
             "git_sha": git_sha(),
-            "settings": {k: v for k, v in vars(args).items() if k not in ("only", "progress")},
+            "settings": {
+                k: str(v) if isinstance(v, pathlib.Path) else v
+                for k, v in vars(args).items()
+                if k not in ("only", "progress")
+            },
         }
     )
     done = {(r["name"], r["seed"]) for r in doc["runs"]}

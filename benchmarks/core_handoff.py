@@ -38,6 +38,7 @@ import subprocess  # noqa: E402
 from collections.abc import Mapping, Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
+from benchmarks._args import file_tag, output_dir  # noqa: E402
 from benchmarks._cpu_pair import add_cpu_pair_argument, resolve_cpu_pair  # noqa: E402
 
 __all__ = ["MAP_MODES", "WAKE_MODES", "measure_round", "summarize", "main"]
@@ -306,10 +307,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="map sizes in KB, each of x and y (default: 64 256 1024 4096)",
     )
     add_cpu_pair_argument(parser)
-    parser.add_argument("--tag", default="", help="added to the results file's name")
+    parser.add_argument(
+        "--tag", type=file_tag, default=None, help="added to the results file's name"
+    )
     parser.add_argument(
         "--out-dir",
-        type=Path,
+        type=output_dir,
         default=ROOT / "benchmarks" / "results",
         help="where the results file goes (default benchmarks/results)",
     )

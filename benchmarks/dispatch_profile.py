@@ -34,6 +34,8 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from benchmarks._args import file_tag, output_dir  # noqa: E402
+
 _DISPATCH = re.compile(r"flow\.dispatch @\w*?_dispatch_(\d+)")
 _TIME = re.compile(r"BM_(\S+)/process_time/real_time\s+([\d.]+) (ns|us|ms)")
 _UNIT_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0}
@@ -287,11 +289,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, profiler: bool = Tru
         )
         parser.add_argument("--top", type=int, default=25, help="rows printed (default 25)")
     parser.add_argument(
-        "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
+        "--out-dir",
+        type=output_dir,
+        default=ROOT / "benchmarks" / "results",
+        help="results directory",
     )
     parser.add_argument(
         "--tag",
-        type=_tag,
+        type=file_tag,
         default=None,
         help="added to the results' file name: <benchmark>-<model>-<build>...-<tag>-<date>",
     )
@@ -315,15 +320,6 @@ def build_from_args(args: argparse.Namespace) -> tuple[str, list[str], np.ndarra
     return linalg, [*flags, *args.iree_flags], x
 
 
-def _tag(text: str) -> str:
-    """A `--tag`: letters, digits, `.`, `_` and `-` only (it becomes part of a file name)."""
-    if not text or not all(c.isalnum() or c in "._-" for c in text):
-        raise argparse.ArgumentTypeError(
-            f"must be letters, digits, '.', '_' or '-' (it names a file), got {text!r}"
-        )
-    return text
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     from benchmarks._context import run_context
 
@@ -338,7 +334,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument(
         "--workdir",
-        type=Path,
+        type=output_dir,
         default=None,
         help="keep the input IR, flow IR and the dumped dispatch benchmarks here for reading "
         "(default: a temporary directory, removed at the end)",

@@ -42,6 +42,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from benchmarks._args import output_dir  # noqa: E402
 from benchmarks.dispatch_profile import kind_of  # noqa: E402
 
 PROFILING_MODE = "queue-events,host-execution"
@@ -270,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument(
         "--workdir",
-        type=Path,
+        type=output_dir,
         default=None,
         help="keep the module and the profiles here (default: a temporary directory, removed "
         "at the end)",

@@ -100,7 +100,7 @@ def _positive(text: str) -> int:
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    from benchmarks.dispatch_profile import _tag
+    from benchmarks._args import file_tag, output_dir
     from benchmarks.sparse_models import RECIPES
 
     parser = argparse.ArgumentParser(
@@ -114,9 +114,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--engines", nargs="+", choices=ENGINES, default=list(ENGINES), help="(default: all)"
     )
     parser.add_argument("--seed", type=int, default=0, help="weights and input seed (0)")
-    parser.add_argument("--tag", type=_tag, default=None, help="added to the file name")
+    parser.add_argument("--tag", type=file_tag, default=None, help="added to the file name")
     parser.add_argument(
-        "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
+        "--out-dir",
+        type=output_dir,
+        default=ROOT / "benchmarks" / "results",
+        help="results directory",
     )
     args = parser.parse_args(argv)
     if "onnxruntime" not in args.engines:

@@ -34,6 +34,7 @@ from typing import Any  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks._args import output_file  # noqa: E402
 from benchmarks._context import git_sha, machine, versions  # noqa: E402
 from lowering.benchmark import benchmark_module  # noqa: E402
 from lowering.compiler import compile_module  # noqa: E402
@@ -126,8 +127,13 @@ def main(argv: list[str] | None = None) -> None:
         "--seconds", type=float, default=0.3, help="XLA time per round sample (default 0.3)"
     )
     parser.add_argument("--nets", nargs="+", choices=sorted(NETS), default=sorted(NETS))
-    parser.add_argument("--out", type=Path, default=None, help="results file (JSON)")
+    parser.add_argument("--out", type=output_file, default=None, help="results file (JSON)")
     args = parser.parse_args(argv)
+    # Zero rounds would compile every module, then write a file of nulls.
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
+    if not args.seconds > 0:
+        parser.error(f"--seconds must be positive, got {args.seconds}")
     date = datetime.date.today().isoformat()
     out = args.out or ROOT / "benchmarks" / "results" / f"lowering-{date}.json"
     context = {

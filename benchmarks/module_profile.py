@@ -40,6 +40,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from benchmarks._args import output_dir  # noqa: E402
 from benchmarks.dispatch_profile import _UNIT_MS, kind_of  # noqa: E402
 
 # A row of `perf report --no-children --sort dso,sym --stdio -g none`.
@@ -215,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seconds", type=float, default=3.0, help="how long to sample (default 3)")
     parser.add_argument(
         "--workdir",
-        type=Path,
+        type=output_dir,
         default=None,
         help="keep the module, its library and perf.data here (default: a temporary "
         "directory, removed at the end)",

@@ -43,6 +43,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from benchmarks._args import file_tag, output_dir  # noqa: E402
 from benchmarks._core_latency import core_round_trip_ns  # noqa: E402
 
 REFERENCE = "onnxruntime"
@@ -413,14 +414,18 @@ def add_run_arguments(parser: argparse.ArgumentParser, results: str) -> None:
     )
     parser.add_argument(
         "--tag",
-        default="",
+        type=file_tag,
+        default=None,
         help=f"added to the results' file names: {results}-<model>-<tag>-<date>",
     )
     parser.add_argument(
-        "--out-dir", type=Path, default=ROOT / "benchmarks" / "results", help="results directory"
+        "--out-dir",
+        type=output_dir,
+        default=ROOT / "benchmarks" / "results",
+        help="results directory",
     )
     parser.add_argument(
-        "--workdir", type=Path, default=None, help="keep modules here (default: a temp dir)"
+        "--workdir", type=output_dir, default=None, help="keep modules here (default: a temp dir)"
     )
 
 

@@ -10,12 +10,20 @@ group:
     .venv/bin/python benchmarks/probe_split.py benchmarks/results/sparse_models-...json
 """
 
-import argparse
-import json
-import statistics
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any
+from pathlib import Path
+
+# Run as a script, this file's directory would come first on sys.path; the repository root
+# replaces it, for `benchmarks._args` (and so that benchmarks/lowering.py shadows nothing).
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+from collections.abc import Mapping, Sequence  # noqa: E402
+from typing import Any  # noqa: E402
+
+from benchmarks._args import read_results  # noqa: E402
 
 __all__ = ["split", "main"]
 
@@ -65,7 +73,9 @@ def table(result: Mapping[str, Any], near_ns: float = NEAR_NS) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", help="a peers.py or sparse_models.py results file (JSON)")
+    parser.add_argument(
+        "results", type=Path, help="a peers.py or sparse_models.py results file (JSON)"
+    )
     parser.add_argument(
         "--near-ns",
         type=float,
@@ -75,13 +85,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.near_ns > 0:
         parser.error(f"--near-ns must be positive, got {args.near_ns}")
-    try:
-        with open(args.results) as f:
-            result = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        parser.error(f"cannot read {args.results!r}: {e}")
-    if "engines" not in result:
-        parser.error(f"{args.results!r} is not a peers.py or sparse_models.py results file")
+    result = read_results(parser, args.results, "engines", "peers.py or sparse_models.py")
+    if not any(e.get("core_round_trip_ns") for e in result["engines"]):
+        # Files from before 7454c50 have none: the table would be all dashes.
+        parser.error(
+            f"{str(args.results)!r} has no round trip probed before its samples "
+            "(core_round_trip_ns; peers.py and sparse_models.py record it since 7454c50)"
+        )
     print("\n".join(table(result, args.near_ns)))
 
 

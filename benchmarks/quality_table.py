@@ -16,13 +16,22 @@ files is an error (the files were made with different dense models and cannot be
 
 from __future__ import annotations
 
-import argparse
-import json
-import pathlib
-from collections.abc import Sequence
-from typing import Any
+import sys
+from pathlib import Path
 
-import numpy as np
+# Run as a script, this file's directory would come first on sys.path; the repository root
+# replaces it, for `benchmarks._args` (and so that benchmarks/lowering.py shadows nothing).
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import argparse  # noqa: E402
+import pathlib  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from benchmarks._args import read_results  # noqa: E402
 
 
 def _stats(values: Sequence[float]) -> str:
@@ -130,15 +139,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not sep or not name or not files:
             p.error(f"--merge must be LABEL=FILE[@RUN][,FILE[@RUN]...], got {spec!r}")
         for item in files.split(","):
-            path, _, run = item.partition("@")
+            path, at, run = item.partition("@")
+            if not path or (at and not run):
+                p.error(f"--merge {spec!r}: each item must be FILE or FILE@RUN, got {item!r}")
             sources.append((name, pathlib.Path(path), run or None))
     if not sources:
         p.error("give at least one results file (or --merge)")
     docs = []
     for name, path, run in sources:
-        if not path.is_file():
-            p.error(f"results file {str(path)!r} does not exist")
-        doc = json.loads(path.read_text())
+        doc = read_results(p, path, "runs", "compress_quality")
         if run == "dense":
             p.error(f"{path.name}@dense: dense runs are always taken; name a compressed run")
         if run is not None:

@@ -400,9 +400,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     check_run_arguments(parser, args)
     if args.density is not None and not 0 < args.density <= 1:
         parser.error(f"--density must be in (0, 1], got {args.density}")
-    if args.threshold < 0:
+    if not args.threshold >= 0:
         parser.error(f"--threshold must be >= 0, got {args.threshold}")
-    if args.grid_overhead is not None and args.grid_overhead < 0:
+    if args.grid_overhead is not None and not args.grid_overhead >= 0:
         parser.error(f"--grid-overhead must be >= 0, got {args.grid_overhead}")
     if "iree-sparse" not in args.engines:
         parser.error("--engines must include iree-sparse: it is what this benchmark measures")

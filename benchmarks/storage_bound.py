@@ -22,11 +22,11 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import pathlib  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
+from benchmarks._args import read_results  # noqa: E402
 from cadnn_jax._storage import position_bits_bound  # noqa: E402
 
 
@@ -101,9 +101,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         p.error(f"--value-bits must be in [1, 32], got {bad}")
     docs = []
     for path in args.results:
-        if not path.is_file():
-            p.error(f"results file {str(path)!r} does not exist")
-        docs.append((path.stem.removeprefix("compress_quality-"), json.loads(path.read_text())))
+        doc = read_results(p, path, "runs", "compress_quality")
+        docs.append((path.stem.removeprefix("compress_quality-"), doc))
     print(table(docs, args.value_bits, args.block_size))
 
 

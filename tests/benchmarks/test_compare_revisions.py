@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.compare_revisions import _parse_args, build_at, main, ratios, resolve
+from benchmarks.compare_revisions import (
+    FIRST_BUILDABLE,
+    _parse_args,
+    build_at,
+    check_buildable,
+    main,
+    ratios,
+    resolve,
+)
 
 
 def test_ratios_of_medians_and_paired() -> None:
@@ -33,6 +41,7 @@ def test_resolve_names_the_bad_revision() -> None:
         # Each revision's build brings its own IREE flags.
         (["--revisions", "HEAD", "HEAD", "--iree-flag=--iree-opt-data-tiling"], "unrecognized"),
         (["--revisions", "HEAD", "no-such-revision"], "'no-such-revision' is not a commit"),
+        (["--revisions", "HEAD", "HEAD", "--out-dir", __file__], "--out-dir: must be a directory"),
     ],
 )
 def test_bad_arguments(extra: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
@@ -82,3 +91,18 @@ def test_the_same_revision_twice(tmp_path: Path) -> None:
     assert first["ratio"] == 1.0 and second["ratio"] > 0
     (written,) = tmp_path.glob("compare_revisions-mobilenet_v2-sparse-nchw-*.json")
     assert json.loads(written.read_text())["builds"][1]["revision"] == "HEAD"
+
+
+def test_a_revision_older_than_the_build_is_refused(capsys: pytest.CaptureFixture) -> None:
+    # Its build failed only in its turn, after the revisions before it were built and compiled.
+    older = f"{FIRST_BUILDABLE}~1"
+    try:
+        resolve(older)
+    except ValueError:
+        pytest.skip("this clone's history does not reach FIRST_BUILDABLE")
+    with pytest.raises(SystemExit) as exc:
+        _parse_args(["--model", "mobilenet_v2", "--revisions", "HEAD", older])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--revisions: '{older}' (" in err and f"is older than {FIRST_BUILDABLE[:7]}" in err
+    check_buildable("first", resolve(FIRST_BUILDABLE))  # that one itself can be built

@@ -124,13 +124,57 @@ def test_layer_rate_errors() -> None:
         ("--block-rate -0.1", "argument --block-rate: must be a sparsity in [0, 1), got -0.1"),
         ("--only nothing", "--only nothing matches no run; the runs are ['admm-"),
         ("--layer-rate fc9/kernel=0.5 --only gradual-0.99", "--layer-rate names ['fc9/kernel']"),
+        # Taken, 1 bit failed when the joint run started, after the dense models; 0 ran it
+        # without quantization ...
+        ("--joint-bits 1", "--joint-bits: UniformLevels: bits must be an integer >= 2"),
+        ("--joint-bits 0", "--joint-bits: UniformLevels: bits must be an integer >= 2"),
+        # ... failed in training with a traceback, or ran as if 0 ...
+        ("--dense-epochs -1", "--dense-epochs must be >= 0, got -1"),
+        ("--stages -1", "--stages must be >= 0, got -1"),
+        # ... or trained and stored every run twice (a file quality_table.py refuses).
+        ("--seeds 0 0", "--seeds must differ from each other, got [0, 0]"),
+        ("--rates 0.99 0.990", "--rates must differ from each other, got [0.99, 0.99]"),
     ],
 )
 def test_bad_flags_fail_before_any_training(
     flags: str, message: str, capsys: pytest.CaptureFixture[str], monkeypatch, tmp_path
 ) -> None:
     monkeypatch.setattr(compress_quality, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(compress_quality, "load_fashion_mnist", _no_data)
     with pytest.raises(SystemExit):
         compress_quality.main([*flags.split(), "--tag", "bad", "--cache", str(tmp_path / "c")])
     assert message in capsys.readouterr().err
     assert not (tmp_path / "results").exists() and not (tmp_path / "c").exists()
+
+
+def _no_data(*args: object) -> None:
+    raise AssertionError("the data was loaded: training would follow")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        # Taken, the tag's '/' failed when the first result was written, after the dense model.
+        (["--tag", "s33/zen4"], "argument --tag: must be letters, digits"),
+        (["--cache", "{file}"], "argument --cache: must be a directory, or a path where one"),
+        # A results file to resume that is not one was a traceback.
+        (["--tag", "broken"], "cannot read results file '{results}/compress_quality-broken.json'"),
+    ],
+)
+def test_bad_paths_fail_before_anything_is_written(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch, tmp_path
+) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "compress_quality-broken.json").write_text("{")
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr(compress_quality, "RESULTS", results)
+    monkeypatch.setattr(compress_quality, "load_fashion_mnist", _no_data)
+    paths = {"file": tmp_path / "file", "results": results}
+    argv = ["--cache", str(tmp_path / "c"), *(f.format(**paths) for f in flags)]
+    with pytest.raises(SystemExit) as exc:
+        compress_quality.main(argv)
+    assert exc.value.code == 2
+    assert message.format(**paths) in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+    assert [p.name for p in results.iterdir()] == ["compress_quality-broken.json"]

@@ -79,6 +79,9 @@ def test_the_probe_refuses_a_bad_mode() -> None:
         (["--rounds", "0"], "--rounds must be >= 1, got 0"),
         (["--sizes-kb", "64", "0"], "--sizes-kb must all be >= 1, got [64, 0]"),
         (["--cpus", "0", "0"], "--cpus must be two different CPUs"),
+        # Both were taken and failed after every round, when the results were written.
+        (["--tag", "s33/zen4"], "argument --tag: must be letters, digits"),
+        (["--out-dir", __file__], "argument --out-dir: must be a directory"),
     ],
 )
 def test_bad_arguments(extra: list[str], message: str, capsys: pytest.CaptureFixture) -> None:

@@ -108,3 +108,21 @@ def test_results_take_a_tag_and_never_overwrite(tmp_path: Path) -> None:
     assert first.exists() and second.exists()
     with pytest.raises(SystemExit):
         parser.parse_args(["--model=resnet50", "--tag=a/b"])
+
+
+@pytest.mark.parametrize("flag", ["--out-dir", "--workdir"])
+def test_a_directory_that_is_a_file_stops_before_the_build(
+    flag: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    # Taken, --workdir failed after the model's build and --out-dir after the profile too.
+    from benchmarks import dispatch_profile
+
+    def build(args: argparse.Namespace) -> None:
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr(dispatch_profile, "build_from_args", build)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exc:
+        dispatch_profile.main(["--model=resnet50", flag, str(tmp_path / "file")])
+    assert exc.value.code == 2
+    assert f"argument {flag}: must be a directory" in capsys.readouterr().err

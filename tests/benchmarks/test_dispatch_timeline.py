@@ -145,3 +145,20 @@ def test_profile_of_a_real_module(tmp_path) -> None:
         assert t["operations"] >= 1
         assert all(d["ms"] > 0 for d in t["dispatches"])
         assert t["busy_ms"] <= t["execute_ms"] + 1e-9
+
+
+def test_a_workdir_that_is_a_file_stops_before_the_build(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Taken, it failed after the model's build.
+    from benchmarks import dispatch_profile, dispatch_timeline
+
+    def build(args: object) -> None:
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr(dispatch_profile, "build_from_args", build)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exc:
+        dispatch_timeline.main(["--model", "mobilenet_v2", "--workdir", str(tmp_path / "file")])
+    assert exc.value.code == 2
+    assert "argument --workdir: must be a directory" in capsys.readouterr().err

@@ -57,3 +57,13 @@ def test_engine_call_times(tmp_path: Path) -> None:
         engine.prepare()
         times = engine.call_times(4)
         assert len(times) == 4 and all(t > 0 for t in times)
+
+
+def test_a_results_directory_that_is_a_file_is_an_argument_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Taken, it failed after every call was timed, when the results were written.
+    with pytest.raises(SystemExit) as exc:
+        latency_spread._parse_args(["--model=mobilenet_v2", "--out-dir", __file__])
+    assert exc.value.code == 2
+    assert "argument --out-dir: must be a directory" in capsys.readouterr().err

@@ -1,6 +1,8 @@
 """The in-module profiler: perf's rows attributed to dispatches by address, classified, and a
 clear error without perf."""
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks import module_profile
@@ -66,3 +68,21 @@ def test_bad_flags_are_named(capsys: pytest.CaptureFixture[str]) -> None:
         with pytest.raises(SystemExit):
             module_profile.main(["--model", "mobilenet_v2", flag, value])
         assert f"{flag} must be" in capsys.readouterr().err
+
+
+def test_a_workdir_that_is_a_file_stops_before_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Taken, it failed after the model's build.
+    from benchmarks import dispatch_profile
+
+    def build(args: object) -> None:
+        raise AssertionError("the model was built")
+
+    monkeypatch.setattr(dispatch_profile, "build_from_args", build)
+    monkeypatch.setattr(module_profile.shutil, "which", lambda name: f"/usr/bin/{name}")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exc:
+        module_profile.main(["--model", "mobilenet_v2", "--workdir", str(tmp_path / "file")])
+    assert exc.value.code == 2
+    assert "argument --workdir: must be a directory" in capsys.readouterr().err

@@ -308,3 +308,14 @@ def test_host_passes_variants(tmp_path: Path) -> None:
     assert peers._parse_args(["--model=lenet5", "--host-passes=both"]).host_passes == "both"
     with pytest.raises(SystemExit):
         peers._parse_args(["--model=lenet5", "--host-passes=maybe"])
+
+
+def test_a_results_directory_that_is_a_file_is_an_argument_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It failed when the results were written, after every engine was built and timed.
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exc:
+        peers._parse_args(["--model", "lenet5", "--out-dir", str(tmp_path / "file")])
+    assert exc.value.code == 2
+    assert "argument --out-dir: must be a directory" in capsys.readouterr().err

@@ -54,3 +54,22 @@ def test_bad_input_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         probe_split.main([str(tmp_path / "x.json"), "--near-ns", "0"])
     assert "--near-ns must be positive, got 0.0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # Files from before the probe printed a table of dashes, and exit code 0.
+        ('{"engines": [{"engine": "onnxruntime", "samples_ms": [1.0]}]}', "has no round trip"),
+        # A JSON document that is no object was a traceback.
+        ("5", "is not a peers.py or sparse_models.py results file"),
+    ],
+)
+def test_a_file_without_probes_is_named(
+    text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "r.json").write_text(text)
+    with pytest.raises(SystemExit) as exc:
+        probe_split.main([str(tmp_path / "r.json")])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err

@@ -108,3 +108,31 @@ def test_no_distance_without_every_seeds_dense_model(tmp_path: Path, capsys) -> 
     )
     quality_table.main([str(a), str(b)])
     assert "| 75.00 ± 7.07 | 75.00 ± 7.07 | - | 0,1 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        # Tracebacks: a file that is no JSON, or not compress_quality's ...
+        (["{bad}"], "cannot read results file '{bad}': Expecting property name"),
+        (["{peers}"], "'{peers}' is not a compress_quality results file"),
+        # ... and "results file '.' does not exist" for an empty file name, while a trailing
+        # '@' took every run.
+        (["--merge", "x={good},"], "--merge 'x={good},': each item must be FILE or FILE@RUN"),
+        (["--merge", "x={good}@"], "each item must be FILE or FILE@RUN, got '{good}@'"),
+    ],
+)
+def test_unreadable_files_and_empty_merge_items_are_named(
+    argv: list[str], message: str, tmp_path: Path, capsys
+) -> None:
+    paths = {
+        "bad": tmp_path / "compress_quality-bad.json",
+        "peers": tmp_path / "peers-resnet50.json",
+        "good": _write(tmp_path / "compress_quality-a.json", [_run("dense", 0, 0.9, 0.9)]),
+    }
+    paths["bad"].write_text("{")
+    paths["peers"].write_text(json.dumps({"engines": []}))
+    with pytest.raises(SystemExit) as exc:
+        quality_table.main([a.format(**paths) for a in argv])
+    assert exc.value.code == 2
+    assert message.format(**paths) in capsys.readouterr().err

@@ -93,3 +93,17 @@ def test_each_device_is_timed_with_its_runtime_flags(monkeypatch, tmp_path) -> N
     assert by_device == {"local-sync": [], "local-task": ["--task_topology_group_count=2"]}
     # Dense, floor and one module per density, each on both devices.
     assert len(calls) == 2 * (2 + len(sparse_kernels.DENSITIES))
+
+
+def test_an_out_file_that_is_a_directory_is_refused_before_compiling(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It failed when the results were written, after every layer was compiled and timed.
+    def measure(*args: object) -> None:
+        raise AssertionError("measured")
+
+    monkeypatch.setattr(sparse_kernels, "measure", measure)
+    with pytest.raises(SystemExit) as exc:
+        sparse_kernels.main(["--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert f"argument --out: must be a file to write, got '{tmp_path}'" in capsys.readouterr().err

@@ -154,3 +154,27 @@ def test_bad_arguments_are_named(capsys: pytest.CaptureFixture[str]) -> None:
         with pytest.raises(SystemExit):
             sparse_models._parse_args(argv)
         assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        # All were taken: these two failed only after the model was built (and timed) ...
+        (["--out-dir", "{file}"], "argument --out-dir: must be a directory"),
+        (["--workdir", "{file}/modules"], "argument --workdir: must be a directory"),
+        # ... this one wrote into a new subdirectory of the results ...
+        (["--tag", "s33/zen4"], "argument --tag: must be letters, digits"),
+        # ... and no density is below NaN: a "sparse" build without one sparse kernel.
+        (["--threshold", "nan"], "--threshold must be >= 0, got nan"),
+        (["--grid-overhead", "nan"], "--grid-overhead must be >= 0, got nan"),
+    ],
+)
+def test_bad_paths_tags_and_nans_stop_the_parse(
+    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("")
+    argv = ["--model", "resnet50", *(a.format(file=tmp_path / "file") for a in extra)]
+    with pytest.raises(SystemExit) as exc:
+        sparse_models._parse_args(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err

@@ -71,3 +71,22 @@ def test_bad_arguments(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         storage_bound.main([str(path), "--block-size", "0"])
     assert "--block-size must be >= 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # Both were tracebacks (JSONDecodeError, KeyError).
+        ("{", "cannot read results file '{path}': Expecting property name"),
+        ('{"engines": []}', "'{path}' is not a compress_quality results file"),
+    ],
+)
+def test_a_file_that_is_no_compress_quality_results_is_named(
+    text: str, message: str, tmp_path: Path, capsys
+) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(text)
+    with pytest.raises(SystemExit) as exc:
+        storage_bound.main([str(path)])
+    assert exc.value.code == 2
+    assert message.format(path=path) in capsys.readouterr().err

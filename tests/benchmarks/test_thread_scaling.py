@@ -85,6 +85,8 @@ def test_a_round_runs_every_mode_on_a_module(tmp_path: Path, monkeypatch) -> Non
         (["--seconds", "0"], "--seconds must be > 0, got 0.0"),
         (["--cpus", "0", "0"], "--cpus must be two different CPUs"),
         (["--cpus", "0", "4096"], "--cpus must be two different CPUs"),
+        # Taken, it failed after the build and every round.
+        (["--out-dir", __file__], "argument --out-dir: must be a directory"),
     ],
 )
 def test_bad_arguments(extra: list[str], message: str, capsys: pytest.CaptureFixture) -> None:

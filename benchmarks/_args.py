@@ -1,0 +1,72 @@
+"""Command-line values the benchmark scripts share: file-name tags, output paths, results files.
+
+Each is checked while the arguments are parsed, so that a bad one stops the script with the
+usual usage error (exit 2) naming the flag, the value and what is allowed, before it compiles,
+trains or times anything and before it writes a file: a results directory that is a file
+would otherwise fail only when the results are written, after all the work.
+"""
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["file_tag", "output_dir", "output_file", "read_results"]
+
+
+def file_tag(text: str) -> str:
+    """A `--tag` (argparse type): letters, digits, `.`, `_` and `-` only (it becomes part of a
+    file name)."""
+    if not text or not all(c.isalnum() or c in "._-" for c in text):
+        raise argparse.ArgumentTypeError(
+            f"must be letters, digits, '.', '_' or '-' (it names a file), got {text!r}"
+        )
+    return text
+
+
+def _nearest_existing(path: Path) -> Path:
+    return next(p for p in (path, *path.parents) if p.exists())
+
+
+def output_dir(text: str) -> Path:
+    """A directory the script makes if needed and writes into (argparse type): an existing
+    directory, or a path whose nearest existing part is a directory."""
+    path = Path(text)
+    found = _nearest_existing(path)
+    if not found.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"must be a directory, or a path where one can be made; got {text!r}, and "
+            f"{str(found)!r} is a file"
+        )
+    return path
+
+
+def output_file(text: str) -> Path:
+    """A file the script writes, making its directory if needed (argparse type): not a
+    directory, and the nearest existing part of its directory is a directory."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"must be a file to write, got {text!r}, a directory")
+    found = _nearest_existing(path.parent)
+    if not found.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"must be a file in a directory, or in a path where one can be made; got {text!r}, "
+            f"and {str(found)!r} is a file"
+        )
+    return path
+
+
+def read_results(
+    parser: argparse.ArgumentParser, path: Path, key: str, kind: str
+) -> dict[str, Any]:
+    """The JSON object in `path`, which must hold a list under `key`; otherwise
+    `parser.error` (exit 2) names the file and says it is no `kind` results file."""
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        parser.error(f"results file {str(path)!r} does not exist")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        parser.error(f"cannot read results file {str(path)!r}: {e}")
+    if not isinstance(doc, dict) or not isinstance(doc.get(key), list):
+        parser.error(f"{str(path)!r} is not a {kind} results file (it has no list of {key!r})")
+    return doc
