@@ -187,7 +187,11 @@ by 32 to 1568 pixels measured within 0.18-0.23 (by hand). Block and KxK kernels,
 the pruned ResNet-50 and MobileNet-V2 builds, are unchanged."""
 
 AVX512_TILES = dataclasses.replace(
-    DEFAULT_TILES, pointwise_block_vector=64, pointwise_channels=64, pointwise_hoist_bytes=0
+    DEFAULT_TILES,
+    hoist_bytes=4 * 1024,
+    pointwise_block_vector=64,
+    pointwise_channels=64,
+    pointwise_hoist_bytes=0,
 )
 """`DEFAULT_TILES` for x86 CPUs with AVX-512, where IREE's loads and multiply-adds run on
 16-float registers (32 of them): a 1x1 kernel in 4-row blocks on vectors of 64 pixels (16
@@ -206,7 +210,17 @@ after): ResNet-50 0.949x the time on two threads (paired 0.934x) and 0.952x on o
 (`compare_revisions-*-sparse-nchw-s31-zen4-pointwise-t2-` and `-t1-2026-12-07.json`). Other
 sizes tried by hand: 128 or 256 channels per workgroup were as fast on one thread and
 slower on two; 64-pixel block vectors on maps they do not divide added a padding copy per
-layer and made both models slower."""
+layer and made both models slower.
+
+KxK kernels keep wide workgroups only while a row's hoisted data stays within 4 KB (not 16):
+LLVM spills larger hoists here too. The 3x3 64 -> 64 layer on 56x56 in 4x1 blocks per tap, on
+one thread (session 33; `benchmarks/sparse_kernels.py --layers conv3x3_64_56x56`, the
+default tiles then, `sparse_kernels-conv3x3-s33-zen4-2026-12-07.json`, against the same
+command with `--tiles hoist_bytes=0`, `-s33-zen4-hoist0-`, separate runs): at 20% density
+(115 slots per 4-row block, 15.6 KB hoisted) 1.74 ms wide against 0.67 ms in workgroups of
+one pixel vector, at 10% (7.9 KB) 0.47 against 0.38, at 5% (3.9 KB) 0.25 either way. The
+pruned ResNet-50's three 3x3 layers on 56x56 (72 slots, 9.8 KB) change; MobileNet-V2's two
+wide KxK kernels (the stem, 3.7 KB, and the first depthwise, 0.4 KB) do not."""
 
 
 @dataclasses.dataclass(frozen=True)

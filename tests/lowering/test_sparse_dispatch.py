@@ -278,6 +278,10 @@ def test_pointwise_tiles_replace_the_others_for_1x1_kernels() -> None:
     )
     # KxK kernels keep the others; tiles without pointwise fields are unchanged.
     assert "distribution = [8, 448]" in AVX512_TILES.attribute(4, 26, 3136)
+    # With AVX-512 a KxK row hoisting more than 4 KB (72 slots of a 4-row block: 9.8 KB, a
+    # 64-channel 3x3 layer at 1/8) gets workgroups of one pixel vector, where AVX2 hoists it.
+    assert "distribution = [8, 16]" in AVX512_TILES.attribute(4, 72, 3136)
+    assert "distribution = [8, 448]" in AVX2_TILES.attribute(4, 72, 3136)
     assert DEFAULT_TILES.for_pointwise(4, 3136) == DEFAULT_TILES
     assert AVX2_TILES.for_pointwise(1, 3136).vector == (1, 32)
     assert AVX2_TILES.for_pointwise(4, 3136) == AVX2_TILES
