@@ -217,10 +217,16 @@ LLVM spills larger hoists here too. The 3x3 64 -> 64 layer on 56x56 in 4x1 block
 one thread (session 33; `benchmarks/sparse_kernels.py --layers conv3x3_64_56x56`, the
 default tiles then, `sparse_kernels-conv3x3-s33-zen4-2026-12-07.json`, against the same
 command with `--tiles hoist_bytes=0`, `-s33-zen4-hoist0-`, separate runs): at 20% density
-(115 slots per 4-row block, 15.6 KB hoisted) 1.74 ms wide against 0.67 ms in workgroups of
-one pixel vector, at 10% (7.9 KB) 0.47 against 0.38, at 5% (3.9 KB) 0.25 either way. The
-pruned ResNet-50's three 3x3 layers on 56x56 (72 slots, 9.8 KB) change; MobileNet-V2's two
-wide KxK kernels (the stem, 3.7 KB, and the first depthwise, 0.4 KB) do not."""
+(117 slots per 4-row block, 15.9 KB hoisted) 1.74 ms wide against 0.67 ms in workgroups of
+one pixel vector, at 10% (54 slots, 7.3 KB) 0.47 against 0.38, at 5% (27 slots, 3.7 KB) 0.25
+either way; with this limit 0.65, 0.40 and 0.26 (`-s33-zen4-b-`). The pruned ResNet-50's three
+3x3 layers on 56x56 (72 slots, 9.8 KB) change: 0.59-0.61 ms each on one thread before, 0.40-0.44
+after (`benchmarks/dispatch_timeline.py --model resnet50 --threads 1 --inferences 12`,
+`dispatch_timeline-resnet50-sparse-nchw-s33-old-` and `-s33-new-2026-12-07.json`, run one
+after the other), about 0.5 ms of its 20; whole-model runs put that within their noise
+(`compare_revisions-resnet50-sparse-nchw-s33-kxk-hoist-t1-` and `-t2-2026-12-07.json`: 0.976x
+and 1.076x the time, paired 1.027x and 1.011x). MobileNet-V2's two wide KxK kernels (the
+stem, 3.7 KB, and the first depthwise, 0.4 KB) do not change."""
 
 
 @dataclasses.dataclass(frozen=True)
