@@ -216,8 +216,8 @@ KxK kernels keep wide workgroups only while a row's hoisted data stays within 4 
 LLVM spills larger hoists here too. The 3x3 64 -> 64 layer on 56x56 in 4x1 blocks per tap, on
 one thread (session 33; `benchmarks/sparse_kernels.py --layers conv3x3_64_56x56`, the
 default tiles then, `sparse_kernels-conv3x3-s33-zen4-2026-12-07.json`, against the same
-command with `--tiles hoist_bytes=0`, `-s33-zen4-hoist0-`, separate runs): at 20% density
-(117 slots per 4-row block, 15.9 KB hoisted) 1.74 ms wide against 0.67 ms in workgroups of
+command with `--tiles hoist_bytes=0 --rounds 5`, `-s33-zen4-hoist0-`, separate runs): at 20%
+density (117 slots per 4-row block, 15.9 KB hoisted) 1.74 ms wide against 0.67 ms in workgroups of
 one pixel vector, at 10% (54 slots, 7.3 KB) 0.47 against 0.38, at 5% (27 slots, 3.7 KB) 0.25
 either way; with this limit 0.65, 0.40 and 0.26 (`-s33-zen4-b-`). The pruned ResNet-50's three
 3x3 layers on 56x56 (72 slots, 9.8 KB) change: 0.59-0.61 ms each on one thread before, 0.40-0.44
