@@ -91,9 +91,12 @@ class CpuTiles:
       pointwise_channels: output channels per workgroup of a 1x1 kernel built by
         `kernel_function` (`pointwise_channels // g` row blocks), when not `rows`'.
       pointwise_hoist_bytes: `hoist_bytes` for a 1x1 kernel built by `kernel_function`.
-    The `pointwise_*` fields apply through `for_pointwise`; KxK kernels, and an expansion
-    computed inside a depthwise kernel's dispatch (`_sparse_fused_kernels`, not measured with
-    them), keep the others.
+      block_vector: the pixels of the vector of a KxK kernel in `g`-row blocks (`g` > 1),
+        when not `vector`'s divided by `g` (`for_block`).
+    The `pointwise_*` fields apply through `for_pointwise`, which drops `block_vector`; KxK
+    kernels keep the others. An expansion computed inside a depthwise kernel's dispatch
+    (`_sparse_fused_kernels`) takes neither: `sparse_dispatch` drops `block_vector` for it
+    (64-pixel vectors there made MobileNet-V2 1.14x slower on two threads, by hand).
     """
 
     rows: int = 8
@@ -106,21 +109,25 @@ class CpuTiles:
     pointwise_block_vector: int | None = None
     pointwise_channels: int | None = None
     pointwise_hoist_bytes: int | None = None
+    block_vector: int | None = None
 
     def for_block(self, g: int) -> "CpuTiles":
         """The tiles of a kernel computing `g` rows at once: the pixel tile is divided by `g`
         (at least 8), so the accumulators stay as many as a one-row kernel has.
 
         A 4-row block with 64 pixels would hold 32 AVX2 registers of accumulators, twice the
-        register file, and ran 3x slower than with 16 pixels.
+        register file, and ran 3x slower than with 16 pixels. A `block_vector` replaces that
+        rule (AVX-512 has 32 registers of 16 floats).
         """
         v0, v1 = self.vector
+        if g > 1 and self.block_vector is not None:
+            return dataclasses.replace(self, vector=(v0, self.block_vector))
         return dataclasses.replace(self, vector=(v0, max(self.register, v1 // g)))
 
     def for_pointwise(self, g: int, p: int) -> "CpuTiles":
         """The tiles of a 1x1 kernel built by `kernel_function` with `g`-row blocks on `p`
         pixels: these with the `pointwise_*` fields that are set in place of the others."""
-        tiles = self
+        tiles = dataclasses.replace(self, block_vector=None)
         if self.pointwise_channels is not None:
             tiles = dataclasses.replace(tiles, rows=max(1, self.pointwise_channels // g))
         if self.pointwise_hoist_bytes is not None:
@@ -189,6 +196,7 @@ the pruned ResNet-50 and MobileNet-V2 builds, are unchanged."""
 AVX512_TILES = dataclasses.replace(
     DEFAULT_TILES,
     hoist_bytes=4 * 1024,
+    block_vector=64,
     pointwise_block_vector=64,
     pointwise_channels=64,
     pointwise_hoist_bytes=0,
@@ -226,7 +234,17 @@ after (`benchmarks/dispatch_timeline.py --model resnet50 --threads 1 --inference
 after the other), about 0.5 ms of its 20; whole-model runs put that within their noise
 (`compare_revisions-resnet50-sparse-nchw-s33-kxk-hoist-t1-` and `-t2-2026-12-07.json`: 0.976x
 and 1.076x the time, paired 1.027x and 1.011x). MobileNet-V2's two wide KxK kernels (the
-stem, 3.7 KB, and the first depthwise, 0.4 KB) do not change."""
+stem, 3.7 KB, and the first depthwise, 0.4 KB) do not change.
+
+KxK kernels in 4-row blocks run on 64-pixel vectors (`block_vector`; 16 accumulator
+registers, as the 1x1 blocks have), not 16 (4 registers). Session 34, by hand: the 3x3
+64 -> 64 layer (`benchmarks/sparse_kernels.py`'s pieces, five alternated rounds) at 10% and
+20% density took 0.31 and 0.54 ms on one thread against 0.34 and 0.60; whole pruned models
+against the commit before (`benchmarks/compare_revisions.py`, 16 rounds, a scratch commit):
+ResNet-50 0.952x the time on one thread (paired 0.964x) and 0.968x on two (paired 0.990x,
+with the vCPUs often far apart), MobileNet-V2, whose only such kernel is its dense stem,
+0.968x (paired 0.971x) and 1.039x (paired 1.012x). An expansion fused into a depthwise
+kernel's dispatch keeps 16: with 64 MobileNet-V2 took 1.14x the time on two threads."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,6 +331,12 @@ def vector_multiple(p: int, tiles: CpuTiles | None, g: int) -> int:
     v = tiles.for_block(g).vector[1]
     if p > v:
         return -(-p // v) * v
+    # Below a `block_vector`, whole vectors of the kernel without it: the grid other kernels
+    # compute (a 1x1 kernel after a stride-2 KxK one on a 7x7 map computes on its 56-pixel
+    # output grid only when both make it 64 pixels).
+    u = dataclasses.replace(tiles, block_vector=None).for_block(g).vector[1]
+    if p > u:
+        return -(-p // u) * u
     r = tiles.register
     return -(-p // r) * r if p > r else p
 

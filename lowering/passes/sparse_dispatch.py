@@ -744,7 +744,7 @@ def _on_input_grid(
     source_shape = shape(cut.source)
     pixels = source_shape[1]
     if (
-        pixels != vector_multiple(h * w, tiles, layout.block)
+        pixels != vector_multiple(h * w, tiles.for_pointwise(layout.block, h * w), layout.block)
         or pixels > grids.overhead * h * w
         or cut.offset + (h - 1) * cut.pitch + w > pixels
     ):
@@ -953,6 +953,8 @@ def _fused(
         or (producer := _expansion(site, grids)) is None
     ):
         return None
+    # `CpuTiles.block_vector` is for KxK kernels (measured slower here).
+    tiles = dataclasses.replace(tiles, block_vector=None)
     _, c, h, w = site.input_shape
     k, g = producer.layout.columns, producer.layout.block
     b = bands((h, w), site.padding, site.kernel, site.stride, g, producer.layout.slots, tiles)

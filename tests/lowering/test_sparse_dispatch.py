@@ -47,6 +47,7 @@ from lowering.passes._sparse_kernels import (
     GridOutput,
     KernelFunction,
     kernel_function,
+    vector_multiple,
 )
 from lowering.passes.sparse_dispatch import sparse_dispatch
 from lowering.run_module import run_module
@@ -279,9 +280,15 @@ def test_pointwise_tiles_replace_the_others_for_1x1_kernels() -> None:
     # KxK kernels keep the others; tiles without pointwise fields are unchanged.
     assert "distribution = [8, 448]" in AVX512_TILES.attribute(4, 26, 3136)
     # With AVX-512 a KxK row hoisting more than 4 KB (72 slots of a 4-row block: 9.8 KB, a
-    # 64-channel 3x3 layer at 1/8) gets workgroups of one pixel vector, where AVX2 hoists it.
-    assert "distribution = [8, 16]" in AVX512_TILES.attribute(4, 72, 3136)
-    assert "distribution = [8, 448]" in AVX2_TILES.attribute(4, 72, 3136)
+    # 64-channel 3x3 layer at 1/8) gets workgroups of one pixel vector, where AVX2 hoists it;
+    # 4-row blocks run on 64-pixel vectors there (16 with the others' tiles).
+    assert "distribution = [8, 64], vector_common_parallel = [1, 64]" in (
+        AVX512_TILES.attribute(4, 72, 3136)
+    )
+    assert "distribution = [8, 448], vector_common_parallel = [1, 16]" in (
+        AVX2_TILES.attribute(4, 72, 3136)
+    )
+    assert AVX512_TILES.attribute(1, 72, 3136) == AVX2_TILES.attribute(1, 72, 3136)
     assert DEFAULT_TILES.for_pointwise(4, 3136) == DEFAULT_TILES
     assert AVX2_TILES.for_pointwise(1, 3136).vector == (1, 32)
     assert AVX2_TILES.for_pointwise(4, 3136) == AVX2_TILES
@@ -733,6 +740,23 @@ def test_fused_edge_layers(zero: str, tmp_path: Path) -> None:
     assert ("layers 0 and 1 fused" in log.getvalue()) == (zero != "depthwise")
 
 
+def test_fused_expansions_keep_their_vectors(tmp_path: Path) -> None:
+    # AVX-512's `block_vector` is for KxK kernels: an expansion fused into a depthwise
+    # kernel's dispatch keeps 16-pixel vectors for its 4-row blocks (64 was slower there).
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal((16, 8)).astype(np.float32) * _mask("blocks", 16, 8, 0.25, rng)
+    filters = rng.standard_normal((16, 1, 3, 3)).astype(np.float32)
+    expansion = _conv_net(w, rng.standard_normal(16).astype(np.float32), "relu", 1)
+    depthwise = _conv_net(filters, None, "relu", 1, "SAME", groups=16)
+    x = rng.standard_normal((1, 8, 14, 8)).astype(np.float32)
+    net = channels_first(lambda x: depthwise(expansion(x)))
+    with _pass_log() as log:
+        text = _check_host(net, x, tmp_path, threshold=0.5, tiles=AVX512_TILES)
+    assert "layers 0 and 1 fused" in log.getvalue()
+    vectors = re.findall(r"vector_common_parallel = \[([\d, ]+)\]", text)
+    assert vectors and all(v.endswith(", 16") for v in vectors), vectors
+
+
 @pytest.mark.parametrize(
     ("kernel", "stride", "side", "layout"),
     [
@@ -972,6 +996,67 @@ def test_kxk_kernel_writes_the_next_kxk_kernels_grid(
     assert ("as the previous KxK kernel computed it" in log.getvalue()) == onto
     assert _padded_channels(text) == (["3"] if onto else ["3", "8"])
     assert _cut_channels(text) == (["8"] if onto else ["8", "8"])
+
+
+@pytest.mark.parametrize(("size", "stride"), [((9, 10), 1), ((14, 14), 1), ((13, 15), 2)])
+def test_kxk_block_kernels_take_the_block_vector(
+    size: tuple[int, int], stride: int, tmp_path: Path
+) -> None:
+    # With AVX-512's tiles a KxK kernel in 4-row blocks runs on 64-pixel vectors (its output
+    # grid rounded up to them, and a KxK kernel writing onto its input grid aligned to them),
+    # where a 1x1 kernel in blocks keeps its own vectors: 16 pixels on a map 64 does not divide.
+    rng = np.random.default_rng(size[0] + stride)
+    c = 16
+    pre_w = rng.standard_normal((c, c)).astype(np.float32) * _mask("blocks", c, c, 0.25, rng)
+    pre = _conv_net(pre_w, rng.standard_normal(c).astype(np.float32), "relu", 1)
+    convs = []
+    for s in (1, stride):
+        taps = [_mask("blocks", c, c, 0.25, rng) for _ in range(9)]
+        w = rng.standard_normal((c, c, 3, 3)).astype(np.float32)
+        w *= np.stack(taps, -1).reshape(w.shape)
+        bias = rng.standard_normal(c).astype(np.float32)
+        convs.append(_conv_net(w, bias, "relu", s, "SAME"))
+    net = channels_first(lambda x: convs[1](convs[0](pre(x))))
+    x = rng.standard_normal((1, *size, c)).astype(np.float32)
+    with _pass_log() as log:
+        text = _check_host(net, x, tmp_path, threshold=0.5, tiles=AVX512_TILES)
+    # The 1x1 kernel's tiles, then the KxK kernels' (the same for both).
+    assert re.findall(r"vector_common_parallel = \[1, (\d+)\]", text) == ["16", "64"]
+    assert ("as the previous KxK kernel computed it" in log.getvalue()) == (stride == 1)
+
+
+def test_small_grids_are_whole_vectors_of_the_kernel_without_the_block_vector(
+    tmp_path: Path,
+) -> None:
+    # Above 64 pixels AVX-512's KxK block kernels round their grids to 64; below, to 16 as
+    # before, so that a 1x1 kernel after a stride-2 3x3 one on a 7x7 map (a 7x8 grid, 56
+    # pixels) still computes on that grid, which both make 64 pixels.
+    assert [vector_multiple(p, AVX512_TILES, 4) for p in (56, 63, 65, 100, 12, 5)] == [
+        64,
+        64,
+        128,
+        128,
+        16,
+        5,
+    ]
+    assert vector_multiple(65, DEFAULT_TILES, 4) == 80
+    rng = np.random.default_rng(6)
+    taps = [_mask("blocks", 16, 16, 0.25, rng) for _ in range(9)]
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    w *= np.stack(taps, -1).reshape(w.shape)
+    conv = _conv_net(w, rng.standard_normal(16).astype(np.float32), "relu", 2, "SAME")
+    w1 = rng.standard_normal((32, 16)).astype(np.float32) * _mask("blocks", 32, 16, 0.25, rng)
+    pointwise = _conv_net(w1, None, "relu", 1)
+    x = rng.standard_normal((1, 14, 14, 16)).astype(np.float32)
+    with _pass_log() as log:
+        _check_host(
+            channels_first(lambda x: pointwise(conv(x))),
+            x,
+            tmp_path,
+            threshold=0.5,
+            tiles=AVX512_TILES,
+        )
+    assert "layer 1 computed on its input's grid (64 pixels for 49" in log.getvalue()
 
 
 @pytest.mark.arm64
