@@ -239,11 +239,14 @@ stem, 3.7 KB, and the first depthwise, 0.4 KB) do not change.
 KxK kernels in 4-row blocks run on 64-pixel vectors (`block_vector`; 16 accumulator
 registers, as the 1x1 blocks have), not 16 (4 registers). Session 34, by hand: the 3x3
 64 -> 64 layer (`benchmarks/sparse_kernels.py`'s pieces, five alternated rounds) at 10% and
-20% density took 0.31 and 0.54 ms on one thread against 0.34 and 0.60; whole pruned models
-against the commit before (`benchmarks/compare_revisions.py`, 16 rounds, a scratch commit):
-ResNet-50 0.952x the time on one thread (paired 0.964x) and 0.968x on two (paired 0.990x,
-with the vCPUs often far apart), MobileNet-V2, whose only such kernel is its dense stem,
-0.968x (paired 0.971x) and 1.039x (paired 1.012x). An expansion fused into a depthwise
+20% density took 0.31 and 0.54 ms on one thread against 0.34 and 0.60, and MobileNet-V2,
+whose only such kernel is its dense stem, was level (`benchmarks/compare_revisions.py`
+against a scratch commit: 0.968x the time on one thread, 1.039x on two; paired 0.971x,
+1.012x). The pruned ResNet-50 against the commit before
+(`compare_revisions-resnet50-sparse-nchw-s34-kxk-vector-t1-` and `-t2-2026-12-07.json`):
+0.949x the time on one thread (paired 0.950x), 0.984x on two (paired 0.990x; the vCPUs far
+apart in most rounds); the README's table of the 3x3 layer is after this change
+(`sparse_kernels-conv3x3-s34-zen4-2026-12-07.json`). An expansion fused into a depthwise
 kernel's dispatch keeps 16: with 64 MobileNet-V2 took 1.14x the time on two threads."""
 
 
