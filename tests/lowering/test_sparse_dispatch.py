@@ -96,6 +96,15 @@ def _mask(structure: str, m: int, k: int, density: float, rng: np.random.Generat
     return mask
 
 
+def _tap_blocks(
+    m: int, c: int, kernel: tuple[int, int], density: float, rng: np.random.Generator
+) -> np.ndarray:
+    """A [M, C, kh, kw] nonzero pattern in 4x1 blocks per kernel tap (`_mask("blocks")`,
+    drawn tap by tap)."""
+    taps = [_mask("blocks", m, c, density, rng) for _ in range(kernel[0] * kernel[1])]
+    return np.stack(taps, -1).reshape(m, c, *kernel)
+
+
 def test_formats_chosen_by_structure() -> None:
     rng = np.random.default_rng(0)
     w = rng.standard_normal((64, 64)).astype(np.float32)
@@ -108,7 +117,7 @@ def test_formats_chosen_by_structure() -> None:
 def test_taps_share_one_format() -> None:
     rng = np.random.default_rng(2)
     w = rng.standard_normal((8, 16, 3, 3)).astype(np.float32)
-    blocks = np.stack([_mask("blocks", 8, 16, 0.2, rng) for _ in range(9)], -1).reshape(w.shape)
+    blocks = _tap_blocks(8, 16, (3, 3), 0.2, rng)
     taps = layout_for_taps(w * blocks)
     assert [t for t, _ in taps] == [(dy, dx) for dy in range(3) for dx in range(3)]
     assert {layout.kind for _, layout in taps} == {"blocks"}
@@ -622,8 +631,7 @@ def test_kxk_conv_matches_jax(
         # Per tap, blocks of 4 output channels share their input channels; at least 4 input
         # channels, so that one kept channel per tap stays under the threshold.
         m, c = 4 * -(-m // 4), max(c, 4)
-        taps = [_mask("blocks", m, c, density, rng) for _ in range(kernel[0] * kernel[1])]
-        mask = np.stack(taps, -1).reshape(m, c, *kernel)
+        mask = _tap_blocks(m, c, kernel, density, rng)
     else:
         mask = rng.random((m, c, *kernel)) < density
     w = rng.standard_normal((m, c, *kernel)).astype(np.float32) * mask
@@ -777,9 +785,8 @@ def test_pixels_padded_to_whole_vectors(
     # 4-row block kernel (16-pixel vectors) and sliced back.
     rng = np.random.default_rng(5)
     m, c = 16, 32
-    masks = [_mask("blocks", m, c, 0.25, rng) for _ in range(kernel * kernel)]
-    w = rng.standard_normal((m, c, kernel, kernel)).astype(np.float32)
-    w *= np.stack(masks, -1).reshape(w.shape)
+    mask = _tap_blocks(m, c, (kernel, kernel), 0.25, rng)
+    w = rng.standard_normal((m, c, kernel, kernel)).astype(np.float32) * mask
     net = _conv_net(w[:, :, 0, 0] if kernel == 1 else w, None, "relu", stride, "SAME")
     if layout == "channels_first":
         # After a sparse 1x1 layer: a kernel reading the model's (transposed) input is not
@@ -1011,9 +1018,8 @@ def test_kxk_block_kernels_take_the_block_vector(
     pre = _conv_net(pre_w, rng.standard_normal(c).astype(np.float32), "relu", 1)
     convs = []
     for s in (1, stride):
-        taps = [_mask("blocks", c, c, 0.25, rng) for _ in range(9)]
-        w = rng.standard_normal((c, c, 3, 3)).astype(np.float32)
-        w *= np.stack(taps, -1).reshape(w.shape)
+        mask = _tap_blocks(c, c, (3, 3), 0.25, rng)
+        w = rng.standard_normal((c, c, 3, 3)).astype(np.float32) * mask
         bias = rng.standard_normal(c).astype(np.float32)
         convs.append(_conv_net(w, bias, "relu", s, "SAME"))
     net = channels_first(lambda x: convs[1](convs[0](pre(x))))
@@ -1041,9 +1047,8 @@ def test_small_grids_are_whole_vectors_of_the_kernel_without_the_block_vector(
     ]
     assert vector_multiple(65, DEFAULT_TILES, 4) == 80
     rng = np.random.default_rng(6)
-    taps = [_mask("blocks", 16, 16, 0.25, rng) for _ in range(9)]
-    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
-    w *= np.stack(taps, -1).reshape(w.shape)
+    mask = _tap_blocks(16, 16, (3, 3), 0.25, rng)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32) * mask
     conv = _conv_net(w, rng.standard_normal(16).astype(np.float32), "relu", 2, "SAME")
     w1 = rng.standard_normal((32, 16)).astype(np.float32) * _mask("blocks", 32, 16, 0.25, rng)
     pointwise = _conv_net(w1, None, "relu", 1)
@@ -1358,9 +1363,8 @@ def _five_layer_net() -> tuple[Callable[..., Any], np.ndarray, np.ndarray]:
     rng = np.random.default_rng(4)
     conv3_w = rng.standard_normal((12, 6, 3, 3)).astype(np.float32)
     conv3_w *= rng.random(conv3_w.shape) < 0.2
-    block_mask = np.stack([_mask("blocks", 12, 12, 0.25, rng) for _ in range(9)], -1)
-    block3_w = rng.standard_normal((12, 12, 3, 3)).astype(np.float32)
-    block3_w *= block_mask.reshape(block3_w.shape)
+    block_mask = _tap_blocks(12, 12, (3, 3), 0.25, rng)
+    block3_w = rng.standard_normal((12, 12, 3, 3)).astype(np.float32) * block_mask
     conv_w = rng.standard_normal((16, 12)).astype(np.float32) * _mask("blocks", 16, 12, 0.3, rng)
     fc_w = rng.standard_normal((10, 16 * 4 * 4)).astype(np.float32)
     fc_w *= _mask("unstructured", 10, 256, 0.1, rng)
