@@ -8,10 +8,11 @@ would otherwise fail only when the results are written, after all the work.
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["file_tag", "output_dir", "output_file", "read_results"]
+__all__ = ["at_least_one", "file_tag", "output_dir", "output_file", "positive", "read_results"]
 
 
 def file_tag(text: str) -> str:
@@ -22,6 +23,28 @@ def file_tag(text: str) -> str:
             f"must be letters, digits, '.', '_' or '-' (it names a file), got {text!r}"
         )
     return text
+
+
+def at_least_one(text: str) -> int:
+    """A count such as `--rounds` or `--threads` (argparse type): a whole number, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive(text: str) -> float:
+    """A length such as `--seconds` (argparse type): a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be positive and finite, got {text!r}")
+    return value
 
 
 def _nearest_existing(path: Path) -> Path:

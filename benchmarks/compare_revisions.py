@@ -32,6 +32,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from benchmarks._args import at_least_one, positive  # noqa: E402
 from benchmarks._engines import IreeEngine  # noqa: E402
 
 _BUILD = """
@@ -184,22 +185,19 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=at_least_one,
         default=1,
         help="1 runs on local-sync, more on local-task with that many workers (default 1)",
     )
-    parser.add_argument("--rounds", type=int, default=16, help="samples per build (default 16)")
     parser.add_argument(
-        "--seconds", type=float, default=0.5, help="length of one sample (default 0.5)"
+        "--rounds", type=at_least_one, default=16, help="samples per build (default 16)"
+    )
+    parser.add_argument(
+        "--seconds", type=positive, default=0.5, help="length of one sample (default 0.5)"
     )
     args = parser.parse_args(argv)
     if len(args.revisions) < 2:
         parser.error(f"--revisions needs at least two commits, got {args.revisions}")
-    for name, least in (("threads", 1), ("rounds", 1)):
-        if getattr(args, name) < least:
-            parser.error(f"--{name} must be at least {least}, got {getattr(args, name)}")
-    if not args.seconds > 0:
-        parser.error(f"--seconds must be above 0, got {args.seconds}")
     try:
         args.shas = [resolve(r) for r in args.revisions]
         for revision, sha in zip(args.revisions, args.shas, strict=True):

@@ -38,7 +38,7 @@ import subprocess  # noqa: E402
 from collections.abc import Mapping, Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
-from benchmarks._args import file_tag, output_dir  # noqa: E402
+from benchmarks._args import at_least_one, file_tag, output_dir  # noqa: E402
 from benchmarks._cpu_pair import add_cpu_pair_argument, resolve_cpu_pair  # noqa: E402
 
 __all__ = ["MAP_MODES", "WAKE_MODES", "measure_round", "summarize", "main"]
@@ -297,7 +297,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0],
         epilog="Example: --rounds 5 (about 10 seconds per round)",
     )
-    parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
+    parser.add_argument("--rounds", type=at_least_one, default=5, help="rounds (default 5)")
     parser.add_argument(
         "--sizes-kb",
         type=int,
@@ -317,8 +317,6 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="where the results file goes (default benchmarks/results)",
     )
     args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error(f"--rounds must be >= 1, got {args.rounds}")
     if any(kb < 1 for kb in args.sizes_kb):
         parser.error(f"--sizes-kb must all be >= 1, got {args.sizes_kb}")
     args.cpus = resolve_cpu_pair(parser, args.cpus)

@@ -34,7 +34,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from benchmarks._args import file_tag, output_dir  # noqa: E402
+from benchmarks._args import at_least_one, file_tag, output_dir  # noqa: E402
 
 _DISPATCH = re.compile(r"flow\.dispatch @\w*?_dispatch_(\d+)")
 _TIME = re.compile(r"BM_(\S+)/process_time/real_time\s+([\d.]+) (ns|us|ms)")
@@ -287,7 +287,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, profiler: bool = Tru
             help="an iree-compile flag added after the build's own, written with '=' (e.g. "
             "--iree-flag=--iree-opt-data-tiling, the 'dt' variant of peers.py); repeatable",
         )
-        parser.add_argument("--top", type=int, default=25, help="rows printed (default 25)")
+        parser.add_argument(
+            "--top", type=at_least_one, default=25, help="rows printed (default 25)"
+        )
     parser.add_argument(
         "--out-dir",
         type=output_dir,
@@ -327,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     add_model_arguments(parser)
     parser.add_argument(
         "--threads",
-        type=int,
+        type=at_least_one,
         default=1,
         help="also time each dispatch on local-task with this many workers, and print its "
         "scaling (default 1: one thread only)",
@@ -340,10 +342,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "(default: a temporary directory, removed at the end)",
     )
     args = parser.parse_args(argv)
-    if args.top < 1:
-        parser.error(f"--top must be at least 1, got {args.top}")
-    if args.threads < 1:
-        parser.error(f"--threads must be at least 1, got {args.threads}")
     context = run_context(None if argv is None else ["benchmarks/dispatch_profile.py", *argv])
     linalg, flags, _ = build_from_args(args)
     with tempfile.TemporaryDirectory(prefix="cadnn-dispatch-profile-") as tmp:

@@ -42,7 +42,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from benchmarks._args import output_dir  # noqa: E402
+from benchmarks._args import at_least_one, output_dir  # noqa: E402
 from benchmarks.dispatch_profile import kind_of  # noqa: E402
 
 PROFILING_MODE = "queue-events,host-execution"
@@ -257,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     add_model_arguments(parser)
     parser.add_argument(
         "--threads",
-        type=int,
+        type=at_least_one,
         nargs="+",
         default=[1, 2],
         help="worker counts profiled in turn: 1 runs on local-sync, more on local-task "
@@ -277,10 +277,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "at the end)",
     )
     args = parser.parse_args(argv)
-    if args.top < 1:
-        parser.error(f"--top must be at least 1, got {args.top}")
-    if min(args.threads) < 1:
-        parser.error(f"--threads must be at least 1, got {min(args.threads)}")
     if args.inferences <= WARMUP:
         parser.error(f"--inferences must be above {WARMUP}, got {args.inferences}")
     context = run_context(None if argv is None else ["benchmarks/dispatch_timeline.py", *argv])

@@ -92,24 +92,17 @@ def markdown_rows(model: str, threads: int, records: Sequence[Mapping[str, Any]]
     return rows
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    from benchmarks._args import file_tag, output_dir
+    from benchmarks._args import at_least_one, file_tag, output_dir
     from benchmarks.sparse_models import RECIPES
 
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--model", required=True, choices=sorted(RECIPES))
-    parser.add_argument("--threads", type=_positive, default=2, help="threads per engine (2)")
-    parser.add_argument("--calls", type=_positive, default=100, help="calls per round (100)")
-    parser.add_argument("--rounds", type=_positive, default=3, help="interleaved rounds (3)")
+    parser.add_argument("--threads", type=at_least_one, default=2, help="threads per engine (2)")
+    parser.add_argument("--calls", type=at_least_one, default=100, help="calls per round (100)")
+    parser.add_argument("--rounds", type=at_least_one, default=3, help="interleaved rounds (3)")
     parser.add_argument(
         "--engines", nargs="+", choices=ENGINES, default=list(ENGINES), help="(default: all)"
     )

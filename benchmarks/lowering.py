@@ -34,7 +34,7 @@ from typing import Any  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks._args import output_file  # noqa: E402
+from benchmarks._args import at_least_one, output_file, positive  # noqa: E402
 from benchmarks._context import git_sha, machine, versions  # noqa: E402
 from lowering.benchmark import benchmark_module  # noqa: E402
 from lowering.compiler import compile_module  # noqa: E402
@@ -122,18 +122,15 @@ def measure(name: str, rounds: int, seconds: float, workdir: Path) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default 10)")
     parser.add_argument(
-        "--seconds", type=float, default=0.3, help="XLA time per round sample (default 0.3)"
+        "--rounds", type=at_least_one, default=10, help="interleaved rounds (default 10)"
+    )
+    parser.add_argument(
+        "--seconds", type=positive, default=0.3, help="XLA time per round sample (default 0.3)"
     )
     parser.add_argument("--nets", nargs="+", choices=sorted(NETS), default=sorted(NETS))
     parser.add_argument("--out", type=output_file, default=None, help="results file (JSON)")
     args = parser.parse_args(argv)
-    # Zero rounds would compile every module, then write a file of nulls.
-    if args.rounds < 1:
-        parser.error(f"--rounds must be at least 1, got {args.rounds}")
-    if not args.seconds > 0:
-        parser.error(f"--seconds must be positive, got {args.seconds}")
     date = datetime.date.today().isoformat()
     out = args.out or ROOT / "benchmarks" / "results" / f"lowering-{date}.json"
     context = {

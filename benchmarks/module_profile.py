@@ -40,7 +40,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from benchmarks._args import output_dir  # noqa: E402
+from benchmarks._args import at_least_one, output_dir, positive  # noqa: E402
 from benchmarks.dispatch_profile import _UNIT_MS, kind_of  # noqa: E402
 
 # A row of `perf report --no-children --sort dso,sym --stdio -g none`.
@@ -209,11 +209,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     add_model_arguments(parser)
     parser.add_argument(
         "--threads",
-        type=int,
+        type=at_least_one,
         default=1,
         help="workers: 1 runs on local-sync (default), more on local-task",
     )
-    parser.add_argument("--seconds", type=float, default=3.0, help="how long to sample (default 3)")
+    parser.add_argument(
+        "--seconds", type=positive, default=3.0, help="how long to sample (default 3)"
+    )
     parser.add_argument(
         "--workdir",
         type=output_dir,
@@ -222,12 +224,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "directory, removed at the end)",
     )
     args = parser.parse_args(argv)
-    if args.top < 1:
-        parser.error(f"--top must be at least 1, got {args.top}")
-    if args.threads < 1:
-        parser.error(f"--threads must be at least 1, got {args.threads}")
-    if args.seconds <= 0:
-        parser.error(f"--seconds must be positive, got {args.seconds}")
     _tool("perf", "linux-perf")
     context = run_context(None if argv is None else ["benchmarks/module_profile.py", *argv])
     linalg, flags, x = build_from_args(args)

@@ -43,7 +43,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from benchmarks._args import file_tag, output_dir  # noqa: E402
+from benchmarks._args import at_least_one, file_tag, output_dir, positive  # noqa: E402
 from benchmarks._core_latency import core_round_trip_ns  # noqa: E402
 
 REFERENCE = "onnxruntime"
@@ -403,14 +403,18 @@ def plot(result: Mapping[str, Any], path: Path) -> str | None:
 def add_run_arguments(parser: argparse.ArgumentParser, results: str) -> None:
     """The options every interleaved model benchmark takes: threads, rounds, seconds per
     sample, seed, peak GEMM size, and where results go (`<results>-<model>[-<tag>]-<date>`)."""
-    parser.add_argument("--threads", type=int, default=2, help="threads per engine (default 2)")
-    parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (default 10)")
     parser.add_argument(
-        "--seconds", type=float, default=0.5, help="target seconds per sample (default 0.5)"
+        "--threads", type=at_least_one, default=2, help="threads per engine (default 2)"
+    )
+    parser.add_argument(
+        "--rounds", type=at_least_one, default=10, help="interleaved rounds (default 10)"
+    )
+    parser.add_argument(
+        "--seconds", type=positive, default=0.5, help="target seconds per sample (default 0.5)"
     )
     parser.add_argument("--seed", type=int, default=0, help="weights and input seed (default 0)")
     parser.add_argument(
-        "--peak-n", type=int, default=2048, help="side of the peak GEMM (default 2048)"
+        "--peak-n", type=at_least_one, default=2048, help="side of the peak GEMM (default 2048)"
     )
     parser.add_argument(
         "--tag",
@@ -427,17 +431,6 @@ def add_run_arguments(parser: argparse.ArgumentParser, results: str) -> None:
     parser.add_argument(
         "--workdir", type=output_dir, default=None, help="keep modules here (default: a temp dir)"
     )
-
-
-def check_run_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Rejects the values of `add_run_arguments`'s options that cannot work (exits with a
-    message naming the flag)."""
-    for name in ("threads", "rounds", "peak_n"):
-        if getattr(args, name) < 1:
-            flag = name.replace("_", "-")
-            parser.error(f"--{flag} must be at least 1, got {getattr(args, name)}")
-    if not args.seconds > 0:
-        parser.error(f"--seconds must be positive, got {args.seconds}")
 
 
 def write_results(result: dict[str, Any], stem: Path, rows: Sequence[str]) -> Path:
@@ -499,7 +492,6 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "without one LiteRT is recorded as failed",
     )
     args = parser.parse_args(argv)
-    check_run_arguments(parser, args)
     try:
         check_model_name(args.model)
         args.iree_flag_sets = (

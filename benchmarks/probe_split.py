@@ -23,7 +23,7 @@ import statistics  # noqa: E402
 from collections.abc import Mapping, Sequence  # noqa: E402
 from typing import Any  # noqa: E402
 
-from benchmarks._args import read_results  # noqa: E402
+from benchmarks._args import positive, read_results  # noqa: E402
 
 __all__ = ["split", "main"]
 
@@ -78,13 +78,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--near-ns",
-        type=float,
+        type=positive,
         default=NEAR_NS,
         help=f"round trips below this are 'near' (default {NEAR_NS:.0f})",
     )
     args = parser.parse_args(argv)
-    if not args.near_ns > 0:
-        parser.error(f"--near-ns must be positive, got {args.near_ns}")
     result = read_results(parser, args.results, "engines", "peers.py or sparse_models.py")
     if not any(e.get("core_round_trip_ns") for e in result["engines"]):
         # Files from before 7454c50 have none: the table would be all dashes.

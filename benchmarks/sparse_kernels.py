@@ -49,7 +49,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks._args import output_file  # noqa: E402
+from benchmarks._args import at_least_one, output_file  # noqa: E402
 from benchmarks._context import OtherLoad, run_context  # noqa: E402
 from benchmarks._engines import iree_runtime_flags  # noqa: E402
 from lowering.benchmark import benchmark_module  # noqa: E402
@@ -298,7 +298,9 @@ def measure(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default 7)")
+    parser.add_argument(
+        "--rounds", type=at_least_one, default=7, help="interleaved rounds (default 7)"
+    )
     parser.add_argument("--out", type=output_file, default=None, help="results file (JSON)")
     names = [layer.name for layer in LAYERS]
     parser.add_argument("--layers", nargs="+", choices=names, default=names)
@@ -312,8 +314,6 @@ def main(argv: list[str] | None = None) -> None:
         "machine's",
     )
     args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     try:
         tiles = parse_tiles(args.tiles)
     except ValueError as e:

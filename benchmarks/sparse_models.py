@@ -326,7 +326,7 @@ def markdown_rows(result: Mapping[str, Any]) -> list[str]:
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    from benchmarks.peers import add_run_arguments, check_run_arguments
+    from benchmarks.peers import add_run_arguments
 
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
@@ -397,7 +397,6 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="engines to run (default: all)",
     )
     args = parser.parse_args(argv)
-    check_run_arguments(parser, args)
     if args.density is not None and not 0 < args.density <= 1:
         parser.error(f"--density must be in (0, 1], got {args.density}")
     if not args.threshold >= 0:

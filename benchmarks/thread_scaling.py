@@ -42,6 +42,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from benchmarks._args import at_least_one, positive  # noqa: E402
 from benchmarks._cpu_pair import add_cpu_pair_argument, resolve_cpu_pair  # noqa: E402
 
 __all__ = ["MODES", "measure_round", "scaling", "main"]
@@ -149,20 +150,16 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add_model_arguments(parser, profiler=False)
     parser.add_argument(
-        "--rounds", type=int, default=8, help="rounds of the three modes (default 8)"
+        "--rounds", type=at_least_one, default=8, help="rounds of the three modes (default 8)"
     )
     parser.add_argument(
         "--seconds",
-        type=float,
+        type=positive,
         default=3.0,
         help="about how long each process times its inferences (default 3)",
     )
     add_cpu_pair_argument(parser)
     args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error(f"--rounds must be >= 1, got {args.rounds}")
-    if not args.seconds > 0:
-        parser.error(f"--seconds must be > 0, got {args.seconds}")
     args.cpus = resolve_cpu_pair(parser, args.cpus)
     return args
 

@@ -1,12 +1,12 @@
-"""The command-line values the benchmark scripts share: tags, output paths and results files
-are refused while parsing, with the flag, the value and what is allowed."""
+"""The command-line values the benchmark scripts share: tags, output paths, counts, lengths
+and results files are refused while parsing, with the flag, the value and what is allowed."""
 
 import argparse
 from pathlib import Path
 
 import pytest
 
-from benchmarks._args import file_tag, output_dir, output_file, read_results
+from benchmarks._args import at_least_one, file_tag, output_dir, output_file, positive, read_results
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -14,15 +14,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tag", type=file_tag)
     parser.add_argument("--out-dir", type=output_dir)
     parser.add_argument("--out", type=output_file)
+    parser.add_argument("--rounds", type=at_least_one)
+    parser.add_argument("--seconds", type=positive)
     return parser
 
 
 def test_good_values_pass(tmp_path: Path) -> None:
     args = _parser().parse_args(
         ["--tag", "s33-zen4.b_2", "--out-dir", str(tmp_path / "new" / "dir")]
-        + ["--out", str(tmp_path / "new" / "r.json")]
+        + ["--out", str(tmp_path / "new" / "r.json"), "--rounds", "1", "--seconds", "0.25"]
     )
-    assert args.tag == "s33-zen4.b_2"
+    assert args.tag == "s33-zen4.b_2" and (args.rounds, args.seconds) == (1, 0.25)
     assert args.out_dir == tmp_path / "new" / "dir" and args.out == tmp_path / "new" / "r.json"
     assert not (tmp_path / "new").exists()  # made by the script when it writes, not here
 
@@ -36,6 +38,14 @@ def test_good_values_pass(tmp_path: Path) -> None:
         ("--out-dir", "{file}/sub", "and '{file}' is a file"),
         ("--out", "{dir}", "argument --out: must be a file to write, got '{dir}', a directory"),
         ("--out", "{file}/r.json", "and '{file}' is a file"),
+        ("--rounds", "0", "argument --rounds: must be at least 1, got 0"),
+        ("--rounds", "-3", "argument --rounds: must be at least 1, got -3"),
+        ("--rounds", "2.5", "argument --rounds: must be a whole number, got '2.5'"),
+        ("--seconds", "0", "argument --seconds: must be positive and finite, got '0'"),
+        ("--seconds", "-1", "argument --seconds: must be positive and finite, got '-1'"),
+        ("--seconds", "nan", "argument --seconds: must be positive and finite, got 'nan'"),
+        ("--seconds", "inf", "argument --seconds: must be positive and finite, got 'inf'"),
+        ("--seconds", "soon", "argument --seconds: must be a number, got 'soon'"),
     ],
 )
 def test_bad_values_are_named(

@@ -36,8 +36,14 @@ def test_resolve_names_the_bad_revision() -> None:
     ("extra", "message"),
     [
         (["--revisions", "HEAD"], "needs at least two commits"),
-        (["--revisions", "HEAD", "HEAD", "--threads", "0"], "--threads must be at least 1"),
-        (["--revisions", "HEAD", "HEAD", "--seconds", "0"], "--seconds must be above 0"),
+        (
+            ["--revisions", "HEAD", "HEAD", "--threads", "0"],
+            "argument --threads: must be at least 1, got 0",
+        ),
+        (
+            ["--revisions", "HEAD", "HEAD", "--seconds", "0"],
+            "argument --seconds: must be positive and finite, got '0'",
+        ),
         # Each revision's build brings its own IREE flags.
         (["--revisions", "HEAD", "HEAD", "--iree-flag=--iree-opt-data-tiling"], "unrecognized"),
         (["--revisions", "HEAD", "no-such-revision"], "'no-such-revision' is not a commit"),

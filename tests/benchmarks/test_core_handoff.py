@@ -76,7 +76,7 @@ def test_the_probe_refuses_a_bad_mode() -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--rounds", "0"], "--rounds must be >= 1, got 0"),
+        (["--rounds", "0"], "argument --rounds: must be at least 1, got 0"),
         (["--sizes-kb", "64", "0"], "--sizes-kb must all be >= 1, got [64, 0]"),
         (["--cpus", "0", "0"], "--cpus must be two different CPUs"),
         # Both were taken and failed after every round, when the results were written.

@@ -11,9 +11,9 @@ from benchmarks import lowering
     ("extra", "message"),
     [
         # Zero or fewer rounds compiled every module, then wrote a results file of nulls.
-        (["--rounds", "0"], "--rounds must be at least 1, got 0"),
-        (["--rounds", "-1"], "--rounds must be at least 1, got -1"),
-        (["--seconds", "0"], "--seconds must be positive, got 0.0"),
+        (["--rounds", "0"], "argument --rounds: must be at least 1, got 0"),
+        (["--rounds", "-1"], "argument --rounds: must be at least 1, got -1"),
+        (["--seconds", "0"], "argument --seconds: must be positive and finite, got '0'"),
         # A directory failed when the results were written, after all the timing.
         (["--out", "{tmp}"], "argument --out: must be a file to write, got '{tmp}', a directory"),
     ],

@@ -67,7 +67,7 @@ def test_bad_flags_are_named(capsys: pytest.CaptureFixture[str]) -> None:
     for flag, value in (("--threads", "0"), ("--seconds", "-1"), ("--top", "0")):
         with pytest.raises(SystemExit):
             module_profile.main(["--model", "mobilenet_v2", flag, value])
-        assert f"{flag} must be" in capsys.readouterr().err
+        assert f"argument {flag}: must be" in capsys.readouterr().err
 
 
 def test_a_workdir_that_is_a_file_stops_before_the_build(

@@ -53,7 +53,7 @@ def test_bad_input_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "not a peers.py or sparse_models.py results file" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         probe_split.main([str(tmp_path / "x.json"), "--near-ns", "0"])
-    assert "--near-ns must be positive, got 0.0" in capsys.readouterr().err
+    assert "argument --near-ns: must be positive and finite, got '0'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

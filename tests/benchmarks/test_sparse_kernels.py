@@ -49,7 +49,7 @@ def test_zero_rounds_are_refused_before_compiling(
     # Zero rounds compiled every module, then wrote a file of nulls.
     with pytest.raises(SystemExit):
         sparse_kernels.main(["--rounds", "0", "--out", str(tmp_path / "r.json")])
-    assert "--rounds must be at least 1, got 0" in capsys.readouterr().err
+    assert "argument --rounds: must be at least 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
 
 

@@ -148,7 +148,10 @@ def test_bad_arguments_are_named(capsys: pytest.CaptureFixture[str]) -> None:
     for argv, message in [
         (["--model", "resnet50", "--density", "1.5"], "--density must be in (0, 1]"),
         (["--model", "resnet50", "--engines", "jax"], "--engines must include iree-sparse"),
-        (["--model", "resnet50", "--threads", "0"], "--threads must be at least 1"),
+        (
+            ["--model", "resnet50", "--threads", "0"],
+            "argument --threads: must be at least 1, got 0",
+        ),
         (["--model", "resnet50", "--grid-overhead", "-1"], "--grid-overhead must be >= 0"),
     ]:
         with pytest.raises(SystemExit):

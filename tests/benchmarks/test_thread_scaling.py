@@ -81,8 +81,8 @@ def test_a_round_runs_every_mode_on_a_module(tmp_path: Path, monkeypatch) -> Non
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--rounds", "0"], "--rounds must be >= 1, got 0"),
-        (["--seconds", "0"], "--seconds must be > 0, got 0.0"),
+        (["--rounds", "0"], "argument --rounds: must be at least 1, got 0"),
+        (["--seconds", "0"], "argument --seconds: must be positive and finite, got '0'"),
         (["--cpus", "0", "0"], "--cpus must be two different CPUs"),
         (["--cpus", "0", "4096"], "--cpus must be two different CPUs"),
         # Taken, it failed after the build and every round.
