@@ -221,9 +221,12 @@ slower on two; 64-pixel block vectors on maps they do not divide added a padding
 layer and made both models slower.
 
 KxK kernels keep wide workgroups only while a row's hoisted data stays within 4 KB (not 16):
-LLVM spills larger hoists here too. The 3x3 64 -> 64 layer on 56x56 in 4x1 blocks per tap, on
-one thread (session 33; `benchmarks/sparse_kernels.py --layers conv3x3_64_56x56`, the
-default tiles then, `sparse_kernels-conv3x3-s33-zen4-2026-12-07.json`, against the same
+LLVM spills larger hoists here too. (The count is `workgroup_pixels`' AVX2 one, 32 bytes per
+broadcast value; an AVX-512 register holds 64, so counted in registers the limit is about
+twice that, 7.4-7.8 KB. The 4 KB was measured with the count as it stands, and the sizes
+below are in its terms.) The 3x3 64 -> 64 layer on 56x56 in 4x1 blocks per tap, on one
+thread (session 33; `benchmarks/sparse_kernels.py --layers conv3x3_64_56x56`, the default
+tiles then, `sparse_kernels-conv3x3-s33-zen4-2026-12-07.json`, against the same
 command with `--tiles hoist_bytes=0 --rounds 5`, `-s33-zen4-hoist0-`, separate runs): at 20%
 density (117 slots per 4-row block, 15.9 KB hoisted) 1.74 ms wide against 0.67 ms in workgroups of
 one pixel vector, at 10% (54 slots, 7.3 KB) 0.47 against 0.38, at 5% (27 slots, 3.7 KB) 0.25
