@@ -107,7 +107,7 @@ def test_compress_end_to_end_writes_report_and_checkpoints(data_dir, tmp_path, c
         (["--stages", "0.5,x"], "--stages must be comma-separated"),
         (["--method", "gradual", "--constraint", "blocks"], "magnitude baselines prune"),
         (["--keep-dense", "conv9/*"], "matches no parameter"),
-        (["--rho-max", "0"], r"--rho-max must be > 0, got 0.0"),
+        (["--rho-max", "0"], r"--rho-max must be > 0 and finite, got 0.0"),
         (["--rounds-per-epoch", "0"], "--rounds-per-epoch must be >= 1, got 0"),
         (["--distill-temperature", "-1"], r"--distill-temperature must be >= 0 \(0 = off\)"),
         (["--distill-weight", "1.5"], r"--distill-weight must be in \[0, 1\], got 1.5"),
@@ -134,6 +134,20 @@ def test_bad_flags_give_clear_errors(data_dir, tmp_path, capsys, extra, match):
         (["--constraint", "blocks", "--block-size", "0"], "--block-size: Blocks: size must be"),
         (["--constraint", "patterns", "--num-patterns", "0"], "--num-patterns must be >= 1"),
         (["--keep-dense", "conv9/*"], "--keep-dense 'conv9/\\*' matches no parameter"),
+        (["--keep-dense", "*"], "--keep-dense '\\*' leaves no layer to prune"),
+        (["--model", "lenet5", "--constraint", "patterns"], "lenet5 has no 3x3 convolutions"),
+        (["--method", "oneshot", "--bits", "8"], "--method oneshot: the magnitude baselines"),
+        (["--rho-growth", "-1"], "--rho-growth must be >= 1 and finite .*, got -1.0"),
+        (["--rho", "0.5", "--rho-max", "0.01"], r"--rho \(0.5\) must not exceed --rho-max"),
+        (["--lr", "inf"], "--lr must be > 0 and finite, got inf"),
+        (["--stages", "0.99", "--sparsity", "0.5"], r"--stages must be rising .*\[0, 0.5\)"),
+        (["--stages", "0.9,0.8"], "--stages must be rising sparsities"),
+        (["--constraint", "nm", "--n-of-m", "0:4"], "--n-of-m must keep at least 1"),
+        (["--val-size", "0"], "--val-size must be >= 1, got 0"),
+        (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+        (["--batch-size", "700"], "--batch-size 700 is more than the 600 training images"),
+        (["--seed", "-1"], "--seed must be >= 0, got -1"),
+        (["--out", ""], "--out must name a directory, got an empty path"),
     ],
 )
 def test_bad_constraint_flags_fail_before_training(data_dir, tmp_path, capsys, extra, match):
@@ -144,6 +158,40 @@ def test_bad_constraint_flags_fail_before_training(data_dir, tmp_path, capsys, e
     err = capsys.readouterr().err
     assert re.search(match, err)
     assert "pretraining" not in err
+    assert not (tmp_path / "bad").exists()
+
+
+def _checkpoint(tmp_path, name):
+    from flax import nnx
+
+    import models
+    from cadnn_jax._checkpoint import save_model
+
+    model = models.get_model(name, rngs=nnx.Rngs(0), num_classes=10)
+    save_model(tmp_path / name, model, {"model": name})
+    return tmp_path / name
+
+
+def test_init_takes_the_checkpoints_model(tmp_path):
+    # Without --model the checkpoint's model is compressed and named in the outputs.
+    args = build_parser().parse_args(["compress", "--init", str(_checkpoint(tmp_path, "lenet5"))])
+    model, _ = compress._initial_model(args)
+    assert args.model == "lenet5" and type(model).__name__ == "LeNet5"
+
+
+def test_init_of_another_model_is_refused(data_dir, tmp_path, capsys):
+    # A LeNet-5 checkpoint compressed as --model small_cnn was once written out labelled
+    # small_cnn, and the checkpoint could not be loaded again.
+    init = _checkpoint(tmp_path, "lenet5")
+    with pytest.raises(SystemExit) as exc:
+        main(_argv(data_dir, tmp_path / "bad", "--init", str(init)))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--model small_cnn does not match --init" in err and "a checkpoint of lenet5" in err
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(SystemExit):
+        main(_argv(data_dir, tmp_path / "bad", "--init", str(tmp_path / "nowhere")))
+    assert "--init: " in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
 
 

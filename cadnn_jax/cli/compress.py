@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import fnmatch
 import functools
+import math
 import os
 import pathlib
 import platform
@@ -54,7 +55,12 @@ def add_parser(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--model", default="lenet5", help=f"model to compress: {sorted(models.MODELS)}")
+    p.add_argument(
+        "--model",
+        default=None,
+        help=f"model to compress, one of {sorted(models.MODELS)} (default: lenet5, or with "
+        "--init the checkpoint's model)",
+    )
     p.add_argument(
         "--method",
         default="admm",
@@ -198,18 +204,46 @@ def add_parser(sub: Any) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if args.model not in models.MODELS:
+    if args.model is not None and args.model not in models.MODELS:
         raise ValueError(f"--model: unknown model {args.model!r}; known: {sorted(models.MODELS)}.")
-    for name in ("pretrain_epochs", "prune_epochs", "retrain_epochs"):
+    if args.out is not None and not args.out.strip():
+        raise ValueError("--out must name a directory, got an empty path.")
+    for name in ("pretrain_epochs", "prune_epochs", "retrain_epochs", "seed"):
         if getattr(args, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}.")
+    for name in ("batch_size", "val_size"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
     for name in ("rho", "rho_max", "lr", "retrain_lr"):
-        if not getattr(args, name) > 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}.")
+        if not 0 < getattr(args, name) < math.inf:
+            raise ValueError(
+                f"--{name.replace('_', '-')} must be > 0 and finite, got {getattr(args, name)}."
+            )
+    if args.rho > args.rho_max:
+        raise ValueError(
+            f"--rho ({args.rho}) must not exceed --rho-max ({args.rho_max}), the cap it grows to."
+        )
+    if not 1 <= args.rho_growth < math.inf:
+        raise ValueError(
+            f"--rho-growth must be >= 1 and finite (1 = a constant penalty), got {args.rho_growth}."
+        )
     if args.rounds_per_epoch < 1:
         raise ValueError(f"--rounds-per-epoch must be >= 1, got {args.rounds_per_epoch}.")
     if not 0 <= args.sparsity < 1:
         raise ValueError(f"--sparsity must be in [0, 1), got {args.sparsity}.")
+    stages = parse_stages(args.stages)
+    if list(stages) != sorted(stages) or any(not 0 <= s < args.sparsity for s in stages):
+        raise ValueError(
+            f"--stages must be rising sparsities in [0, --sparsity) = [0, {args.sparsity}), "
+            f"got {args.stages!r}."
+        )
+    if args.method != "admm" and (
+        args.constraint not in ("unstructured", "global") or args.bits is not None
+    ):
+        raise ValueError(
+            f"--method {args.method}: the magnitude baselines prune unstructured weights "
+            f"without quantization; got --constraint {args.constraint}, --bits {args.bits}."
+        )
     if not args.distill_temperature >= 0:
         raise ValueError(
             f"--distill-temperature must be >= 0 (0 = off), got {args.distill_temperature}."
@@ -242,6 +276,11 @@ def _check_constraint_flags(args: argparse.Namespace) -> None:
     if args.constraint == "blocks":
         checks.append(("--block-size", lambda: _specs.Blocks(args.sparsity, size=args.block_size)))
     if args.constraint == "nm":
+        n, _ = parse_n_of_m(args.n_of_m)
+        if n < 1:
+            raise ValueError(
+                f"--n-of-m must keep at least 1 of every M (N >= 1), got {args.n_of_m!r}."
+            )
         checks.append(("--n-of-m", lambda: _specs.NOfM(*parse_n_of_m(args.n_of_m))))
     if args.constraint == "patterns" and args.num_patterns < 1:
         raise ValueError(f"--num-patterns must be >= 1, got {args.num_patterns}.")
@@ -259,13 +298,21 @@ def _check_constraint_flags(args: argparse.Namespace) -> None:
 
 
 def _check_keep_dense(patterns: list[str], params: Any) -> None:
-    """Each --keep-dense glob must match a parameter path (checked before any training)."""
-    paths = sorted(named_leaves(params))
+    """Each --keep-dense glob must match a parameter path, and some kernel must be left to
+    prune (checked before any training)."""
+    leaves = named_leaves(params)
+    paths = sorted(leaves)
     for pattern in patterns:
         if not any(fnmatch.fnmatchcase(p, pattern) for p in paths):
             raise ValueError(
                 f"--keep-dense {pattern!r} matches no parameter; the model's are {paths}."
             )
+    kernels = [p for p in paths if leaves[p].ndim >= 2]
+    if patterns and all(any(fnmatch.fnmatchcase(p, g) for g in patterns) for p in kernels):
+        raise ValueError(
+            f"--keep-dense {' '.join(repr(g) for g in patterns)} leaves no layer to prune; the "
+            f"model's kernels are {kernels}."
+        )
 
 
 def parse_n_of_m(text: str) -> tuple[int, int]:
@@ -374,23 +421,59 @@ def schedule_from_args(args: argparse.Namespace, **fields: Any) -> Schedule:
     return Schedule(**{**given, **fields})
 
 
+def _flag_names(message: str) -> str:
+    """A `Schedule` error with its field named as the flag that sets it."""
+    for name in (*_SCHEDULE_FLAGS, "stages"):
+        message = message.replace(f"Schedule: {name} ", f"--{name.replace('_', '-')} ")
+    return message
+
+
+def _initial_model(args: argparse.Namespace) -> tuple[nnx.Module, dict[str, Any]]:
+    """The model to pretrain, or the `--init` checkpoint's (whose model `--model`, if given,
+    must name); sets `args.model`. Returns it and the keyword arguments it was built with."""
+    if not args.init:
+        args.model = args.model or "lenet5"
+        return models.get_model(args.model, rngs=nnx.Rngs(args.seed), num_classes=10), {}
+    try:
+        model, metadata = load_model(args.init)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"--init: {e}") from None
+    if args.model is not None and args.model != metadata["model"]:
+        raise ValueError(
+            f"--model {args.model} does not match --init {args.init!r}, a checkpoint of "
+            f"{metadata['model']}; leave out --model to compress that model."
+        )
+    args.model = metadata["model"]
+    return model, metadata.get("model_kwargs", {})
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     _check_args(args)
-    schedule = schedule_from_args(args, stages=parse_stages(args.stages), seed=args.seed)
+    try:
+        schedule = schedule_from_args(args, stages=parse_stages(args.stages), seed=args.seed)
+    except ValueError as e:
+        raise ValueError(_flag_names(str(e))) from None
     progress = not args.no_progress
     t0 = time.perf_counter()
+
+    model, model_kwargs = _initial_model(args)
+    params = nnx.state(model, nnx.Param)
+    _check_keep_dense(args.keep_dense, params)
+    # The constraints as the flags give them, on the initial weights: a model they cannot
+    # apply to (patterns without 3x3 convolutions) fails here, before any training.
+    allocate(params, build_spec(args, params), overrides=dict.fromkeys(args.keep_dense))
 
     images, labels = load_fashion_mnist("train", args.data_dir)
     if args.train_limit is not None:
         images, labels = images[: args.train_limit], labels[: args.train_limit]
     (tr_x, tr_y), (va_x, va_y) = train_val_split(images, labels, args.val_size, seed=args.seed)
     te_x, te_y = load_fashion_mnist("test", args.data_dir)
-
-    if args.init:
-        model, _ = load_model(args.init)
-    else:
-        model = models.get_model(args.model, rngs=nnx.Rngs(args.seed), num_classes=10)
-    _check_keep_dense(args.keep_dense, nnx.state(model, nnx.Param))
+    if len(tr_x) < args.batch_size:
+        raise ValueError(
+            f"--batch-size {args.batch_size} is more than the {len(tr_x)} training images "
+            f"left after --val-size {args.val_size}"
+            + (f" of --train-limit {args.train_limit}." if args.train_limit else ".")
+        )
     out = pathlib.Path(args.out or f"runs/{args.model}")
     make_out_dir(out)
     if not args.init and args.pretrain_epochs:
@@ -408,7 +491,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     t_pre = time.perf_counter()
     dense = {"val": evaluate(model, va_x, va_y), "test": evaluate(model, te_x, te_y)}
-    save_model(out / "dense", model, {"model": args.model, "accuracy": dense}, overwrite=True)
+    kwargs = {"model_kwargs": model_kwargs} if model_kwargs else {}
+    save_model(
+        out / "dense", model, {"model": args.model, **kwargs, "accuracy": dense}, overwrite=True
+    )
     _log(f"dense accuracy: val {dense['val']:.4f}, test {dense['test']:.4f}")
 
     params = nnx.state(model, nnx.Param)
@@ -427,11 +513,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             log=history.append,
         )
     else:
-        if args.constraint not in ("unstructured", "global") or args.bits is not None:
-            raise ValueError(
-                f"--method {args.method}: the magnitude baselines prune unstructured weights "
-                f"without quantization; got --constraint {args.constraint}, --bits {args.bits}."
-            )
         sparsity = jax.tree.map(
             lambda s: s.sparsity, constraints, is_leaf=lambda x: isinstance(x, _specs.Constraint)
         )
@@ -488,6 +569,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         model,
         {
             "model": args.model,
+            **kwargs,
             "accuracy": compressed,
             "constraints": report["constraints"],
             "bits": args.bits,
