@@ -25,6 +25,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import os  # noqa: E402
 import pathlib  # noqa: E402
 import tempfile  # noqa: E402
@@ -328,6 +329,10 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     for name in ("dense_epochs", "stages"):
         if getattr(args, name) < 0:
             parser.error(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}")
+    if min(args.seeds) < 0:
+        parser.error(f"--seeds must be >= 0, got {args.seeds}")
+    if not 1 <= args.rho_growth < math.inf:
+        parser.error(f"--rho-growth must be >= 1 and finite (1 = constant), got {args.rho_growth}")
     # Each seed and rate once: a second copy would train again and be stored twice.
     for name in ("seeds", "rates"):
         if len(set(getattr(args, name))) < len(getattr(args, name)):

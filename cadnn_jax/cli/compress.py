@@ -416,16 +416,16 @@ _SCHEDULE_FLAGS = (
 
 
 def schedule_from_args(args: argparse.Namespace, **fields: Any) -> Schedule:
-    """The `Schedule` of the flags named as its fields (those `args` has), plus `fields`."""
+    """The `Schedule` of the flags named as its fields (those `args` has), plus `fields`; a
+    value it refuses is a ValueError naming the flag ("--batch-size must be ...")."""
     given = {name: getattr(args, name) for name in _SCHEDULE_FLAGS if hasattr(args, name)}
-    return Schedule(**{**given, **fields})
-
-
-def _flag_names(message: str) -> str:
-    """A `Schedule` error with its field named as the flag that sets it."""
-    for name in (*_SCHEDULE_FLAGS, "stages"):
-        message = message.replace(f"Schedule: {name} ", f"--{name.replace('_', '-')} ")
-    return message
+    try:
+        return Schedule(**{**given, **fields})
+    except ValueError as e:
+        message = str(e)
+        for name in given:
+            message = message.replace(f"Schedule: {name} ", f"--{name.replace('_', '-')} ")
+        raise ValueError(message) from None
 
 
 def _initial_model(args: argparse.Namespace) -> tuple[nnx.Module, dict[str, Any]]:
@@ -449,10 +449,7 @@ def _initial_model(args: argparse.Namespace) -> tuple[nnx.Module, dict[str, Any]
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     _check_args(args)
-    try:
-        schedule = schedule_from_args(args, stages=parse_stages(args.stages), seed=args.seed)
-    except ValueError as e:
-        raise ValueError(_flag_names(str(e))) from None
+    schedule = schedule_from_args(args, stages=parse_stages(args.stages), seed=args.seed)
     progress = not args.no_progress
     t0 = time.perf_counter()
 

@@ -117,8 +117,10 @@ def test_layer_rate_errors() -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        ("--batch-size 0", "batch_size must be an integer >= 1, got 0"),
-        ("--lr -1", "lr must be > 0, got -1.0"),
+        ("--batch-size 0", "--batch-size must be an integer >= 1, got 0"),
+        ("--lr -1", "--lr must be > 0, got -1.0"),
+        ("--seeds -1", "--seeds must be >= 0, got [-1]"),
+        ("--rho-growth -1", "--rho-growth must be >= 1 and finite (1 = constant), got -1.0"),
         ("--rates 1.0 --only gradual", "argument --rates: must be a sparsity in [0, 1), got 1.0"),
         ("--joint-rate 1.5", "argument --joint-rate: must be a sparsity in [0, 1), got 1.5"),
         ("--block-rate -0.1", "argument --block-rate: must be a sparsity in [0, 1), got -0.1"),
