@@ -9,6 +9,7 @@ would otherwise fail only when the results are written, after all the work.
 import argparse
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,16 @@ def _nearest_existing(path: Path) -> Path:
     return next(p for p in (path, *path.parents) if p.exists())
 
 
+def _check_writable(text: str, found: Path) -> None:
+    """`found`, the nearest existing directory of the path `text`, must let the script make
+    and write files in it; otherwise the error would come when the results are written."""
+    if not os.access(found, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {str(found)!r} is not writable")
+
+
 def output_dir(text: str) -> Path:
     """A directory the script makes if needed and writes into (argparse type): an existing
-    directory, or a path whose nearest existing part is a directory."""
+    directory, or a path whose nearest existing part is a directory; writable."""
     path = Path(text)
     found = _nearest_existing(path)
     if not found.is_dir():
@@ -61,12 +69,13 @@ def output_dir(text: str) -> Path:
             f"must be a directory, or a path where one can be made; got {text!r}, and "
             f"{str(found)!r} is a file"
         )
+    _check_writable(text, found)
     return path
 
 
 def output_file(text: str) -> Path:
     """A file the script writes, making its directory if needed (argparse type): not a
-    directory, and the nearest existing part of its directory is a directory."""
+    directory, and the nearest existing part of its directory is a writable directory."""
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"must be a file to write, got {text!r}, a directory")
@@ -76,6 +85,7 @@ def output_file(text: str) -> Path:
             f"must be a file in a directory, or in a path where one can be made; got {text!r}, "
             f"and {str(found)!r} is a file"
         )
+    _check_writable(text, found)
     return path
 
 

@@ -400,6 +400,13 @@ def plot(result: Mapping[str, Any], path: Path) -> str | None:
     return None
 
 
+def _executable(text: str) -> str:
+    """`--litert-python` (argparse type): an executable file."""
+    if not (os.path.isfile(text) and os.access(text, os.X_OK)):
+        raise argparse.ArgumentTypeError(f"must be an executable Python, got {text!r}")
+    return text
+
+
 def add_run_arguments(parser: argparse.ArgumentParser, results: str) -> None:
     """The options every interleaved model benchmark takes: threads, rounds, seconds per
     sample, seed, peak GEMM size, and where results go (`<results>-<model>[-<tag>]-<date>`)."""
@@ -486,6 +493,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--litert-python",
+        type=_executable,
         default=None,
         help="Python with tensorflow-cpu, ai-edge-litert and this jax (default: "
         "$CADNN_LITERT_PYTHON; `bash scripts/litert-env.sh` makes .venv-litert/bin/python); "

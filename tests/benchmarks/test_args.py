@@ -59,6 +59,21 @@ def test_bad_values_are_named(
     assert message.format(**paths) in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", ["--out-dir", "--out"])
+def test_a_place_that_cannot_be_written_is_named(
+    flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    # As root (CI) a read-only directory is writable to os.access, so the refusal is simulated.
+    import benchmarks._args
+
+    monkeypatch.setattr(benchmarks._args.os, "access", lambda path, mode: Path(path) != tmp_path)
+    with pytest.raises(SystemExit):
+        _parser().parse_args([flag, str(tmp_path / "new" / "r.json")])
+    assert f"cannot write '{tmp_path}/new/r.json': '{tmp_path}' is not writable" in (
+        capsys.readouterr().err
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -3,6 +3,7 @@ ratios within one run, and records a failing engine as data instead of raising."
 
 import inspect
 import json
+import sys
 from pathlib import Path
 
 import jax
@@ -319,3 +320,14 @@ def test_a_results_directory_that_is_a_file_is_an_argument_error(
         peers._parse_args(["--model", "lenet5", "--out-dir", str(tmp_path / "file")])
     assert exc.value.code == 2
     assert "argument --out-dir: must be a directory" in capsys.readouterr().err
+
+
+def test_a_litert_python_that_is_not_there_is_an_argument_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It ran every other engine and wrote a results file with LiteRT failed, exit 0.
+    with pytest.raises(SystemExit) as exc:
+        peers._parse_args(["--model", "lenet5", "--litert-python", str(tmp_path / "python")])
+    assert exc.value.code == 2
+    assert "argument --litert-python: must be an executable Python" in capsys.readouterr().err
+    assert peers._parse_args(["--model", "lenet5", "--litert-python", sys.executable])
