@@ -1,7 +1,9 @@
 """`cadnn compile / run / bench` end to end on a small checkpoint, and their errors."""
 
+import gzip
 import json
 import os
+import pathlib
 import re
 
 import numpy as np
@@ -9,6 +11,7 @@ import optax
 import pytest
 from flax import nnx
 
+import lowering
 import models
 from cadnn_jax import save_model, train
 from cadnn_jax.cli.main import main
@@ -109,7 +112,25 @@ def test_errors_are_clear(checkpoint, capsys, argv, match):
         (["--batch", "0"], "--batch must be >= 1, got 0"),
         (["--check", "-1"], r"--check must be >= 0 \(0 = no check\), got -1"),
         (["--tolerance", "-1"], "--tolerance must be >= 0, got -1.0"),
-        (["--sparse-threshold", "-0.5"], "--sparse-threshold must be >= 0, got -0.5"),
+        (
+            ["--sparse-threshold", "-0.5"],
+            r"--sparse-threshold must be a density in \[0, 1\], got -0.5",
+        ),
+        (
+            ["--sparse-threshold", "1.5"],
+            r"--sparse-threshold must be a density in \[0, 1\], got 1.5",
+        ),
+        (
+            ["--sparse-threshold", "nan"],
+            r"--sparse-threshold must be a density in \[0, 1\], got nan",
+        ),
+        (["--input-shape", "32,32,3"], "--input-shape 32,32,3 does not fit model 'small_cnn'"),
+        (["--input-shape", "28,28,1,1"], "--input-shape must be three integers H,W,C"),
+        # The dataset is loaded before anything is compiled.
+        (
+            ["--check", "2", "--data-dir", "/nonexistent"],
+            "--check needs the Fashion-MNIST test images.*'/nonexistent/t10k-images",
+        ),
     ],
 )
 def test_compile_checks_its_flags_before_writing(checkpoint, tmp_path, capsys, flags, match):
@@ -228,3 +249,150 @@ def test_sparse_tiles_follow_the_target():
     assert tiles("vulkan") is None
     assert passes_for("host", fold_bn=False, sparse=False, threshold=0.4) == list(host_dense())
     assert passes_for("arm64", fold_bn=False, sparse=False, threshold=0.4) == []
+
+
+def _write_idx(path: pathlib.Path, magic: int, array: np.ndarray) -> None:
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(gzip.compress(header + array.astype(np.uint8).tobytes()))
+
+
+def test_compile_rejects_more_check_images_than_the_test_split(checkpoint, tmp_path, capsys):
+    """A dataset of 3 test images: --check 4 is rejected before anything is compiled (it used to
+    check 3 and record 4)."""
+    data = tmp_path / "fmnist"
+    data.mkdir()
+    _write_idx(data / "t10k-images-idx3-ubyte.gz", 0x803, np.zeros((3, 28, 28)))
+    _write_idx(data / "t10k-labels-idx1-ubyte.gz", 0x801, np.zeros(3))
+    out = tmp_path / "never"
+    argv = ["compile", str(checkpoint), "--targets", "host", "--out", str(out)]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--check", "4", "--data-dir", str(data)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--check must be at most the number of test images, 3, got 4" in err
+    assert not out.exists()
+
+
+def test_help_states_each_default_once(capsys):
+    for command in ("compress", "compile", "run", "bench"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for unset in ("None", "False", "", "[]"):
+            assert f"(default: {unset})" not in text, (command, unset)
+        if command == "compress":
+            assert text.count("(default: runs/<model>)") == 1
+        if command == "compile":
+            assert text.count("(default: <checkpoint>-iree)") == 1
+            assert "(default: $CADNN_FASHION_MNIST_DIR if set" in text
+        if command == "bench":
+            assert "Prints JSON" not in text
+
+
+@pytest.fixture(scope="module")
+def tiny_module(tmp_path_factory):
+    """A host module of a two-output function of a float32[2]: compiles in about a second."""
+    import jax
+
+    path = tmp_path_factory.mktemp("tiny") / "tiny.vmfb"
+    fn = jax.jit(lambda x: (2 * x, x + 1))
+    lowering.compile_module(fn, "host", path, example_args=(np.zeros(2, np.float32),))
+    return path
+
+
+@pytest.fixture
+def text_module(tmp_path):
+    path = tmp_path / "text.vmfb"
+    path.write_text("not a module\n")
+    return path
+
+
+@pytest.mark.parametrize("command", ["run", "bench"])
+def test_a_file_that_is_not_a_module_is_named(text_module, tmp_path, capsys, command):
+    np.save(tmp_path / "x.npy", np.zeros(2, np.float32))
+    extra = ["--input", str(tmp_path / "x.npy")] if command == "run" else []
+    with pytest.raises(SystemExit) as exc:
+        main([command, str(text_module), *extra])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"module: '{text_module}' is not an IREE .vmfb module" in err
+
+
+def _refuse_to_write(monkeypatch, directory):
+    """os.access says ``directory`` is not writable (chmod does not stop root)."""
+    real = os.access
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda p, mode, **kw: False if pathlib.Path(p) == directory else real(p, mode, **kw),
+    )
+
+
+@pytest.mark.parametrize(
+    ("output", "match"),
+    [
+        ("{tmp}", "--output: '{tmp}' is a directory"),
+        ("", "--output: give a file path, got ''"),
+        ("{tmp}/ro/o.npy", "--output: cannot write '{tmp}/ro/o.npy': directory '{tmp}/ro' is not"),
+    ],
+)
+def test_run_checks_its_output_before_running(
+    tiny_module, tmp_path, capsys, monkeypatch, output, match
+):
+    (tmp_path / "ro").mkdir()
+    _refuse_to_write(monkeypatch, tmp_path / "ro")
+    np.save(tmp_path / "x.npy", np.zeros(2, np.float32))
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("the module ran")
+
+    monkeypatch.setattr(lowering, "run_module", no_run)
+    output = output.replace("{tmp}", str(tmp_path))
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(tiny_module), "--input", str(tmp_path / "x.npy"), "--output", output])
+    assert exc.value.code == 2
+    assert match.replace("{tmp}", str(tmp_path)) in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ro", "x.npy"]
+
+
+def test_run_prints_the_paths_it_writes(tiny_module, tmp_path, capsys):
+    """np.save appends .npy to a name without it: the printed names are the written ones."""
+    np.save(tmp_path / "x.npy", np.array([1, 2], np.float32))
+    out = tmp_path / "y"
+    main(["run", str(tiny_module), "--input", str(tmp_path / "x.npy"), "--output", str(out)])
+    printed = re.findall(r"wrote (\S+) ", capsys.readouterr().out)
+    assert printed == [f"{out}-0.npy", f"{out}-1.npy"]
+    np.testing.assert_array_equal(np.load(printed[0]), [2, 4])
+    np.testing.assert_array_equal(np.load(printed[1]), [2, 3])
+
+
+@pytest.mark.parametrize(
+    ("out", "match"),
+    [
+        ("{tmp}", "--out: '{tmp}' is a directory"),
+        ("{tmp}/ro/b.json", "--out: cannot write '{tmp}/ro/b.json': directory '{tmp}/ro' is not"),
+        ("{tmp}/file/d/b.json", "--out: cannot write '{tmp}/file/d/b.json': '{tmp}/file' is a"),
+    ],
+)
+def test_bench_checks_its_out_before_benchmarking(
+    tiny_module, tmp_path, capsys, monkeypatch, out, match
+):
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "file").write_text("")
+    _refuse_to_write(monkeypatch, tmp_path / "ro")
+
+    def no_bench(*args, **kwargs):
+        raise AssertionError("benchmarked")
+
+    monkeypatch.setattr(lowering, "benchmark_module", no_bench)
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", str(tiny_module), "--out", out.replace("{tmp}", str(tmp_path))])
+    assert exc.value.code == 2
+    assert match.replace("{tmp}", str(tmp_path)) in capsys.readouterr().err
+
+
+def test_bench_creates_the_directory_of_its_out(tiny_module, tmp_path):
+    out = tmp_path / "new" / "d" / "b.json"
+    argv = ["bench", str(tiny_module), "--devices", "local-sync", "--rounds", "1"]
+    main([*argv, "--repetitions", "1", "--out", str(out)])
+    assert json.loads(out.read_text())["engines"]["tiny/iree-local-sync"]["samples"] >= 1

@@ -1,25 +1,58 @@
-"""Writing command outputs so that an interrupted command never leaves half a file."""
+"""Helpers shared by the subcommands: checking output paths before any long work, writing
+outputs so that an interrupted command never leaves half a file, and help text."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pathlib
 import tempfile
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
+
+import numpy as np
 
 
-def write_json(path: pathlib.Path, data: Any) -> None:
-    """Write ``data`` as JSON next to ``path``, then rename it into place."""
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``ArgumentDefaultsHelpFormatter`` that leaves out defaults of ``None``, ``False`` and
+    empty strings or lists (unset options, switches, repeatable flags): their help says in
+    words what happens without them."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        default = action.default
+        if default is None or default is False or (isinstance(default, str | list) and not default):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _write_into_place(path: pathlib.Path, mode: str, write: Callable[[IO[Any]], object]) -> None:
+    """Call ``write`` on a temporary file next to ``path`` (opened with ``mode``), then rename
+    it into place: an interrupted write leaves no half file at ``path``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=str)
-            f.write("\n")
+        with os.fdopen(fd, mode) as f:
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def write_json(path: pathlib.Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` (through a temporary file)."""
+
+    def dump(f: IO[str]) -> None:
+        json.dump(data, f, indent=2, default=str)
+        f.write("\n")
+
+    _write_into_place(path, "w", dump)
+
+
+def write_npy(path: pathlib.Path, array: np.ndarray) -> None:
+    """Write ``array`` to ``path`` (exactly that name: no ``.npy`` is appended, as `np.save`
+    does to a name), through a temporary file."""
+    _write_into_place(path, "wb", lambda f: np.save(f, array))
 
 
 def make_out_dir(path: pathlib.Path) -> None:
@@ -29,3 +62,30 @@ def make_out_dir(path: pathlib.Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ValueError(f"--out: cannot create directory {str(path)!r}: {e.strerror}.") from None
+
+
+def check_out_file(flag: str, text: str, *, create_parents: bool) -> pathlib.Path:
+    """Check, before any long work, that the file ``text`` given to ``flag`` can be written:
+    a non-empty path that is not a directory, in a writable directory. With
+    ``create_parents`` the directory may be missing if it can be created (nothing is created
+    here); without, it must exist. Returns the path; raises ValueError or FileNotFoundError
+    naming ``flag``."""
+    if not text:
+        raise ValueError(f"{flag}: give a file path, got ''.")
+    path = pathlib.Path(text)
+    if path.is_dir():
+        raise ValueError(f"{flag}: {text!r} is a directory; give a file path inside it.")
+    parent = path.parent
+    if not create_parents and not parent.is_dir():
+        raise FileNotFoundError(f"{flag}: no directory {str(parent)!r} to write into.")
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(
+            f"{flag}: cannot write {text!r}: {str(parent)!r} is a file, not a directory."
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"{flag}: cannot write {text!r}: directory {str(parent)!r} is not writable."
+        )
+    return path

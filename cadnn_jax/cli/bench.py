@@ -4,7 +4,9 @@ Runs ``iree-benchmark-module`` on the host for each requested device (``local-sy
 thread, ``local-task`` = one worker per core: by default workers the OS places, see
 ``--workers``) and, with ``--checkpoint``, times ``jax.jit`` of the same
 model on the same inputs. Engines are interleaved round by round (A B C A B C ...) because these
-machines are shared and noisy; ratios come from one run. Prints JSON (and writes it with --out).
+machines are shared and noisy; ratios come from one run. Prints each engine's median latency
+(and its ratio to jax.jit's); ``--out`` also writes the full report (percentiles, sample counts,
+errors, flags, machine) as JSON.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import numpy as np
 
 import lowering
 from cadnn_jax._checkpoint import load_model
-from cadnn_jax.cli._files import write_json
+from cadnn_jax.cli._files import HelpFormatter, check_out_file, make_out_dir, write_json
 from cadnn_jax.cli.compile import forward_fn
+from cadnn_jax.cli.run import check_vmfb
 from lowering.benchmark import task_topology_flags
 
 
@@ -33,7 +36,7 @@ def add_parser(sub: Any) -> None:
         "bench",
         help="latency of a compiled host module (and of jax.jit on the same model)",
         description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "modules",
@@ -51,7 +54,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--checkpoint",
         default=None,
-        help="also time jax.jit of this model checkpoint on the same inputs",
+        help="also time jax.jit of this model checkpoint on the same inputs (not timed if "
+        "not given)",
     )
     p.add_argument(
         "--workers",
@@ -66,7 +70,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--repetitions", type=int, default=5, help="iree-benchmark-module repetitions per round"
     )
-    p.add_argument("--out", default=None, help="also write the JSON here")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="also write the report as JSON to this file (its directory is created if "
+        "missing); not written if not given",
+    )
     p.set_defaults(run=run)
 
 
@@ -105,6 +114,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         what = f"unknown device {', '.join(map(repr, unknown))}" if unknown else "none given"
         known = ", ".join(lowering.CPU_DEVICES)
         raise ValueError(f"--devices: {what}; known host devices: {known}.")
+    out = check_out_file("--out", args.out, create_parents=True) if args.out is not None else None
+    for module in modules:
+        check_vmfb(module)
     flags = {d: runtime_flags(d, args.workers) for d in devices}
     signature = lowering.read_signature(modules[0])
     for module in modules[1:]:
@@ -167,8 +179,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         print(f"[cadnn] {name}: median {entry['median_ms']:.3f} ms{ratio}", flush=True)
     for name, error in errors.items():
         print(f"[cadnn] {name}: failed: {error}", file=sys.stderr, flush=True)
-    if args.out:
-        write_json(pathlib.Path(args.out), report)
+    if out is not None:
+        make_out_dir(out.parent)
+        write_json(out, report)
+        print(f"[cadnn] wrote {out}", flush=True)
     if errors and not any(name in summary for name, _, _ in engines):
         first = next(iter(errors.values()))
         raise ValueError(f"no module ran on {', '.join(devices)}; the first error: {first}")

@@ -23,7 +23,7 @@ from flax import nnx
 import lowering
 from cadnn_jax._checkpoint import load_model
 from cadnn_jax._fashion_mnist import load_fashion_mnist
-from cadnn_jax.cli._files import make_out_dir, write_json
+from cadnn_jax.cli._files import HelpFormatter, make_out_dir, write_json
 
 DEFAULT_TARGETS = "host,arm64-a76,vulkan-valhall"
 
@@ -33,7 +33,7 @@ def add_parser(sub: Any) -> None:
         "compile",
         help="compile a model checkpoint to IREE modules for host, arm64 and Vulkan",
         description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "checkpoint",
@@ -54,8 +54,8 @@ def add_parser(sub: Any) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="also run N Fashion-MNIST test images on every target and compare with "
-        "JAX (0 = no check)",
+        help="also run the first N Fashion-MNIST test images on every target and compare with "
+        "JAX (0 = no check); N above the number of test images (10,000) is rejected",
     )
     p.add_argument(
         "--tolerance",
@@ -74,7 +74,8 @@ def add_parser(sub: Any) -> None:
         "--sparse-threshold",
         type=float,
         default=0.4,
-        help="density under which a layer gets a sparse kernel",
+        help="density (fraction of nonzero weights, in [0, 1]) under which a layer gets a "
+        "sparse kernel",
     )
     p.add_argument(
         "--layout",
@@ -84,7 +85,12 @@ def add_parser(sub: Any) -> None:
         "no layout changes between sparse kernels), nhwc (the model as written); auto is nchw "
         "when sparse kernels are on at batch 1, else nhwc. Inputs stay NHWC either way",
     )
-    p.add_argument("--data-dir", default=None, help="Fashion-MNIST directory for --check")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="Fashion-MNIST directory for --check (default: $CADNN_FASHION_MNIST_DIR if set, "
+        "else /usr/share/datasets/fashion-mnist)",
+    )
     p.set_defaults(run=run)
 
 
@@ -96,7 +102,47 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise ValueError(f"--input-shape must be comma-separated integers, got {text!r}.") from None
     if not shape or min(shape) < 1:
         raise ValueError(f"--input-shape must be positive integers, got {text!r}.")
+    if len(shape) != 3:
+        raise ValueError(
+            f"--input-shape must be three integers H,W,C (one NHWC image without the batch), "
+            f"got {text!r} ({len(shape)} values)."
+        )
     return shape
+
+
+def check_input_shape(
+    fn: Callable[[jax.Array], jax.Array], x: jax.ShapeDtypeStruct, text: str, model: Any
+) -> None:
+    """Trace ``fn`` on ``x`` without running or compiling it: a shape the model cannot take is
+    a ValueError naming ``--input-shape`` instead of JAX's error from deep inside the model."""
+    try:
+        jax.eval_shape(fn, x)
+    except Exception as e:  # noqa: BLE001 -- any failure to trace means the shape does not fit
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"--input-shape {text} does not fit model {model!r} (traced at batch {x.shape[0]}: "
+            f"{reason})."
+        ) from None
+
+
+def load_check_images(n: int, data_dir: str | None, shape: tuple[int, ...]) -> Any:
+    """The first ``n`` Fashion-MNIST test images and labels for ``--check``, loaded before
+    anything is compiled: a missing dataset, too large an ``n`` or images of another shape than
+    ``--input-shape`` are ValueErrors naming the flags."""
+    try:
+        images, labels = load_fashion_mnist("test", data_dir)
+    except (FileNotFoundError, ValueError) as e:
+        raise ValueError(f"--check needs the Fashion-MNIST test images (--data-dir): {e}") from None
+    if n > len(images):
+        raise ValueError(
+            f"--check must be at most the number of test images, {len(images)}, got {n}."
+        )
+    if images.shape[1:] != shape:
+        raise ValueError(
+            f"--check runs Fashion-MNIST images of shape {','.join(map(str, images.shape[1:]))}; "
+            f"--input-shape is {','.join(map(str, shape))}."
+        )
+    return images[:n], labels[:n]
 
 
 def parse_targets(text: str) -> list[str]:
@@ -171,12 +217,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--check must be >= 0 (0 = no check), got {args.check}.")
     if not args.tolerance >= 0:
         raise ValueError(f"--tolerance must be >= 0, got {args.tolerance}.")
-    if not args.sparse_threshold >= 0:
-        raise ValueError(f"--sparse-threshold must be >= 0, got {args.sparse_threshold}.")
+    if not 0 <= args.sparse_threshold <= 1:
+        raise ValueError(
+            f"--sparse-threshold must be a density in [0, 1], got {args.sparse_threshold}."
+        )
     model, meta = load_model(args.checkpoint)
+    fn = forward_fn(model)
+    check_input_shape(
+        fn,
+        jax.ShapeDtypeStruct((args.batch, *shape), np.float32),
+        args.input_shape,
+        meta.get("model"),
+    )
+    if args.check:
+        xs, ys = load_check_images(args.check, args.data_dir, shape)
     out = pathlib.Path(args.out or f"{str(args.checkpoint).rstrip('/')}-iree")
     make_out_dir(out)
-    fn = forward_fn(model)
 
     def passes(target: str) -> list[Any]:
         return passes_for(
@@ -222,21 +278,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
     }
     if args.check:
-        images, labels = load_fashion_mnist("test", args.data_dir)
-        xs, ys = images[: args.check], labels[: args.check]
         reference = np.asarray(fn(xs))
         checks = _compile_all(fn, xs, targets, out, f"-check{args.check}", passes)
         for name, module in checks.items():
             (got,) = lowering.run_module(module.path, [xs], name)
             err = float(np.max(np.abs(got - reference)))
             report["targets"][name]["check"] = {
-                "images": int(args.check),
+                "images": len(xs),
                 "max_abs_error_vs_jax": err,
                 "argmax_agrees_with_jax": float(np.mean(got.argmax(1) == reference.argmax(1))),
                 "accuracy": float(np.mean(got.argmax(1) == ys)),
             }
             print(
-                f"[cadnn] {name}: max |IREE - JAX| = {err:.2e} on {args.check} images, "
+                f"[cadnn] {name}: max |IREE - JAX| = {err:.2e} on {len(xs)} images, "
                 f"accuracy {report['targets'][name]['check']['accuracy']:.4f}",
                 flush=True,
             )

@@ -33,7 +33,7 @@ from cadnn_jax._project import constraint_table
 from cadnn_jax._storage import storage_report
 from cadnn_jax._train import evaluate, train
 from cadnn_jax._tree import named_leaves
-from cadnn_jax.cli._files import make_out_dir, write_json
+from cadnn_jax.cli._files import HelpFormatter, make_out_dir, write_json
 
 CONSTRAINTS = {
     "unstructured": "top-k magnitudes per layer",
@@ -53,7 +53,7 @@ def add_parser(sub: Any) -> None:
         "compress",
         help="compress a model on Fashion-MNIST and write a checkpoint and a JSON report",
         description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "--model",
@@ -120,7 +120,7 @@ def add_parser(sub: Any) -> None:
         "--stages",
         default="",
         help="progressive ADMM: comma-separated rising sparsities before the final "
-        "one, e.g. 0.9,0.95",
+        "one, e.g. 0.9,0.95 (default: none, one stage)",
     )
     p.add_argument("--rho", type=float, default=Schedule.rho, help="initial ADMM penalty")
     p.add_argument(
@@ -170,7 +170,7 @@ def add_parser(sub: Any) -> None:
         help="if > 0 (unstructured pruning only), masked retraining moves the masks as RigL does: "
         "every quarter epoch each pruned layer drops this share of its kept weights with the "
         "smallest magnitude and regrows as many with the largest gradient, the share decaying "
-        "to 0 at 3/4 of retraining; 0 = fixed masks (default)",
+        "to 0 at 3/4 of retraining; 0 = fixed masks",
     )
     p.add_argument("--batch-size", type=int, default=Schedule.batch_size, help="minibatch size")
     p.add_argument("--seed", type=int, default=0, help="seed for weights, shuffling and split")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 import lowering
+from cadnn_jax.cli._files import HelpFormatter, check_out_file, write_npy
 
 
 def add_parser(sub: Any) -> None:
@@ -21,7 +22,7 @@ def add_parser(sub: Any) -> None:
         "run",
         help="run a compiled .vmfb on inputs from .npy files",
         description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("module", help="a .vmfb written by `cadnn compile`")
     p.add_argument(
@@ -39,10 +40,33 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--output",
         default="output.npy",
-        help="where to write the output (output-<i>.npy for several)",
+        help="where to write the output, a .npy file (.npy is appended to a name without it; "
+        "several outputs go to <name>-<i>.npy)",
     )
     p.add_argument("--function", default="main", help="the module function to call")
     p.set_defaults(run=run)
+
+
+def check_vmfb(module: pathlib.Path, what: str = "module") -> None:
+    """Raise a ValueError naming ``what`` unless the IREE runtime can load ``module``."""
+    import iree.runtime as ireert
+
+    try:
+        ireert.VmModule.copy_buffer(ireert.VmInstance(), module.read_bytes())
+    except (ValueError, RuntimeError) as e:
+        reason = str(e).rpartition("; ")[2] or str(e)
+        raise ValueError(
+            f"{what}: {str(module)!r} is not an IREE .vmfb module (the runtime cannot load it: "
+            f"{reason}); give a module written by `cadnn compile`."
+        ) from None
+
+
+def output_paths(out: pathlib.Path, count: int) -> list[pathlib.Path]:
+    """Where ``count`` outputs go for ``--output out``: ``out`` itself for one, else
+    ``<stem>-<i>.npy`` next to it."""
+    if count == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(count)]
 
 
 def run(args: argparse.Namespace) -> list[np.ndarray]:
@@ -50,21 +74,21 @@ def run(args: argparse.Namespace) -> list[np.ndarray]:
     if not module.is_file():
         raise FileNotFoundError(f"module: no file at {str(module)!r}; run `cadnn compile` first.")
     lowering.get_target(args.target)
-    inputs = []
+    check_out_file("--output", args.output, create_parents=False)
+    # np.save appends .npy to other names: name the file it writes, and check that one too.
+    output = args.output if args.output.endswith(".npy") else f"{args.output}.npy"
+    out = check_out_file("--output", output, create_parents=False)
     for path in args.input:
         if not pathlib.Path(path).is_file():
             raise FileNotFoundError(f"--input: no file at {path!r}.")
-        inputs.append(np.load(path))
-    out = pathlib.Path(args.output)
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"--output: no directory {str(out.parent)!r} to write into.")
+    check_vmfb(module)
+    signature = lowering.read_signature(module, args.function)
+    for path in output_paths(out, len(signature.outputs)):
+        if path.is_dir():
+            raise ValueError(f"--output: {str(path)!r} is a directory; give another file name.")
+    inputs = [np.load(path) for path in args.input]
     outputs = lowering.run_module(module, inputs, args.target, function=args.function)
-    paths = (
-        [out]
-        if len(outputs) == 1
-        else [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(len(outputs))]
-    )
-    for path, value in zip(paths, outputs, strict=True):
-        np.save(path, value)
+    for path, value in zip(output_paths(out, len(outputs)), outputs, strict=True):
+        write_npy(path, value)
         print(f"[cadnn] wrote {path} {value.dtype}{list(value.shape)}")
     return outputs
