@@ -86,6 +86,9 @@ def test_compress_end_to_end_writes_report_and_checkpoints(data_dir, tmp_path, c
     )
     again = json.loads((tmp_path / "again" / "report.json").read_text())
     assert again["pretrain_epochs"] == 0 and again["method"] == "gradual"
+    assert (
+        "--pretrain-epochs 2 not used: the --init model is not trained" in capsys.readouterr().out
+    )
     assert (again["schedule"]["rho_max"], again["schedule"]["rounds_per_epoch"]) == (5.0, 3)
     assert (again["schedule"]["distill_temperature"], again["schedule"]["distill_weight"]) == (
         2.0,

@@ -46,6 +46,7 @@ CONSTRAINTS = {
     "patterns": "3x3 kernels follow a 4-tap pattern library (PatDNN); other layers unstructured",
 }
 METHODS = ("admm", "gradual", "oneshot")
+PRETRAIN_EPOCHS = 4
 
 
 def add_parser(sub: Any) -> None:
@@ -113,7 +114,13 @@ def add_parser(sub: Any) -> None:
         metavar="GLOB",
         help="leave parameters matching this path glob dense (repeatable), e.g. 'conv1/*'",
     )
-    p.add_argument("--pretrain-epochs", type=int, default=4, help="dense training epochs")
+    p.add_argument(
+        "--pretrain-epochs",
+        type=int,
+        default=None,
+        help=f"dense training epochs (default: {PRETRAIN_EPOCHS}; none with --init, whose model "
+        "is not trained again)",
+    )
     p.add_argument("--prune-epochs", type=int, default=3, help="ADMM / gradual pruning epochs")
     p.add_argument("--retrain-epochs", type=int, default=2, help="masked retraining epochs")
     p.add_argument(
@@ -209,7 +216,7 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.out is not None and not args.out.strip():
         raise ValueError("--out must name a directory, got an empty path.")
     for name in ("pretrain_epochs", "prune_epochs", "retrain_epochs", "seed"):
-        if getattr(args, name) < 0:
+        if getattr(args, name) is not None and getattr(args, name) < 0:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}.")
     for name in ("batch_size", "val_size"):
         if getattr(args, name) < 1:
@@ -454,6 +461,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
 
     model, model_kwargs = _initial_model(args)
+    if args.init and args.pretrain_epochs is not None:
+        _log(
+            f"--pretrain-epochs {args.pretrain_epochs} not used: the --init model is not "
+            "trained again"
+        )
+    if args.init:
+        args.pretrain_epochs = 0
+    elif args.pretrain_epochs is None:
+        args.pretrain_epochs = PRETRAIN_EPOCHS
     params = nnx.state(model, nnx.Param)
     _check_keep_dense(args.keep_dense, params)
     # The constraints as the flags give them, on the initial weights: a model they cannot
@@ -473,7 +489,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     out = pathlib.Path(args.out or f"runs/{args.model}")
     make_out_dir(out)
-    if not args.init and args.pretrain_epochs:
+    if args.pretrain_epochs:
         _log(f"pretraining {args.model} for {args.pretrain_epochs} epochs")
         train(
             model,
@@ -542,7 +558,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "levels": args.levels if args.bits else None,
         "constraints": {p: repr(s) for p, s in constraint_table(constraints, params).items()},
         "schedule": dataclasses.asdict(schedule),
-        "pretrain_epochs": 0 if args.init else args.pretrain_epochs,
+        "pretrain_epochs": args.pretrain_epochs,
         "accuracy": {
             "dense": dense,
             "compressed": compressed,
