@@ -150,6 +150,7 @@ def test_bad_flags_give_clear_errors(data_dir, tmp_path, capsys, extra, match):
         (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
         (["--batch-size", "700"], "--batch-size 700 is more than the 600 training images"),
         (["--seed", "-1"], "--seed must be >= 0, got -1"),
+        (["--bits", "64"], "--bits must be at most 16 .*, got 64"),
         (["--out", ""], "--out must name a directory, got an empty path"),
     ],
 )

@@ -355,6 +355,24 @@ def test_run_checks_its_output_before_running(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ro", "x.npy"]
 
 
+@pytest.mark.parametrize("content", ["text", "objects", "archive"])
+def test_an_input_that_is_no_array_of_numbers_is_named(tiny_module, tmp_path, capsys, content):
+    # NumPy's own messages did not say which flag, and for objects advised allow_pickle.
+    path = tmp_path / "x.npy"
+    if content == "text":
+        path.write_text("1 2\n")
+    elif content == "objects":
+        np.save(path, np.array([{"a": 1}, None], dtype=object))
+    else:
+        with path.open("wb") as f:
+            np.savez(f, x=np.zeros(2, np.float32))
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(tiny_module), "--input", str(path), "--output", str(tmp_path / "y")])
+    assert exc.value.code == 2
+    assert f"--input: '{path}' is " in capsys.readouterr().err
+    assert not (tmp_path / "y.npy").exists()
+
+
 def test_run_prints_the_paths_it_writes(tiny_module, tmp_path, capsys):
     """np.save appends .npy to a name without it: the printed names are the written ones."""
     np.save(tmp_path / "x.npy", np.array([1, 2], np.float32))

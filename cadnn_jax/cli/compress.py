@@ -47,6 +47,7 @@ CONSTRAINTS = {
 }
 METHODS = ("admm", "gradual", "oneshot")
 PRETRAIN_EPOCHS = 4
+MAX_BITS = 16
 
 
 def add_parser(sub: Any) -> None:
@@ -89,7 +90,8 @@ def add_parser(sub: Any) -> None:
         "--bits",
         type=int,
         default=None,
-        help="also quantize the surviving weights to this many bits (joint ADMM)",
+        help=f"also quantize the surviving weights to this many bits, 2 to {MAX_BITS} (joint "
+        "ADMM; default: no quantization)",
     )
     p.add_argument(
         "--levels",
@@ -292,6 +294,11 @@ def _check_constraint_flags(args: argparse.Namespace) -> None:
     if args.constraint == "patterns" and args.num_patterns < 1:
         raise ValueError(f"--num-patterns must be >= 1, got {args.num_patterns}.")
     if args.bits is not None:
+        if args.bits > MAX_BITS:
+            raise ValueError(
+                f"--bits must be at most {MAX_BITS} (fewer bits than float32's, to be worth it), "
+                f"got {args.bits}."
+            )
         level_kind = _specs.UniformLevels if args.levels == "uniform" else _specs.PowerOfTwoLevels
         checks.append(("--bits", lambda: level_kind(args.bits)))
     for flag, build in checks:

@@ -69,6 +69,18 @@ def output_paths(out: pathlib.Path, count: int) -> list[pathlib.Path]:
     return [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(count)]
 
 
+def _load_input(path: str) -> np.ndarray:
+    """The array in the `.npy` file `path`; a file that is none (or holds Python objects,
+    which are not loaded) is a ValueError naming `--input`."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise ValueError(f"--input: {path!r} is not a .npy file of numbers ({e}).") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive
+        raise ValueError(f"--input: {path!r} is a .npz archive; give one .npy file per input.")
+    return array
+
+
 def run(args: argparse.Namespace) -> list[np.ndarray]:
     module = pathlib.Path(args.module)
     if not module.is_file():
@@ -86,7 +98,7 @@ def run(args: argparse.Namespace) -> list[np.ndarray]:
     for path in output_paths(out, len(signature.outputs)):
         if path.is_dir():
             raise ValueError(f"--output: {str(path)!r} is a directory; give another file name.")
-    inputs = [np.load(path) for path in args.input]
+    inputs = [_load_input(path) for path in args.input]
     outputs = lowering.run_module(module, inputs, args.target, function=args.function)
     for path, value in zip(output_paths(out, len(outputs)), outputs, strict=True):
         write_npy(path, value)
