@@ -373,6 +373,18 @@ def test_an_input_that_is_no_array_of_numbers_is_named(tiny_module, tmp_path, ca
     assert not (tmp_path / "y.npy").exists()
 
 
+def test_a_module_of_another_target_is_named(tiny_module, tmp_path, capsys):
+    # The runtime's refusal was several KB of the module's CPU features.
+    np.save(tmp_path / "x.npy", np.zeros(2, np.float32))
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(tiny_module), "--input", str(tmp_path / "x.npy"), "--target", "arm64"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--target arm64 cannot run '{tiny_module}': it was compiled for llvm-cpu" in err
+    assert "(embedded-elf-x86_64); give the --target it was compiled for" in err
+    assert len(err) < 400
+
+
 def test_run_prints_the_paths_it_writes(tiny_module, tmp_path, capsys):
     """np.save appends .npy to a name without it: the printed names are the written ones."""
     np.save(tmp_path / "x.npy", np.array([1, 2], np.float32))

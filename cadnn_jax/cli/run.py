@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import re
 from typing import Any
 
 import numpy as np
@@ -99,7 +100,18 @@ def run(args: argparse.Namespace) -> list[np.ndarray]:
         if path.is_dir():
             raise ValueError(f"--output: {str(path)!r} is a directory; give another file name.")
     inputs = [_load_input(path) for path in args.input]
-    outputs = lowering.run_module(module, inputs, args.target, function=args.function)
+    try:
+        outputs = lowering.run_module(module, inputs, args.target, function=args.function)
+    except lowering.RunError as e:
+        if "INCOMPATIBLE" not in e.diagnostics:
+            raise
+        # The runtime lists the module's executable targets after several KB of features.
+        built = sorted(set(re.findall(r'#hal\.executable\.target<"([\w-]+)", "([\w-]+)"', str(e))))
+        raise ValueError(
+            f"--target {args.target} cannot run {str(module)!r}: it was compiled for "
+            f"{', '.join(f'{backend} ({form})' for backend, form in built) or 'another target'}; "
+            "give the --target it was compiled for."
+        ) from None
     for path, value in zip(output_paths(out, len(outputs)), outputs, strict=True):
         write_npy(path, value)
         print(f"[cadnn] wrote {path} {value.dtype}{list(value.shape)}")
