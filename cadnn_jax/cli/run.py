@@ -82,6 +82,25 @@ def _load_input(path: str) -> np.ndarray:
     return array
 
 
+def _run_on_target(
+    module: pathlib.Path, inputs: list[np.ndarray], target: str, function: str
+) -> list[np.ndarray]:
+    """`lowering.run_module`; a module of another target is a ValueError naming `--target`
+    and the targets the module holds."""
+    try:
+        return lowering.run_module(module, inputs, target, function=function)
+    except lowering.RunError as e:
+        if "INCOMPATIBLE" not in e.diagnostics:
+            raise
+        # The runtime lists the module's executable targets after several KB of features.
+        built = sorted(set(re.findall(r'#hal\.executable\.target<"([\w-]+)", "([\w-]+)"', str(e))))
+        raise ValueError(
+            f"--target {target} cannot run {str(module)!r}: it was compiled for "
+            f"{', '.join(f'{backend} ({form})' for backend, form in built) or 'another target'}; "
+            "give the --target it was compiled for."
+        ) from None
+
+
 def run(args: argparse.Namespace) -> list[np.ndarray]:
     module = pathlib.Path(args.module)
     if not module.is_file():
@@ -100,18 +119,7 @@ def run(args: argparse.Namespace) -> list[np.ndarray]:
         if path.is_dir():
             raise ValueError(f"--output: {str(path)!r} is a directory; give another file name.")
     inputs = [_load_input(path) for path in args.input]
-    try:
-        outputs = lowering.run_module(module, inputs, args.target, function=args.function)
-    except lowering.RunError as e:
-        if "INCOMPATIBLE" not in e.diagnostics:
-            raise
-        # The runtime lists the module's executable targets after several KB of features.
-        built = sorted(set(re.findall(r'#hal\.executable\.target<"([\w-]+)", "([\w-]+)"', str(e))))
-        raise ValueError(
-            f"--target {args.target} cannot run {str(module)!r}: it was compiled for "
-            f"{', '.join(f'{backend} ({form})' for backend, form in built) or 'another target'}; "
-            "give the --target it was compiled for."
-        ) from None
+    outputs = _run_on_target(module, inputs, args.target, args.function)
     for path, value in zip(output_paths(out, len(outputs)), outputs, strict=True):
         write_npy(path, value)
         print(f"[cadnn] wrote {path} {value.dtype}{list(value.shape)}")
