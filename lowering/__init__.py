@@ -25,6 +25,7 @@ from lowering.run_module import RunError as RunError
 from lowering.run_module import run_module as run_module
 from lowering.runtime import CPU_DEVICES as CPU_DEVICES
 from lowering.runtime import run_in_process as run_in_process
+from lowering.signature import NotAModuleError as NotAModuleError
 from lowering.signature import Signature as Signature
 from lowering.signature import read_signature as read_signature
 from lowering.targets import TARGETS as TARGETS
@@ -41,6 +42,7 @@ __all__ = [
     "CompileError",
     "CompileOptions",
     "CompiledModule",
+    "NotAModuleError",
     "RunError",
     "Signature",
     "Target",

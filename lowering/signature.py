@@ -12,7 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Signature", "TensorType", "check_inputs", "parse_declaration", "read_signature"]
+__all__ = [
+    "NotAModuleError",
+    "Signature",
+    "TensorType",
+    "check_inputs",
+    "parse_declaration",
+    "read_signature",
+]
 
 _TENSOR = re.compile(r"tensor<([^>]*)>")
 _DTYPES = {
@@ -25,6 +32,10 @@ _DTYPES = {
     "i64": np.int64,
     "i1": np.bool_,
 }
+
+
+class NotAModuleError(ValueError):
+    """The runtime cannot load the bytes as an IREE module (a text file, a truncated `.vmfb`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,12 +81,20 @@ def read_signature(vmfb: str | Path | bytes, function: str = "main") -> Signatur
       function: the exported function's name.
 
     Raises:
+      NotAModuleError: the runtime cannot load `vmfb` as a module.
       ValueError: the module has no such function, or a non-static tensor type.
     """
     import iree.runtime as ireert
 
     data = vmfb if isinstance(vmfb, bytes) else Path(vmfb).read_bytes()
-    module = ireert.VmModule.copy_buffer(ireert.VmInstance(), data)
+    try:
+        module = ireert.VmModule.copy_buffer(ireert.VmInstance(), data)
+    except (ValueError, RuntimeError) as e:
+        reason = str(e).rpartition("; ")[2] or str(e)
+        what = "the bytes given" if isinstance(vmfb, bytes) else repr(str(vmfb))
+        raise NotAModuleError(
+            f"{what} is not an IREE .vmfb module (the runtime cannot load it: {reason})"
+        ) from None
     vm_function = module.lookup_function(function)
     if vm_function is None:
         raise ValueError(f"function {function!r} not in module; it has {module.function_names}")

@@ -27,7 +27,7 @@ import lowering
 from cadnn_jax._checkpoint import load_model
 from cadnn_jax.cli._files import HelpFormatter, check_out_file, make_out_dir, write_json
 from cadnn_jax.cli.compile import forward_fn
-from cadnn_jax.cli.run import check_vmfb
+from cadnn_jax.cli.run import module_signature
 from lowering.benchmark import task_topology_flags
 
 
@@ -115,12 +115,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         known = ", ".join(lowering.CPU_DEVICES)
         raise ValueError(f"--devices: {what}; known host devices: {known}.")
     out = check_out_file("--out", args.out, create_parents=True) if args.out is not None else None
-    for module in modules:
-        check_vmfb(module)
     flags = {d: runtime_flags(d, args.workers) for d in devices}
-    signature = lowering.read_signature(modules[0])
+    signature = module_signature(modules[0])
     for module in modules[1:]:
-        if lowering.read_signature(module).inputs != signature.inputs:
+        if module_signature(module).inputs != signature.inputs:
             raise ValueError(f"modules: {module} takes other inputs than {modules[0]}.")
     rng = np.random.default_rng(0)
     inputs = [rng.random(t.shape, dtype=np.float32).astype(t.dtype) for t in signature.inputs]

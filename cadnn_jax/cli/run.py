@@ -48,18 +48,13 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def check_vmfb(module: pathlib.Path, what: str = "module") -> None:
-    """Raise a ValueError naming ``what`` unless the IREE runtime can load ``module``."""
-    import iree.runtime as ireert
-
+def module_signature(module: pathlib.Path, function: str = "main") -> lowering.Signature:
+    """``lowering.read_signature``; a file the runtime cannot load is a ValueError naming the
+    ``module`` argument."""
     try:
-        ireert.VmModule.copy_buffer(ireert.VmInstance(), module.read_bytes())
-    except (ValueError, RuntimeError) as e:
-        reason = str(e).rpartition("; ")[2] or str(e)
-        raise ValueError(
-            f"{what}: {str(module)!r} is not an IREE .vmfb module (the runtime cannot load it: "
-            f"{reason}); give a module written by `cadnn compile`."
-        ) from None
+        return lowering.read_signature(module, function)
+    except lowering.NotAModuleError as e:
+        raise ValueError(f"module: {e}; give a module written by `cadnn compile`.") from None
 
 
 def output_paths(out: pathlib.Path, count: int) -> list[pathlib.Path]:
@@ -113,8 +108,7 @@ def run(args: argparse.Namespace) -> list[np.ndarray]:
     for path in args.input:
         if not pathlib.Path(path).is_file():
             raise FileNotFoundError(f"--input: no file at {path!r}.")
-    check_vmfb(module)
-    signature = lowering.read_signature(module, args.function)
+    signature = module_signature(module, args.function)
     for path in output_paths(out, len(signature.outputs)):
         if path.is_dir():
             raise ValueError(f"--output: {str(path)!r} is a directory; give another file name.")

@@ -8,6 +8,7 @@ import pytest
 from lowering.compiler import CompileError, apply_passes, compile_module
 from lowering.run_module import run_module
 from lowering.runtime import run_in_process
+from lowering.signature import NotAModuleError, read_signature
 from lowering.tools import ToolNotFoundError
 
 BROKEN = """
@@ -85,6 +86,20 @@ def test_wrong_dtype_and_count(double_vmfb) -> None:
         run_in_process(double_vmfb, [np.ones(4)])
     with pytest.raises(ValueError, match=r"expected \(4 float32\), given \(4 float32, 4 float32\)"):
         run_in_process(double_vmfb, [np.ones(4, np.float32)] * 2)
+
+
+def test_a_file_that_is_no_module_is_named(double_vmfb, tmp_path) -> None:
+    # The runtime's own message was "FlatBuffer length prefix out of bounds".
+    text = tmp_path / "text.vmfb"
+    text.write_text("not a module\n")
+    with pytest.raises(NotAModuleError, match=f"'{text}' is not an IREE .vmfb module"):
+        read_signature(text)
+    with pytest.raises(NotAModuleError, match="the bytes given is not an IREE .vmfb module"):
+        read_signature(double_vmfb.read_bytes()[:100])
+    with pytest.raises(NotAModuleError, match=f"'{text}' is not an IREE .vmfb module"):
+        run_module(text, [np.ones(4, np.float32)])
+    with pytest.raises(ValueError, match="function 'nope' not in module"):
+        read_signature(double_vmfb, "nope")
 
 
 def test_vulkan_is_refused_in_process(double_vmfb) -> None:
