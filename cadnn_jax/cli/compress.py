@@ -285,12 +285,12 @@ def _check_constraint_flags(args: argparse.Namespace) -> None:
     if args.constraint == "blocks":
         checks.append(("--block-size", lambda: _specs.Blocks(args.sparsity, size=args.block_size)))
     if args.constraint == "nm":
-        n, _ = parse_n_of_m(args.n_of_m)
+        n, m = parse_n_of_m(args.n_of_m)
         if n < 1:
             raise ValueError(
                 f"--n-of-m must keep at least 1 of every M (N >= 1), got {args.n_of_m!r}."
             )
-        checks.append(("--n-of-m", lambda: _specs.NOfM(*parse_n_of_m(args.n_of_m))))
+        checks.append(("--n-of-m", lambda: _specs.NOfM(n, m)))
     if args.constraint == "patterns" and args.num_patterns < 1:
         raise ValueError(f"--num-patterns must be >= 1, got {args.num_patterns}.")
     if args.bits is not None:
