@@ -21,17 +21,21 @@ References:
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from cadnn_jax._project import constraint_table, project_named
-from cadnn_jax._specs import Constraint, Joint, PowerOfTwoLevels, UniformLevels
+from cadnn_jax._specs import Joint, PowerOfTwoLevels, UniformLevels, is_pruning_spec
 from cadnn_jax._tree import (
     broadcast_prefix,
+    check_shapes,
     find_state,
     named_leaves,
     nest_paths,
@@ -56,7 +60,9 @@ class ADMMState(NamedTuple):
 def _check_positive(name: str, value: Any, allow_callable: bool = False) -> None:
     if allow_callable and callable(value):
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    is_real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    # A rho of inf turns every penalty into inf and the weights into nan; a cap of inf is no cap.
+    if not is_real or not value > 0 or (allow_callable and not math.isfinite(value)):
         kinds = "a positive float or a schedule (step -> rho)" if allow_callable else "> 0"
         raise ValueError(f"admm: {name} must be {kinds}, got {value!r}.")
 
@@ -104,20 +110,29 @@ def admm(
       An ``optax.GradientTransformationExtraArgs`` whose state is an ``ADMMState``.
 
     Raises:
-      ValueError: bad hyperparameters, ``params`` is None, or ``constraints`` does not match
-        ``params`` (the message names the path and what is allowed).
+      ValueError: bad hyperparameters, ``params`` is None, ``constraints``, ``masks`` or
+        ``warm_start`` does not match ``params`` (the message names the path and what is
+        allowed), or (at ``init``) the params differ from those given here.
+      TypeError: ``warm_start`` is not an ``ADMMState``.
     """
     table = constraint_table(constraints, params)
     paths = tuple(table)
     if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
         raise ValueError(f"admm: interval must be an integer >= 1 (steps), got {interval!r}.")
-    if isinstance(rho_growth, bool) or not isinstance(rho_growth, (int, float)) or rho_growth < 1:
+    # "not >= 1" rather than "< 1", so that nan is refused too.
+    if (
+        isinstance(rho_growth, bool)
+        or not isinstance(rho_growth, (int, float))
+        or not rho_growth >= 1
+    ):
         raise ValueError(f"admm: rho_growth must be a float >= 1, got {rho_growth!r}.")
     _check_positive("rho_max", rho_max)
-    rho_flat = broadcast_prefix(rho, params, argname="rho", is_value=_is_rho_value)
+    rho_flat = broadcast_prefix(rho, params, argname="rho")
     for path in paths:
         _check_positive(f"rho[{path!r}]", rho_flat[path], allow_callable=True)
+    shapes = {p: tuple(np.shape(leaf)) for p, leaf in named_leaves(params).items() if p in table}
     mask_table = _mask_table(masks, params, paths)
+    _check_warm_start(warm_start, shapes)
 
     def base_rho(path: str, count: jax.Array) -> jax.Array:
         value = rho_flat[path]
@@ -127,6 +142,7 @@ def admm(
         return {p: v * mask_table[p] if p in mask_table else v for p, v in named.items()}
 
     def init_fn(params: Any) -> ADMMState:
+        check_shapes("admm", params, shapes)
         w = named_leaves(params)
         one = jnp.ones((), jnp.float32)
         if warm_start is not None:
@@ -196,13 +212,19 @@ def admm_prune(
     """ADMM with pruning constraints only; see ``admm`` for the arguments.
 
     Raises:
-      ValueError: as ``admm``, and if a spec is a pure quantization set (use ``admm_quantize``).
+      ValueError: as ``admm``, and if a spec quantizes (a level set or a ``Joint``; use
+        ``admm_quantize`` or ``admm``).
     """
     for path, spec in constraint_table(constraints, params).items():
         if not spec.prunes:
             raise ValueError(
                 f"admm_prune: constraints[{path!r}] is {spec!r}, a quantization set; use "
                 "admm_quantize, or admm for joint pruning + quantization."
+            )
+        if isinstance(spec, Joint):
+            raise ValueError(
+                f"admm_prune: constraints[{path!r}] is {spec!r}, which also quantizes; use "
+                "admm (or admm_quantize with prune=...) for joint pruning + quantization."
             )
     return admm(params, constraints, **kwargs)
 
@@ -223,11 +245,12 @@ def admm_quantize(
       The ``admm`` transform for the combined constraints.
 
     Raises:
-      ValueError/TypeError: a leaf of ``levels`` is not a level set, or as ``admm``.
+      ValueError/TypeError: a leaf of ``levels`` is not a level set, a leaf of ``prune`` is not
+        a pruning spec, or as ``admm``.
     """
-    level_table = broadcast_prefix(levels, params, argname="levels", is_value=_is_spec_or_none)
+    level_table = broadcast_prefix(levels, params, argname="levels")
     prune_table = (
-        broadcast_prefix(prune, params, argname="prune", is_value=_is_spec_or_none)
+        broadcast_prefix(prune, params, argname="prune")
         if prune is not None
         else dict.fromkeys(level_table)
     )
@@ -239,16 +262,13 @@ def admm_quantize(
                 f"admm_quantize: levels[{path!r}] must be UniformLevels or PowerOfTwoLevels, "
                 f"got {lv!r}."
             )
+        if pr is not None and not is_pruning_spec(pr):
+            raise TypeError(
+                f"admm_quantize: prune[{path!r}] must be a pruning spec (Unstructured, Filters, "
+                f"NOfM, Patterns, ...) or None, got {pr!r}."
+            )
         combined[path] = Joint(pr, lv) if (lv is not None and pr is not None) else (lv or pr)
     return admm(params, nest_paths(combined), **kwargs)
-
-
-def _is_spec_or_none(x: Any) -> bool:
-    return x is None or isinstance(x, Constraint)
-
-
-def _is_rho_value(x: Any) -> bool:
-    return x is None or callable(x) or isinstance(x, (int, float))
 
 
 def _mask_table(masks: Any, params: Any, paths: tuple[str, ...]) -> dict[str, jax.Array]:
@@ -258,9 +278,30 @@ def _mask_table(masks: Any, params: Any, paths: tuple[str, ...]) -> dict[str, ja
     if named is None:
         flat = broadcast_prefix(masks, params, argname="masks", is_value=_is_mask_value)
         named = {p: m for p, m in flat.items() if m is not None}
-    return {
-        p: jnp.asarray(named[p]).astype(named_leaves(params)[p].dtype) for p in paths if p in named
-    }
+    leaves = named_leaves(params)
+    for p in paths:
+        if p in named and np.shape(named[p]) != np.shape(leaves[p]):
+            raise ValueError(
+                f"admm: masks[{p!r}] has shape {np.shape(named[p])}, but the parameter has shape "
+                f"{np.shape(leaves[p])}; a mask must have its parameter's shape."
+            )
+    return {p: jnp.asarray(named[p]).astype(leaves[p].dtype) for p in paths if p in named}
+
+
+def _check_warm_start(warm_start: Any, shapes: dict[str, tuple[int, ...]]) -> None:
+    if warm_start is None:
+        return
+    if not isinstance(warm_start, ADMMState):
+        raise TypeError(
+            "admm: warm_start must be an ADMMState (find_admm_state(opt_state) of the earlier "
+            f"stage) or None, got a {type(warm_start).__name__}."
+        )
+    for p, shape in shapes.items():
+        if p in warm_start.u and tuple(np.shape(warm_start.u[p])) != shape:
+            raise ValueError(
+                f"admm: warm_start.u[{p!r}] has shape {tuple(np.shape(warm_start.u[p]))}, but "
+                f"the parameter has shape {shape}; warm-start from a stage of the same model."
+            )
 
 
 def _same_paths(masks: Any, params: Any) -> bool:

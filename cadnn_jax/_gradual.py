@@ -19,7 +19,7 @@ import optax
 from cadnn_jax._project import constraint_table
 from cadnn_jax._projections import descending_rank
 from cadnn_jax._specs import Unstructured, kept
-from cadnn_jax._tree import named_leaves, unflatten_like
+from cadnn_jax._tree import check_shapes, named_leaves, unflatten_like
 
 
 class GradualState(NamedTuple):
@@ -62,13 +62,15 @@ def gradual_magnitude_prune(
       begin_step: step of the first pruning.
       end_step: step at which the final sparsity is reached (>= begin_step).
       frequency: steps between mask updates. Default 100.
-      initial_sparsity: sparsity at ``begin_step``. Default 0.0.
+      initial_sparsity: sparsity at ``begin_step``, in [0, 1) and at most every final
+        sparsity. Default 0.0.
 
     Returns:
       A transform whose state is a ``GradualState``.
 
     Raises:
-      ValueError: bad steps or sparsities (the message names the argument and value).
+      ValueError: bad steps or sparsities (the message names the argument and value), or (at
+        ``init``) params that differ from those given here.
     """
     if not (isinstance(begin_step, int) and isinstance(end_step, int)) or not (
         0 <= begin_step <= end_step
@@ -83,10 +85,25 @@ def gradual_magnitude_prune(
         lambda s: Unstructured(s), sparsity, is_leaf=lambda x: isinstance(x, (int, float))
     )
     table = constraint_table(specs, params, argname="sparsity")
-    Unstructured(initial_sparsity)  # validates the value
+    is_float = isinstance(initial_sparsity, (int, float)) and not isinstance(initial_sparsity, bool)
+    if not is_float or not 0.0 <= initial_sparsity < 1.0:
+        raise ValueError(
+            f"gradual_magnitude_prune: initial_sparsity must be a float in [0, 1), got "
+            f"{initial_sparsity!r}."
+        )
     finals = {p: spec.sparsity for p, spec in table.items()}
+    # Masks only shrink, so a leaf whose final sparsity is below the initial one would end at
+    # the initial sparsity, not at its own.
+    below = {p: s for p, s in finals.items() if s < initial_sparsity}
+    if below:
+        raise ValueError(
+            f"gradual_magnitude_prune: initial_sparsity must be <= every final sparsity, got "
+            f"initial_sparsity={initial_sparsity!r} and final sparsities {below}."
+        )
+    shapes = {p: tuple(leaf.shape) for p, leaf in named_leaves(params).items() if p in table}
 
     def init_fn(params: Any) -> GradualState:
+        check_shapes("gradual_magnitude_prune", params, shapes)
         w = named_leaves(params)
         masks = {p: jnp.ones(w[p].shape, bool) for p in table}
         return GradualState(jnp.zeros((), jnp.int32), masks)

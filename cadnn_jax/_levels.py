@@ -25,7 +25,11 @@ from jax.typing import ArrayLike
 
 # float32 cannot represent 2**-j below 2**-149, and loses precision below 2**-126, so power-of-two
 # levels stop at bits = 8 (smallest level 2**-126).
-_MAX_POWER_OF_TWO_BITS = 8
+MAX_POWER_OF_TWO_BITS = 8
+
+# float32 holds every integer up to 2**24 exactly; from bits = 25 on, the uniform levels (up to
+# 2**(bits-1) - 1) collide or come out wrong, and beyond about 32 bits they no longer fit in memory.
+MAX_UNIFORM_BITS = 24
 
 # The grid spans scales from max|w| / max|level| (nothing clipped) down to an eighth of it. The
 # low end matters for few bits: the best ternary scale of Gaussian weights is about 1.2 sigma,
@@ -60,15 +64,15 @@ def uniform_levels(bits: int) -> np.ndarray:
     """The ``2**bits - 1`` integers ``-(2**(bits-1) - 1), ..., 2**(bits-1) - 1``, ascending.
 
     Args:
-      bits: bit width, an integer ``>= 2``.
+      bits: bit width, an integer in ``[2, 24]`` (beyond 24 float32 cannot hold the integers).
 
     Returns:
       A float32 array of shape ``(2**bits - 1,)``.
 
     Raises:
-      ValueError: ``bits`` is not an integer ``>= 2``.
+      ValueError: ``bits`` is not an integer in ``[2, 24]``.
     """
-    _check_bits("uniform_levels", bits)
+    _check_bits("uniform_levels", bits, MAX_UNIFORM_BITS)
     top = 2 ** (bits - 1) - 1
     return np.arange(-top, top + 1, dtype=np.float32)
 
@@ -85,7 +89,7 @@ def power_of_two_levels(bits: int) -> np.ndarray:
     Raises:
       ValueError: ``bits`` is not an integer in ``[2, 8]``.
     """
-    _check_bits("power_of_two_levels", bits, _MAX_POWER_OF_TWO_BITS)
+    _check_bits("power_of_two_levels", bits, MAX_POWER_OF_TWO_BITS)
     positive = np.exp2(-np.arange(2 ** (bits - 1) - 1, dtype=np.float64))
     return np.concatenate([-positive, [0.0], positive[::-1]]).astype(np.float32)
 
@@ -211,13 +215,13 @@ def projection_uniform_levels(w: ArrayLike, bits: int) -> jax.Array:
 
     Args:
       w: weights of any shape.
-      bits: bit width, a static int ``>= 2`` (``2**bits - 1`` levels).
+      bits: bit width, a static int in ``[2, 24]`` (``2**bits - 1`` levels).
 
     Returns:
       An array of the shape and dtype of ``w``.
 
     Raises:
-      ValueError: ``bits`` is not an integer ``>= 2``.
+      ValueError: ``bits`` is not an integer in ``[2, 24]``.
     """
     levels = uniform_levels(bits)
     top = int(levels[-1])

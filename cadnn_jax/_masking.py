@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from cadnn_jax._project import constraint_table, project_named
@@ -59,6 +60,13 @@ def _check_match(masks: dict[str, jax.Array], named: dict[str, jax.Array], what:
         raise ValueError(
             f"masks: the mask tree does not match the {what}; missing {missing}, extra {extra}."
         )
+    for path, mask in masks.items():
+        # A mask of another shape would broadcast against its leaf and mask the wrong weights.
+        if mask.shape != np.shape(named[path]):
+            raise ValueError(
+                f"masks: masks[{path!r}] has shape {mask.shape}, but the {what} leaf has shape "
+                f"{np.shape(named[path])}; a mask must have its leaf's shape."
+            )
 
 
 def keep_masked(masks: Any) -> optax.GradientTransformationExtraArgs:
@@ -69,6 +77,9 @@ def keep_masked(masks: Any) -> optax.GradientTransformationExtraArgs:
 
     Returns:
       A transform whose update is ``mask * u - (1 - mask) * params`` (needs ``params``).
+
+    Raises:
+      ValueError: ``masks`` is None, or (at ``init``) its paths or shapes differ from params'.
     """
     named_masks = _mask_named(masks)
 
@@ -95,7 +106,7 @@ def mask_gradients(masks: Any) -> optax.GradientTransformationExtraArgs:
     named_masks = _mask_named(masks)
 
     def init_fn(params: Any) -> optax.EmptyState:
-        del params
+        _check_match(named_masks, named_leaves(params), "params")
         return optax.EmptyState()
 
     def update_fn(

@@ -86,7 +86,8 @@ def regrow_retrain(
       ValueError: for an argument out of range (the message names it and its value), or masks
         that do not match ``params`` at ``init``.
     """
-    if not 0 < fraction < 1:
+    is_float = isinstance(fraction, (int, float)) and not isinstance(fraction, bool)
+    if not is_float or not 0 < fraction < 1:
         raise ValueError(f"regrow_retrain: fraction must be in (0, 1), got {fraction!r}.")
     for name, value in (("every", every), ("end_step", end_step)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

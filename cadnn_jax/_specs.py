@@ -160,14 +160,16 @@ class Blocks(Constraint):
 
 @dataclasses.dataclass(frozen=True)
 class NOfM(Constraint):
-    """At most ``n`` nonzeros in each group of ``m`` consecutive inputs (axis -2), as 2:4."""
+    """At most ``n`` nonzeros in each group of ``m`` consecutive inputs (axis -2), as 2:4;
+    ``1 <= n <= m``."""
 
     n: int
     m: int
 
     def __post_init__(self) -> None:
         _check_int("NOfM", "m", self.m, 1)
-        _check_int("NOfM", "n", self.n, 0)
+        # n = 0 would zero the whole layer, which no spec does silently (see ``kept``).
+        _check_int("NOfM", "n", self.n, 1)
         if self.n > self.m:
             raise ValueError(f"NOfM: n must be <= m, got n={self.n}, m={self.m}.")
 
@@ -247,13 +249,14 @@ class Patterns(Constraint):
 
 @dataclasses.dataclass(frozen=True)
 class UniformLevels(Constraint):
-    """Weights on ``scale * {-(2**(bits-1)-1), ..., 0, ..., 2**(bits-1)-1}``, per-layer scale."""
+    """Weights on ``scale * {-(2**(bits-1)-1), ..., 0, ..., 2**(bits-1)-1}``, per-layer scale;
+    ``bits`` in [2, 24]."""
 
     bits: int
     prunes = False
 
     def __post_init__(self) -> None:
-        _check_bits("UniformLevels", self.bits)
+        _check_bits("UniformLevels", self.bits, _levels.MAX_UNIFORM_BITS)
 
     def validate(self, path: str, shape: tuple[int, ...]) -> None:
         del path, shape
@@ -268,13 +271,14 @@ class UniformLevels(Constraint):
 
 @dataclasses.dataclass(frozen=True)
 class PowerOfTwoLevels(Constraint):
-    """Weights on ``scale * {0, +-1, +-1/2, +-1/4, ...}`` (2**bits - 1 levels), per-layer scale."""
+    """Weights on ``scale * {0, +-1, +-1/2, +-1/4, ...}`` (2**bits - 1 levels), per-layer scale;
+    ``bits`` in [2, 8]."""
 
     bits: int
     prunes = False
 
     def __post_init__(self) -> None:
-        _check_bits("PowerOfTwoLevels", self.bits)
+        _check_bits("PowerOfTwoLevels", self.bits, _levels.MAX_POWER_OF_TWO_BITS)
 
     def validate(self, path: str, shape: tuple[int, ...]) -> None:
         del path, shape
@@ -287,12 +291,22 @@ class PowerOfTwoLevels(Constraint):
         return _levels.power_of_two_levels(self.bits)
 
 
-def _check_bits(owner: str, bits: Any) -> None:
+def _check_bits(owner: str, bits: Any, upper: int) -> None:
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits < 2:
         raise ValueError(
             f"{owner}: bits must be an integer >= 2 (2**bits - 1 levels with 0 always one of "
             f"them; 1 bit would leave only 0), got {bits!r}."
         )
+    if bits > upper:
+        raise ValueError(
+            f"{owner}: bits must be at most {upper} (beyond it float32 cannot hold the "
+            f"levels), got {bits!r}."
+        )
+
+
+def is_pruning_spec(spec: Any) -> bool:
+    """Is ``spec`` a pure pruning set: a spec that forces zeros and puts nothing on levels?"""
+    return isinstance(spec, Constraint) and spec.prunes and not isinstance(spec, Joint)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,8 +327,11 @@ class Joint(Constraint):
             raise TypeError(
                 f"Joint: levels must be UniformLevels or PowerOfTwoLevels, got {self.levels!r}."
             )
-        if not isinstance(self.prune, Constraint) or isinstance(self.prune, Joint):
-            raise TypeError(f"Joint: prune must be a pruning spec, got {self.prune!r}.")
+        if not is_pruning_spec(self.prune):
+            raise TypeError(
+                f"Joint: prune must be a pruning spec (Unstructured, Filters, NOfM, Patterns, "
+                f"...), got {self.prune!r}."
+            )
 
     def validate(self, path: str, shape: tuple[int, ...]) -> None:
         self.prune.validate(path, shape)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import jax
+import numpy as np
 
 T = TypeVar("T")
 
@@ -135,6 +136,27 @@ def _check_keys_exist(
             walk(sub, here)
 
     walk(prefix, ())
+
+
+def check_shapes(owner: str, params: Any, shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """Raises ValueError unless ``params`` has a leaf at every path of ``shapes``, of that shape.
+
+    Transforms record the shapes of the ``params`` they were built with and check ``init``'s
+    against them; shapes are static, so this also holds under ``jit``.
+    """
+    named = named_leaves(params)
+    missing = [p for p in shapes if p not in named]
+    if missing:
+        raise ValueError(
+            f"{owner}: init got params without {missing}; pass the params the transform was "
+            "built with."
+        )
+    for path, shape in shapes.items():
+        if tuple(np.shape(named[path])) != tuple(shape):
+            raise ValueError(
+                f"{owner}: init got params where {path!r} has shape "
+                f"{tuple(np.shape(named[path]))}, but the transform was built for {tuple(shape)}."
+            )
 
 
 def unflatten_like(params: Any, values: Mapping[str, T] | Sequence[T]) -> Any:

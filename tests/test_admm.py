@@ -219,6 +219,46 @@ def test_admm_quantize_joint_keeps_zeros_and_levels():
         (lambda p: cj.admm(p, cj.Unstructured(0.5), rho_growth=0.5), "rho_growth must be"),
         (lambda p: cj.admm_prune(p, {"w": cj.UniformLevels(4)}), "use admm_quantize"),
         (lambda p: cj.admm(p, None), "no parameter is constrained"),
+        # inf and nan would turn the penalty, then every weight, into nan.
+        (
+            lambda p: cj.admm(p, cj.Unstructured(0.5), rho=float("inf")),
+            r"rho\['b'\] must be a positive float.*got inf",
+        ),
+        (
+            lambda p: cj.admm(p, cj.Unstructured(0.5), rho_growth=float("nan")),
+            "rho_growth must be a float >= 1, got nan",
+        ),
+        # A leaf that is not a tree node is a value, so a bad one is named, not walked into.
+        (
+            lambda p: cj.admm(p, cj.Unstructured(0.5), rho="1e-3"),
+            r"rho\['b'\] must be a positive float.*got '1e-3'",
+        ),
+        (
+            lambda p: cj.admm_prune(p, {"w": cj.Joint(cj.Unstructured(0.5), cj.UniformLevels(4))}),
+            r"constraints\['w'\] is Joint.*which also quantizes",
+        ),
+        (
+            lambda p: cj.admm_quantize(p, 4),
+            r"levels\['b'\] must be UniformLevels or PowerOfTwoLevels, got 4",
+        ),
+        (
+            lambda p: cj.admm_quantize(p, {"w": cj.UniformLevels(4)}, prune=0.9),
+            r"prune\['b'\] must be a pruning spec.*got 0.9",
+        ),
+        (
+            lambda p: cj.admm_quantize(
+                p, {"w": cj.UniformLevels(4)}, prune={"w": cj.UniformLevels(2)}
+            ),
+            r"prune\['w'\] must be a pruning spec.*got UniformLevels",
+        ),
+        (
+            lambda p: cj.admm(p, {"w": cj.Unstructured(0.5)}, masks={"w": jnp.ones((8,))}),
+            r"masks\['w'\] has shape \(8,\), but the parameter has shape \(8, 8\)",
+        ),
+        (
+            lambda p: cj.admm(p, {"w": cj.Unstructured(0.5)}, warm_start=(optax.EmptyState(),)),
+            "warm_start must be an ADMMState .*got a tuple",
+        ),
     ],
 )
 def test_bad_arguments_name_what_is_wrong(make, match):
@@ -238,11 +278,44 @@ def test_bad_arguments_name_what_is_wrong(make, match):
         (lambda: cj.Blocks(0.5, size=0), "size must be an integer >= 1"),
         (lambda: cj.Patterns(patterns=(((1, 1, 1), (1, 1, 1)),)), "3x3 masks"),
         (lambda: cj.Patterns(patterns=(((1, 1, 0), (0, 0, 0), (0, 1, 1)),)), "centre"),
+        # n = 0 would zero the whole layer; every other spec keeps at least one weight.
+        (lambda: cj.NOfM(n=0, m=4), "n must be an integer >= 1, got 0"),
+        # Caught here, not at the first projection deep inside admm's init.
+        (lambda: cj.PowerOfTwoLevels(bits=9), "bits must be at most 8.*got 9"),
+        (lambda: cj.UniformLevels(bits=64), "bits must be at most 24.*got 64"),
+        (
+            lambda: cj.Joint(cj.UniformLevels(4), cj.UniformLevels(2)),
+            "prune must be a pruning spec.*got UniformLevels",
+        ),
     ],
 )
 def test_bad_specs_name_what_is_wrong(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
         make()
+
+
+def test_numpy_scalar_rho_is_a_float():
+    _, params = _quadratic_params()
+    tx = cj.admm(params, {"w": cj.Unstructured(0.5)}, rho=np.float32(0.1))
+    _, state = tx.update(params, tx.init(params), params)
+    assert int(state.count) == 1
+
+
+def test_warm_start_of_another_shape_is_named():
+    _, params = _quadratic_params()
+    state = cj.admm(params, {"w": cj.Unstructured(0.5)}).init(params)
+    wider = {"w": jnp.zeros((8, 16)), "b": jnp.zeros((8,))}
+    with pytest.raises(ValueError, match=r"warm_start.u\['w'\] has shape \(8, 8\).*\(8, 16\)"):
+        cj.admm(wider, {"w": cj.Unstructured(0.5)}, warm_start=state)
+
+
+def test_init_on_other_params_is_named():
+    _, params = _quadratic_params()
+    tx = cj.admm(params, {"w": cj.Unstructured(0.5)})
+    with pytest.raises(ValueError, match=r"init got params without \['w'\]"):
+        tx.init({"b": params["b"]})
+    with pytest.raises(ValueError, match=r"'w' has shape \(8, 4\).*built for \(8, 8\)"):
+        tx.init({"w": jnp.zeros((8, 4)), "b": params["b"]})
 
 
 def test_update_without_params_is_a_clear_error():

@@ -52,3 +52,24 @@ def test_bad_arguments(kwargs, match):
 def test_bad_sparsity_names_the_value():
     with pytest.raises(ValueError, match=r"sparsity must be in \[0, 1\).*1.5"):
         cj.gradual_magnitude_prune({"w": jnp.ones((4, 4))}, 1.5, begin_step=0, end_step=1)
+
+
+@pytest.mark.parametrize(
+    ("initial", "match"),
+    [
+        (1.5, r"initial_sparsity must be a float in \[0, 1\), got 1.5"),
+        # Masks only shrink: starting above the final sparsity would never come back down.
+        (0.9, r"initial_sparsity must be <= every final sparsity.*'w': 0.5"),
+    ],
+)
+def test_bad_initial_sparsity_is_named(initial, match):
+    with pytest.raises(ValueError, match=match):
+        cj.gradual_magnitude_prune(
+            {"w": jnp.ones((4, 4))}, 0.5, begin_step=0, end_step=1, initial_sparsity=initial
+        )
+
+
+def test_init_on_other_params_is_named():
+    tx = cj.gradual_magnitude_prune({"w": jnp.ones((4, 4))}, 0.5, begin_step=0, end_step=1)
+    with pytest.raises(ValueError, match=r"init got params without \['w'\]"):
+        tx.init({"v": jnp.ones((4, 4))})

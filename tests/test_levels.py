@@ -75,6 +75,14 @@ def test_power_of_two_bits_beyond_float32_raise():
         power_of_two_levels(9)
 
 
+@pytest.mark.parametrize("bits", [25, 64])
+def test_uniform_bits_beyond_float32_raise(bits):
+    # From 25 bits float32 cannot hold the integer levels (26 gave a top level of 100663296,
+    # not 33554431); at 64 the array would not fit in memory.
+    with pytest.raises(ValueError, match=rf"in \[2, 24\].*got {bits}"):
+        uniform_levels(bits)
+
+
 # --- rounding for a fixed scale -----------------------------------------------------------------
 
 

@@ -121,3 +121,22 @@ def test_mismatched_masks_are_a_clear_error():
         cj.keep_masked(masks).init({"fc": params["fc"]})
     with pytest.raises(ValueError, match="masks"):
         cj.keep_masked(None)
+
+
+def test_masks_of_another_shape_are_named():
+    # A (12,) mask broadcasts against the (64, 12) kernel, which masked whole columns silently.
+    params = _params()
+    _, masks = cj.hard_prune(params, {"fc": {"kernel": cj.Unstructured(0.5)}})
+    masks["fc"]["kernel"] = masks["fc"]["kernel"][0]
+    match = r"masks\['fc/kernel'\] has shape \(12,\), but the params leaf has shape \(64, 12\)"
+    with pytest.raises(ValueError, match=match):
+        cj.masked_retrain(optax.adam(1e-3), masks).init(params)
+    with pytest.raises(ValueError, match=match):
+        cj.mask_gradients(masks).init(params)
+
+
+def test_mask_gradients_checks_the_tree_at_init():
+    params = _params()
+    _, masks = cj.hard_prune(params, {"fc": {"kernel": cj.Unstructured(0.5)}})
+    with pytest.raises(ValueError, match=r"does not match the params; missing \['conv/bias'"):
+        cj.mask_gradients({"fc": masks["fc"]}).init(params)

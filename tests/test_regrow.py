@@ -108,6 +108,7 @@ def test_regrown_masks_reads_the_state_or_passes_masks_through():
         ({"fraction": 1.0}, "fraction must be in \\(0, 1\\), got 1.0"),
         ({"every": 0}, "every must be an integer >= 1, got 0"),
         ({"end_step": 2.5}, "end_step must be an integer >= 1, got 2.5"),
+        ({"fraction": "0.3"}, "fraction must be in \\(0, 1\\), got '0.3'"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, match):
