@@ -40,12 +40,17 @@ def allocate(
 
     Raises:
       ValueError: an override pattern matches no parameter (the message lists the paths).
-      TypeError: ``default`` is neither a spec, a callable nor None.
+      TypeError: ``default`` is neither a spec, a callable nor None, or ``overrides`` is not a
+        mapping.
     """
     if default is not None and not (isinstance(default, Constraint) or callable(default)):
         raise TypeError(
             f"allocate: default must be a constraint spec, a function (path, shape) -> spec, "
             f"or None, got {default!r}."
+        )
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise TypeError(
+            f"allocate: overrides must be a mapping {{glob: spec or None}}, got {overrides!r}."
         )
     overrides = dict(overrides or {})
     leaves = named_leaves(params)
@@ -88,7 +93,9 @@ def global_magnitude_rates(
       ``{path: sparsity}`` whose weighted mean is ``sparsity`` (up to ties and rounding).
 
     Raises:
-      ValueError: ``sparsity`` outside [0, 1) or an unknown path.
+      ValueError: ``sparsity`` is not a float in [0, 1), a path is unknown, or there is no leaf
+        to allocate over.
+      TypeError: ``paths`` is a string rather than a collection of them.
     """
     return _threshold_rates("global_magnitude_rates", params, sparsity, paths, np.abs)
 
@@ -115,7 +122,9 @@ def lamp_rates(
       layer keeps at least one weight.
 
     Raises:
-      ValueError: ``sparsity`` outside [0, 1) or an unknown path.
+      ValueError: ``sparsity`` is not a float in [0, 1), a path is unknown, or there is no leaf
+        to allocate over.
+      TypeError: ``paths`` is a string rather than a collection of them.
     """
     return _threshold_rates("lamp_rates", params, sparsity, paths, _lamp_scores)
 
@@ -138,13 +147,21 @@ def _threshold_rates(
 ) -> dict[str, float]:
     """Per-layer sparsities from one threshold on ``score`` of each layer's weights, keeping
     ``1 - sparsity`` of them across ``paths`` and at least one per layer; errors name ``name``."""
-    if not 0.0 <= sparsity < 1.0:
+    is_float = isinstance(sparsity, (int, float)) and not isinstance(sparsity, bool)
+    if not is_float or not 0.0 <= sparsity < 1.0:
         raise ValueError(f"{name}: sparsity must be in [0, 1), got {sparsity!r}.")
+    if isinstance(paths, str):
+        raise TypeError(f"{name}: paths must be a collection of paths, got the string {paths!r}.")
     leaves = named_leaves(params)
     chosen = [p for p, w in leaves.items() if w.ndim >= 2] if paths is None else list(paths)
     unknown = [p for p in chosen if p not in leaves]
     if unknown:
         raise ValueError(f"{name}: no parameters at {unknown}.")
+    if not chosen:
+        raise ValueError(
+            f"{name}: no leaves to allocate over (paths={paths!r}; by default the leaves of rank "
+            f">= 2); paths are {list(leaves)}."
+        )
     scores = {p: score(np.asarray(leaves[p])) for p in chosen}
     every = np.concatenate([s.ravel() for s in scores.values()])
     keep = max(1, int(round((1.0 - sparsity) * every.size)))

@@ -118,8 +118,13 @@ def save_model(
       ValueError: if ``metadata["model"]`` is missing or not registered, or metadata is not JSON
         serialisable.
       FileExistsError: if ``path`` exists and ``overwrite`` is False.
+      TypeError: if ``metadata`` is not a mapping.
     """
     path = pathlib.Path(path)
+    if not isinstance(metadata, Mapping):
+        raise TypeError(
+            f"metadata must be a mapping such as {{'model': 'lenet5'}}, got {metadata!r}."
+        )
     name = metadata.get("model")
     if name not in models.MODELS:
         raise ValueError(f"metadata['model'] must be one of {sorted(models.MODELS)}, got {name!r}.")

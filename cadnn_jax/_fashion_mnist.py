@@ -97,7 +97,7 @@ def train_val_split(
     Args:
       images: array of shape (N, ...).
       labels: array of shape (N,).
-      val_size: how many examples to hold out, in [0, N).
+      val_size: how many examples to hold out, an integer in [0, N).
       seed: seed of the permutation that picks the held-out examples.
 
     Returns:
@@ -110,8 +110,12 @@ def train_val_split(
     n = len(images)
     if len(labels) != n:
         raise ValueError(f"images has {n} examples but labels has {len(labels)}.")
-    if not 0 <= val_size < n:
-        raise ValueError(f"val_size must be in [0, {n}) for {n} examples, got {val_size}.")
+    is_int = isinstance(val_size, (int, np.integer)) and not isinstance(val_size, bool)
+    if not is_int or not 0 <= val_size < n:
+        raise ValueError(
+            f"val_size must be an integer in [0, {n}) for {n} examples (a count, not a "
+            f"fraction), got {val_size!r}."
+        )
     held_out = np.zeros(n, dtype=bool)
     held_out[np.random.default_rng(seed).permutation(n)[:val_size]] = True
     return (images[~held_out], labels[~held_out]), (images[held_out], labels[held_out])

@@ -115,11 +115,14 @@ def position_bits_bound(size: int, nonzeros: int) -> float:
     survivors, the least any index code for arbitrary masks of this density can spend.
 
     Raises:
-      ValueError: ``size`` is negative or ``nonzeros`` is not in [0, size].
+      ValueError: ``size`` is not an integer >= 0 or ``nonzeros`` not an integer in [0, size].
     """
-    if size < 0 or not 0 <= nonzeros <= size:
+    are_ints = all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (size, nonzeros)
+    )
+    if not are_ints or size < 0 or not 0 <= nonzeros <= size:
         raise ValueError(
-            f"position_bits_bound: needs 0 <= nonzeros <= size, got size={size!r}, "
+            f"position_bits_bound: needs integers 0 <= nonzeros <= size, got size={size!r}, "
             f"nonzeros={nonzeros!r}."
         )
     ln = math.lgamma(size + 1) - math.lgamma(nonzeros + 1) - math.lgamma(size - nonzeros + 1)
@@ -391,6 +394,7 @@ def storage_report(
       ValueError: ``index_bits`` or a ``value_bits`` entry is not an integer in [1, 32]; a path
         in ``leaves`` or ``value_bits`` is not a weight leaf of ``params``; or a layer has more
         distinct values than ``2**value_bits`` symbols can name.
+      TypeError: ``leaves`` is a string rather than a collection of paths.
 
     References:
       Han, Mao and Dally, "Deep Compression: Compressing Deep Neural Networks with Pruning,
@@ -399,6 +403,10 @@ def storage_report(
       Direction Methods of Multipliers", ASPLOS 2019 (storage with indices counted).
     """
     _check_bits("storage_report", "index_bits", index_bits)
+    if isinstance(leaves, str):
+        raise TypeError(
+            f"storage_report: leaves must be a collection of paths, got the string {leaves!r}."
+        )
     named = {path: leaf for path, leaf in named_leaves(params).items() if _is_float(leaf)}
     if leaves is None:
         weights = [path for path, leaf in named.items() if np.ndim(leaf) >= 2]

@@ -80,3 +80,35 @@ def test_lamp_keeps_a_weight_per_layer_and_checks_its_arguments():
         cj.lamp_rates(params, 1.0)
     with pytest.raises(ValueError, match=r"no parameters at \['c/kernel'\]"):
         cj.lamp_rates(params, 0.5, paths=["c/kernel"])
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda p: cj.lamp_rates(p, "0.5"), ValueError, r"sparsity must be in \[0, 1\), got '0.5'"),
+        (
+            lambda p: cj.global_magnitude_rates(p, None),
+            ValueError,
+            r"sparsity must be in \[0, 1\), got None",
+        ),
+        (lambda p: cj.lamp_rates(p, 0.5, paths=[]), ValueError, "no leaves to allocate over"),
+        (
+            lambda p: cj.global_magnitude_rates({"b": p["fc1"]["bias"]}, 0.5),
+            ValueError,
+            "no leaves to allocate over",
+        ),
+        (
+            lambda p: cj.lamp_rates(p, 0.5, paths="fc1/kernel"),
+            TypeError,
+            "paths must be a collection of paths, got the string 'fc1/kernel'",
+        ),
+        (
+            lambda p: cj.allocate(p, cj.Unstructured(0.5), overrides=["conv1/*"]),
+            TypeError,
+            r"overrides must be a mapping .*got \['conv1/\*'\]",
+        ),
+    ],
+)
+def test_bad_arguments_name_what_is_wrong(call, error, match):
+    with pytest.raises(error, match=match):
+        call(_params())

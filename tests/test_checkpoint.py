@@ -46,6 +46,11 @@ def test_unknown_model_name_is_rejected(tmp_path: pathlib.Path) -> None:
     assert not (tmp_path / "m").exists()
 
 
+def test_metadata_must_be_a_mapping(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(TypeError, match="metadata must be a mapping .*got 'small_cnn'"):
+        save_model(tmp_path / "m", models.SmallCNN(rngs=nnx.Rngs(0)), "small_cnn")
+
+
 def test_missing_path_names_it(tmp_path: pathlib.Path) -> None:
     with pytest.raises(FileNotFoundError, match="nowhere"):
         load_model(tmp_path / "nowhere")

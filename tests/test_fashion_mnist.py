@@ -81,6 +81,8 @@ def test_train_val_split_is_deterministic_and_disjoint() -> None:
     assert not np.array_equal(train_val_split(images, labels, val_size=20, seed=4)[1][1], yv)
     with pytest.raises(ValueError, match="val_size"):
         train_val_split(images, labels, val_size=100)
+    with pytest.raises(ValueError, match=r"val_size must be an integer in \[0, 100\).*got 0.2"):
+        train_val_split(images, labels, val_size=0.2)
 
 
 @pytest.mark.skipif(

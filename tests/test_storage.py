@@ -214,6 +214,8 @@ def test_position_bound_counts_masks():
     assert position_bits_bound(1000, 10) == pytest.approx(math.log2(math.comb(1000, 10)))
     with pytest.raises(ValueError, match=r"0 <= nonzeros <= size, got size=4, nonzeros=5"):
         position_bits_bound(4, 5)
+    with pytest.raises(ValueError, match=r"needs integers .*got size=10.5, nonzeros=3"):
+        position_bits_bound(10.5, 3)
 
 
 def test_huffman_indices_stay_above_the_position_bound():
@@ -291,6 +293,12 @@ def test_bad_arguments(kwargs, match):
     params = {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}
     with pytest.raises(ValueError, match=match):
         storage_report(params, **kwargs)
+
+
+def test_leaves_as_one_string_is_named():
+    params = {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}
+    with pytest.raises(TypeError, match="leaves must be a collection of paths, got the string 'w'"):
+        storage_report(params, leaves="w")
 
 
 def test_non_floating_leaves_are_not_parameters():
