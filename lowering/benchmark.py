@@ -8,6 +8,7 @@ run: it returns a `BenchmarkResult` whose `error` says what went wrong (after TV
 import dataclasses
 import json
 import math
+import numbers
 import statistics
 import subprocess
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lowering.parameters import parameter_flags
+from lowering.parameters import check_parameter_files, parameter_flags
 from lowering.run_module import tool_prefix
 from lowering.targets import Target, get_target
 from lowering.tools import ToolNotFoundError
@@ -193,12 +194,20 @@ def benchmark_module(
       The samples and their statistics, or a result whose `error` says why there are none.
 
     Raises:
-      ValueError: an unknown target or `repetitions < 1`.
+      ValueError: an unknown target, `repetitions` or `iterations` that is not an integer of
+        at least 1, or a `timeout_seconds` that is not positive.
+      FileNotFoundError: `vmfb` or a parameter archive is missing.
     """
     t = get_target(target)
-    if repetitions < 1:
-        raise ValueError(f"repetitions must be at least 1, got {repetitions}")
+    for name, count in (("repetitions", repetitions), ("iterations", iterations)):
+        if count is not None and (not isinstance(count, numbers.Integral) or count < 1):
+            raise ValueError(f"{name} must be an integer of at least 1, got {count!r}")
+    if timeout_seconds is not None and not timeout_seconds > 0:
+        raise ValueError(f"timeout_seconds must be positive or None, got {timeout_seconds}")
     path = Path(vmfb).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"vmfb: no module at {str(path)!r}")
+    check_parameter_files(parameters)
     try:
         prefix = tool_prefix(t, "iree-benchmark-module")
     except ToolNotFoundError as e:

@@ -120,10 +120,42 @@ def _as_mlir(source: Source, example_args: Sequence[Any]) -> str | bytes:
     if isinstance(source, str | bytes):
         return source
     if callable(source):
+        # An array would be spread along its first axis into one argument per row.
+        if not isinstance(example_args, tuple | list):
+            raise TypeError(
+                f"example_args must be a tuple of arguments, got {type(example_args).__name__}; "
+                "write one array as (x,)"
+            )
         if not example_args:
             raise ValueError("example_args is required when source is a JAX function")
         return export_stablehlo(source, *example_args)
     raise TypeError(f"source must be a function, MLIR text/bytecode or a Path, got {source!r}")
+
+
+def _reproducer_dir(reproducer_dir: Path | None) -> Path:
+    """`reproducer_dir`, or the default; checked up front, since a failure to save a
+    reproducer would hide the failure it reproduces."""
+    directory = default_reproducer_dir() if reproducer_dir is None else Path(reproducer_dir)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"reproducer_dir must be a directory, got the file {str(directory)!r}")
+    return directory
+
+
+def _checked_passes(passes: Sequence[Pass]) -> tuple[Pass, ...]:
+    """`passes` as a tuple, once each is known to be a pass."""
+    if callable(passes) or isinstance(passes, TextPass):
+        name = getattr(passes, "__name__", repr(passes))
+        raise TypeError(
+            f"passes must be a sequence of passes, such as [{name}] or host_sparse(), got the "
+            f"function {name}"
+        )
+    passes = tuple(passes)
+    for i, p in enumerate(passes):
+        if not (isinstance(p, TextPass) or callable(p)):
+            raise TypeError(
+                f"passes[{i}] must be a function of an ir.Module or a TextPass, got {p!r}"
+            )
+    return passes
 
 
 def _save(mlir: str | bytes, directory: Path, stem: str) -> Path:
@@ -173,9 +205,11 @@ def compile_to_input(
 
     Raises:
       CompileError: the compiler failed.
+      TypeError: `example_args` is not a tuple or list.
+      ValueError: `reproducer_dir` is a file.
     """
+    directory = _reproducer_dir(reproducer_dir)
     mlir = _as_mlir(source, example_args)
-    directory = reproducer_dir or default_reproducer_dir()
     with tempfile.TemporaryDirectory(prefix="cadnn-compile-") as tmp:
         output = Path(tmp) / "input.mlir"
         flags = [*compile_flags(target, options), "--compile-to=input"]
@@ -189,15 +223,22 @@ def apply_passes(mlir: str, passes: Sequence[Pass], *, reproducer_dir: Path | No
     Module passes share one parse; the module is verified after each of them.
 
     Raises:
-      CompileError: a pass raised or left the module invalid; the IR it was given is saved.
+      CompileError: a pass raised or left the module invalid (or a `TextPass` returned no
+        text); the IR it was given is saved.
+      TypeError: `passes` is one pass rather than a sequence, or holds something else.
+      ValueError: `reproducer_dir` is a file.
     """
-    directory = reproducer_dir or default_reproducer_dir()
+    passes = _checked_passes(passes)
+    directory = _reproducer_dir(reproducer_dir)
     text = mlir
     for p in passes:
         name = p.name if isinstance(p, TextPass) else getattr(p, "__name__", repr(p))
         try:
             if isinstance(p, TextPass):
-                text = p.fn(text)
+                result = p.fn(text)
+                if not isinstance(result, str):
+                    raise TypeError(f"a TextPass must return MLIR text, got {result!r:.80}")
+                text = result
             else:
                 with ir.Context():
                     module = ir.Module.parse(text)
@@ -237,14 +278,24 @@ def compile_module(
       The compiled module's path, target, flags and compile time.
 
     Raises:
-      ValueError: an unknown target name.
+      ValueError: an unknown target name, an `out_path` that is a directory or lies under a
+        file, or a `reproducer_dir` that is a file.
+      TypeError: `example_args` is not a tuple or list, or `passes` is not a sequence of
+        passes.
       CompileError: the compiler or a pass failed.
       ToolNotFoundError: `iree-compile` is not installed.
     """
     t = get_target(target)
     out = Path(out_path)
+    # Checked before compiling: `iree-compile` would fail only once it writes, at the end.
+    if out.is_dir():
+        raise ValueError(f"out_path must be a file path, got the directory {str(out)!r}")
+    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ValueError(f"out_path {str(out)!r} lies under {str(blocking)!r}, which is a file")
+    passes = _checked_passes(passes)
+    directory = _reproducer_dir(reproducer_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    directory = reproducer_dir or default_reproducer_dir()
     start = time.perf_counter()
     flags = compile_flags(t, options)
     if passes:

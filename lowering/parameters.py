@@ -19,7 +19,7 @@ from iree.compiler.dialects import util
 from lowering.compiler import ModulePass
 from lowering.passes._linalg import body_ops, constant_array, functions
 
-__all__ = ["externalize_weights", "parameter_flags"]
+__all__ = ["check_parameter_files", "externalize_weights", "parameter_flags"]
 
 
 def externalize_weights(
@@ -35,8 +35,17 @@ def externalize_weights(
     Returns:
       A pass for `lowering.compiler.compile_module(..., passes=[...])`; it names the parameters
       `constant_0`, `constant_1`, ... in the order the program first uses them.
+
+    Raises:
+      ValueError: `archive` is a directory, or `scope` holds `"` or `\\` (it is an MLIR
+        string in the IR).
     """
     path = Path(archive)
+    # Checked now: the pass runs in the middle of a compilation, after its first phase.
+    if path.is_dir():
+        raise ValueError(f"archive must be a file path, got the directory {str(path)!r}")
+    if any(c in scope for c in '"\\'):
+        raise ValueError(f"scope must not hold '\"' or '\\', got {scope!r}")
 
     def externalize(module: ir.Module) -> None:
         entries: dict[str, np.ndarray] = {}
@@ -92,6 +101,14 @@ def _constants_by_first_use(function: ir.Operation, min_bytes: int) -> list[ir.O
             seen.add(operand)
             found.append(constant)
     return found
+
+
+def check_parameter_files(parameters: Mapping[str, str | Path] | None) -> None:
+    """Raises FileNotFoundError naming the scope of an archive that is not a file
+    (`iree-run-module` ignores an archive the module does not read)."""
+    for scope, path in (parameters or {}).items():
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"parameters[{scope!r}]: no archive at {str(path)!r}")
 
 
 def parameter_flags(parameters: Mapping[str, str | Path] | None) -> list[str]:

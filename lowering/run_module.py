@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lowering.parameters import parameter_flags
+from lowering.parameters import check_parameter_files, parameter_flags
 from lowering.signature import check_inputs, read_signature
 from lowering.targets import Target, get_target
 from lowering.tools import find_aarch64_tool, find_qemu, find_tool
@@ -111,11 +111,17 @@ def run_module(
       The results as numpy arrays, in order.
 
     Raises:
-      ValueError: inputs that differ from the module's signature, or an unknown target.
+      ValueError: inputs that differ from the module's signature, an unknown target, or a
+        `timeout_seconds` that is not positive.
+      FileNotFoundError: a parameter archive is missing (the tool would ignore one the
+        module does not read).
       ToolNotFoundError: `iree-run-module`, qemu or the aarch64 runtime is missing.
       RunError: the tool failed; carries the command line and its diagnostics.
     """
     t = get_target(target)
+    if timeout_seconds is not None and not timeout_seconds > 0:
+        raise ValueError(f"timeout_seconds must be positive or None, got {timeout_seconds}")
+    check_parameter_files(parameters)
     path = Path(vmfb).resolve()
     signature = read_signature(path, function)
     arrays = check_inputs(signature, inputs)

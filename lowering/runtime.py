@@ -13,7 +13,7 @@ from typing import Literal
 import iree.runtime as ireert
 import numpy as np
 
-from lowering.signature import check_inputs, parse_declaration
+from lowering.signature import check_inputs, load_module, parse_declaration
 
 __all__ = ["CPU_DEVICES", "run_in_process"]
 
@@ -43,18 +43,18 @@ def run_in_process(
       The results as numpy arrays, in order.
 
     Raises:
-      ValueError: a device other than the CPU ones (use `lowering.run_module.run_module`), or
-        inputs whose count, shapes or dtypes differ from the module's; the message lists the
-        expected and given types.
+      ValueError: a device other than the CPU ones, or a module compiled for another target
+        (use `lowering.run_module.run_module`), or inputs whose count, shapes or dtypes differ
+        from the module's; the message lists the expected and given types.
+      NotAModuleError: the runtime cannot load `vmfb` as a module.
     """
     if device not in CPU_DEVICES:
         raise ValueError(
             f"device must be one of {CPU_DEVICES} in process, got {device!r}; run Vulkan and "
             "arm64 modules with lowering.run_module.run_module"
         )
-    data = vmfb if isinstance(vmfb, bytes) else Path(vmfb).read_bytes()
     config = ireert.Config(device)
-    module = ireert.VmModule.copy_buffer(config.vm_instance, data)
+    module = load_module(vmfb, config.vm_instance)
     vm_function = module.lookup_function(function)
     if vm_function is None:
         raise ValueError(f"function {function!r} not in module; it has {module.function_names}")
@@ -69,7 +69,17 @@ def run_in_process(
     io_modules = (
         [ireert.create_io_parameters_module(config.vm_instance, *providers)] if providers else []
     )
-    context = ireert.SystemContext(vm_modules=[*io_modules, module], config=config)
+    try:
+        context = ireert.SystemContext(vm_modules=[*io_modules, module], config=config)
+    except RuntimeError as e:
+        if "INCOMPATIBLE" not in str(e):
+            raise
+        # The runtime's message lists every CPU feature of the module's target.
+        what = "the module given" if isinstance(vmfb, bytes) else repr(str(vmfb))
+        raise ValueError(
+            f"{what} was not compiled for this host's CPU (the runtime finds no compatible "
+            "device for it); run Vulkan and arm64 modules with lowering.run_module.run_module"
+        ) from None
     results = context.modules[module.name][function](*arrays)
     if not isinstance(results, tuple | list):
         results = (results,)

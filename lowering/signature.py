@@ -9,6 +9,7 @@ import dataclasses
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,7 @@ __all__ = [
     "Signature",
     "TensorType",
     "check_inputs",
+    "load_module",
     "parse_declaration",
     "read_signature",
 ]
@@ -73,6 +75,32 @@ def parse_declaration(declaration: str) -> Signature:
     )
 
 
+def load_module(vmfb: str | Path | bytes, instance: Any) -> Any:
+    """Loads a compiled module's bytecode (not its device executables) into `instance`.
+
+    Args:
+      vmfb: path of the `.vmfb`, or its contents.
+      instance: the `iree.runtime.VmInstance` to load it into.
+
+    Returns:
+      The `iree.runtime.VmModule`.
+
+    Raises:
+      NotAModuleError: the runtime cannot load `vmfb` as a module.
+    """
+    import iree.runtime as ireert
+
+    data = vmfb if isinstance(vmfb, bytes) else Path(vmfb).read_bytes()
+    try:
+        return ireert.VmModule.copy_buffer(instance, data)
+    except (ValueError, RuntimeError) as e:
+        reason = str(e).rpartition("; ")[2] or str(e)
+        what = "the bytes given" if isinstance(vmfb, bytes) else repr(str(vmfb))
+        raise NotAModuleError(
+            f"{what} is not an IREE .vmfb module (the runtime cannot load it: {reason})"
+        ) from None
+
+
 def read_signature(vmfb: str | Path | bytes, function: str = "main") -> Signature:
     """Reads `function`'s signature from a compiled module.
 
@@ -86,15 +114,7 @@ def read_signature(vmfb: str | Path | bytes, function: str = "main") -> Signatur
     """
     import iree.runtime as ireert
 
-    data = vmfb if isinstance(vmfb, bytes) else Path(vmfb).read_bytes()
-    try:
-        module = ireert.VmModule.copy_buffer(ireert.VmInstance(), data)
-    except (ValueError, RuntimeError) as e:
-        reason = str(e).rpartition("; ")[2] or str(e)
-        what = "the bytes given" if isinstance(vmfb, bytes) else repr(str(vmfb))
-        raise NotAModuleError(
-            f"{what} is not an IREE .vmfb module (the runtime cannot load it: {reason})"
-        ) from None
+    module = load_module(vmfb, ireert.VmInstance())
     vm_function = module.lookup_function(function)
     if vm_function is None:
         raise ValueError(f"function {function!r} not in module; it has {module.function_names}")

@@ -5,6 +5,7 @@ is `lowering.compiler`'s job.
 """
 
 import dataclasses
+import numbers
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Literal
@@ -28,6 +29,10 @@ class Target:
       run_device: the IREE device that runs the module: `"local-task"` (multi-threaded CPU),
         `"local-sync"` (one thread) or `"vulkan"`.
       needs_qemu: the module runs here only under `qemu-aarch64-static` with the aarch64 runtime.
+
+    Raises:
+      ValueError: an unknown `hal_device` or `run_device`, or a field of the other kind of
+        device (a `cpu` for Vulkan, a `vulkan_target` for a CPU).
     """
 
     name: str
@@ -39,6 +44,29 @@ class Target:
     vulkan_target: str | None = None
     run_device: Literal["local-task", "local-sync", "vulkan"] = "local-task"
     needs_qemu: bool = False
+
+    def __post_init__(self) -> None:
+        if self.hal_device not in ("local", "vulkan"):
+            raise ValueError(f"hal_device must be 'local' or 'vulkan', got {self.hal_device!r}")
+        devices = ("local-task", "local-sync") if self.hal_device == "local" else ("vulkan",)
+        if self.run_device not in devices:
+            raise ValueError(
+                f"run_device must be one of {devices} for hal_device {self.hal_device!r}, "
+                f"got {self.run_device!r}"
+            )
+        # A field of the other kind of device would be silently left out of the flags.
+        if self.hal_device == "local" and self.vulkan_target is not None:
+            raise ValueError(
+                f"vulkan_target must be None for hal_device 'local', got {self.vulkan_target!r}"
+            )
+        if self.hal_device == "vulkan":
+            for name in ("cpu_triple", "cpu", "cpu_features"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"{name} must be None for hal_device 'vulkan', got {getattr(self, name)!r}"
+                    )
+            if self.needs_qemu:
+                raise ValueError("needs_qemu must be False for hal_device 'vulkan', got True")
 
 
 def _arm64(name: str, description: str, triple: str, cpu: str, features: str) -> Target:
@@ -142,13 +170,20 @@ def compile_flags(target: str | Target, options: CompileOptions | None = None) -
       The flags, without input or output paths or a `--compile-to`/`--compile-from` phase.
 
     Raises:
-      ValueError: an unknown target name, or an optimization level outside 0..3.
+      ValueError: an unknown target name, an optimization level outside 0..3, or extra flags
+        that are not a tuple of strings.
     """
     t = get_target(target)
     options = options or CompileOptions()
     level = options.optimization_level
-    if level is not None and level not in range(4):
+    # `True in range(4)` and `2.0 in range(4)` hold, and would give `--iree-opt-level=OTrue`.
+    integral = isinstance(level, numbers.Integral) and not isinstance(level, bool)
+    if level is not None and (not integral or level not in range(4)):
         raise ValueError(f"optimization_level must be None, 0, 1, 2 or 3, got {level!r}")
+    extra = options.extra_flags
+    # A lone string would be spread into one flag per character.
+    if isinstance(extra, str) or not all(isinstance(f, str) for f in extra):
+        raise ValueError(f"extra_flags must be a tuple of strings, got {extra!r}")
     flags = [] if level is None else [f"--iree-opt-level=O{level}"]
     if t.hal_device == "local":
         flags += [

@@ -40,7 +40,16 @@ _PURE_OPS = ("flow.dispatch.workgroups",)
 
 
 def functions(module: ir.Module) -> Iterator[ir.Operation]:
-    """The module's function ops (`util.func` or `func.func`)."""
+    """The module's function ops (`util.func` or `func.func`); every pass starts here.
+
+    Raises:
+      TypeError: `module` is not a parsed `ir.Module` (MLIR text, say).
+    """
+    if not isinstance(module, ir.Module):
+        raise TypeError(
+            f"module must be an iree.compiler.ir.Module, got {type(module).__name__}; run "
+            "passes on MLIR text with lowering.apply_passes"
+        )
     for op in module.body.operations:
         if op.operation.name in ("util.func", "func.func"):
             yield op.operation

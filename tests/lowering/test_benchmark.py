@@ -87,3 +87,21 @@ def test_task_topology_flags() -> None:
     assert task_topology_flags(3, pinned=True) == ["--task_topology_max_group_count=3"]
     with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
         task_topology_flags(0)
+
+
+def test_misuse_raises(tmp_path) -> None:
+    # A missing module (or archive) was returned as a failed run, against the module's word;
+    # repetitions=2.5 and iterations <= 0 reached the tool.
+    module = compile_module(DOUBLE, "host", tmp_path / "double.vmfb").path
+    x = [np.ones(4, np.float32)]
+    missing = tmp_path / "missing.vmfb"
+    with pytest.raises(FileNotFoundError, match=f"vmfb: no module at '{missing}'"):
+        benchmark_module(missing, x)
+    with pytest.raises(FileNotFoundError, match=r"parameters\['model'\]: no archive at"):
+        benchmark_module(module, x, parameters={"model": tmp_path / "w.irpa"})
+    with pytest.raises(ValueError, match="repetitions must be an integer of at least 1, got 2.5"):
+        benchmark_module(module, x, repetitions=2.5)
+    with pytest.raises(ValueError, match="iterations must be an integer of at least 1, got 0"):
+        benchmark_module(module, x, iterations=0)
+    with pytest.raises(ValueError, match="timeout_seconds must be positive or None, got -1"):
+        benchmark_module(module, x, timeout_seconds=-1)

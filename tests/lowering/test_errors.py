@@ -5,7 +5,14 @@ import sys
 import numpy as np
 import pytest
 
-from lowering.compiler import CompileError, apply_passes, compile_module
+from lowering.compiler import (
+    CompileError,
+    TextPass,
+    apply_passes,
+    compile_module,
+    compile_to_input,
+)
+from lowering.passes import fold_batch_norm, host_sparse
 from lowering.run_module import run_module
 from lowering.runtime import run_in_process
 from lowering.signature import NotAModuleError, read_signature
@@ -111,3 +118,91 @@ def test_run_works(double_vmfb) -> None:
     x = np.arange(4, dtype=np.float32)
     np.testing.assert_array_equal(run_in_process(double_vmfb, [x])[0], 2 * x)
     np.testing.assert_array_equal(run_module(double_vmfb, [x])[0], 2 * x)
+
+
+def test_example_args_must_be_a_tuple(tmp_path) -> None:
+    # A bare array was spread along its first axis, one argument per row (or refused as
+    # "the truth value of an array ... is ambiguous").
+    x = np.ones((1, 4), np.float32)
+    with pytest.raises(TypeError, match=r"example_args must be a tuple .* got ndarray; .*\(x,\)"):
+        compile_module(lambda x: 2 * x, "host", tmp_path / "m.vmfb", example_args=x)
+    with pytest.raises(TypeError, match="example_args must be a tuple"):
+        compile_to_input(lambda x: 2 * x, example_args=x)
+
+
+def test_out_path_is_checked_before_compiling(tmp_path) -> None:
+    # A directory failed only when iree-compile wrote its output, as a CompileError.
+    with pytest.raises(
+        ValueError, match=f"out_path must be a file path, got the directory '{tmp_path}'"
+    ):
+        compile_module(DOUBLE, "host", tmp_path)
+    file = tmp_path / "file"
+    file.write_text("")
+    with pytest.raises(
+        ValueError, match=f"out_path '{file}/m.vmfb' lies under '{file}', which is a file"
+    ):
+        compile_module(DOUBLE, "host", file / "m.vmfb")
+
+
+def test_a_reproducer_dir_that_is_a_file_is_refused_up_front(tmp_path) -> None:
+    # It was found only when saving a reproducer, and its FileExistsError hid the failure.
+    file = tmp_path / "file"
+    file.write_text("")
+    with pytest.raises(
+        ValueError, match=f"reproducer_dir must be a directory, got the file '{file}'"
+    ):
+        compile_module(BROKEN, "host", tmp_path / "m.vmfb", reproducer_dir=file)
+    with pytest.raises(ValueError, match="reproducer_dir must be a directory"):
+        apply_passes(DOUBLE, [fold_batch_norm], reproducer_dir=file)
+
+
+def test_passes_must_be_a_sequence_of_passes(tmp_path) -> None:
+    with pytest.raises(TypeError, match=r"passes must be a sequence of passes, such as \[fold_"):
+        apply_passes(DOUBLE, fold_batch_norm, reproducer_dir=tmp_path)
+    with pytest.raises(TypeError, match="got the function host_sparse"):
+        compile_module(DOUBLE, "host", tmp_path / "m.vmfb", passes=host_sparse)
+    with pytest.raises(TypeError, match=r"passes\[1\] must be a function of an ir.Module .* got 3"):
+        apply_passes(DOUBLE, [fold_batch_norm, 3], reproducer_dir=tmp_path)
+
+
+def test_a_text_pass_must_return_text(tmp_path) -> None:
+    # None (a forgotten return) came back as the module, or failed in pathlib.write_text.
+    forgetful = TextPass(lambda text: None, name="forgetful")
+    with pytest.raises(
+        CompileError, match=r"(?s)forgetful failed.*must return MLIR text, got None"
+    ):
+        apply_passes(DOUBLE, [forgetful], reproducer_dir=tmp_path)
+
+
+def test_a_pass_given_text_names_the_module_it_needs() -> None:
+    # It was AttributeError: 'str' object has no attribute 'body'.
+    with pytest.raises(TypeError, match="module must be an iree.compiler.ir.Module, got str"):
+        fold_batch_norm(DOUBLE)
+
+
+def test_run_in_process_names_a_file_that_is_no_module(double_vmfb, tmp_path) -> None:
+    # The runtime's ValueError, "Error creating vm module from aligned memory", as in
+    # read_signature before.
+    text = tmp_path / "text.vmfb"
+    text.write_text("not a module\n")
+    with pytest.raises(NotAModuleError, match=f"'{text}' is not an IREE .vmfb module"):
+        run_in_process(text, [np.ones(4, np.float32)])
+
+
+def test_run_in_process_refuses_a_module_of_another_target(tmp_path) -> None:
+    # It was the runtime's RuntimeError listing every CPU feature of the module's target.
+    arm64 = compile_module(DOUBLE, "arm64", tmp_path / "arm64.vmfb").path
+    with pytest.raises(ValueError, match=r"was not compiled for this host's CPU.*run_module"):
+        run_in_process(arm64, [np.ones(4, np.float32)])
+
+
+def test_run_module_checks_parameters_and_timeout(double_vmfb, tmp_path) -> None:
+    x = np.ones(4, np.float32)
+    # iree-run-module ignores an archive the module does not read: the typo went unnoticed.
+    missing = tmp_path / "missing.irpa"
+    with pytest.raises(
+        FileNotFoundError, match=f"parameters\\['model'\\]: no archive at '{missing}'"
+    ):
+        run_module(double_vmfb, [x], parameters={"model": missing})
+    with pytest.raises(ValueError, match="timeout_seconds must be positive or None, got 0"):
+        run_module(double_vmfb, [x], timeout_seconds=0)

@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import pytest
 
 from lowering.compiler import compile_module
 from lowering.parameters import externalize_weights, parameter_flags
@@ -49,3 +50,14 @@ def test_lenet_with_external_weights(tmp_path) -> None:
     )
     (y,) = run_module(external.path, [x], parameters={"model": other_archive})
     np.testing.assert_allclose(y, jax.jit(other_fn)(x), rtol=RTOL, atol=ATOL)
+
+
+def test_externalize_weights_checks_its_arguments_when_called(tmp_path) -> None:
+    # Both failed only when the pass ran, after the first compiler phase: the IREE runtime's
+    # "failed to open file", and an MLIR parse error of the parameter attribute.
+    with pytest.raises(
+        ValueError, match=f"archive must be a file path, got the directory '{tmp_path}'"
+    ):
+        externalize_weights(tmp_path)
+    with pytest.raises(ValueError, match="""scope must not hold '"' or '\\\\', got 'a"b'"""):
+        externalize_weights(tmp_path / "w.irpa", scope='a"b')

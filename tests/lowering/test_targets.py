@@ -69,3 +69,47 @@ def test_unknown_target_lists_the_known_names() -> None:
 def test_bad_optimization_level() -> None:
     with pytest.raises(ValueError, match="optimization_level must be None, 0, 1, 2 or 3, got 7"):
         compile_flags("host", CompileOptions(optimization_level=7))
+
+
+@pytest.mark.parametrize("level", [True, 2.0])
+def test_optimization_level_must_be_an_integer(level: object) -> None:
+    # `True in range(4)` holds: the flag was --iree-opt-level=OTrue.
+    with pytest.raises(ValueError, match=f"optimization_level must be .* got {level}"):
+        compile_flags("host", CompileOptions(optimization_level=level))
+
+
+def test_extra_flags_must_be_a_tuple_of_strings() -> None:
+    # A lone string was spread into one flag per character.
+    with pytest.raises(ValueError, match="extra_flags must be a tuple of strings, got '--mlir-"):
+        compile_flags("host", CompileOptions(extra_flags="--mlir-timing"))
+    with pytest.raises(ValueError, match=r"extra_flags must be a tuple of strings, got \(3,\)"):
+        compile_flags("host", CompileOptions(extra_flags=(3,)))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"hal_device": "cuda"}, "hal_device must be 'local' or 'vulkan', got 'cuda'"),
+        (
+            {"hal_device": "local", "run_device": "vulkan"},
+            r"run_device must be one of \('local-task', 'local-sync'\) for hal_device 'local', "
+            "got 'vulkan'",
+        ),
+        (
+            {"hal_device": "local", "vulkan_target": "valhall"},
+            "vulkan_target must be None for hal_device 'local', got 'valhall'",
+        ),
+        (
+            {"hal_device": "vulkan", "run_device": "vulkan", "cpu": "cortex-a76"},
+            "cpu must be None for hal_device 'vulkan', got 'cortex-a76'",
+        ),
+        (
+            {"hal_device": "vulkan", "run_device": "vulkan", "needs_qemu": True},
+            "needs_qemu must be False for hal_device 'vulkan'",
+        ),
+    ],
+)
+def test_a_target_with_contradictory_fields_is_refused(fields: dict, message: str) -> None:
+    # They were silently left out of the flags (an unknown hal_device compiled for Vulkan).
+    with pytest.raises(ValueError, match=message):
+        Target("mine", "a custom target", **fields)
