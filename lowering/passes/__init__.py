@@ -5,6 +5,7 @@ changed, and each module runs as `python -m lowering.passes.<name> in.mlir -o ou
 """
 
 import functools
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ the widening is not measured with AVX-512, so `HOST_DENSE` goes without it). Wit
 the time on one thread and 0.78x on two; no AVX2 machine has timed it yet."""
 
 
-def host_dense(cpuinfo: Path = host.CPUINFO) -> tuple[Callable[..., int], ...]:
+def host_dense(cpuinfo: str | Path = host.CPUINFO) -> tuple[Callable[..., int], ...]:
     """Our passes for a dense build on this machine's CPU: `HOST_DENSE` with AVX-512, else
     `HOST_DENSE_AVX2` (stride-1 3x3 convolutions on large maps through Winograd, other
     stride-1 KxK convolutions through im2col, IREE's tiles for 1x1 convolutions, where ours
@@ -70,7 +71,7 @@ def host_dense(cpuinfo: Path = host.CPUINFO) -> tuple[Callable[..., int], ...]:
     return HOST_DENSE if _avx512(cpuinfo) else HOST_DENSE_AVX2
 
 
-def host_sparse_tiles(cpuinfo: Path = host.CPUINFO) -> CpuTiles:
+def host_sparse_tiles(cpuinfo: str | Path = host.CPUINFO) -> CpuTiles:
     """The sparse kernels' CPU tiles (`sparse_dispatch`'s `tiles`) for a build that runs on
     this machine: with AVX-512 the pass's `AVX512_TILES` (1x1 kernels in workgroups of one
     pixel vector, 4-row blocks on 64-pixel vectors, measured on a Zen 4 EPYC), else its
@@ -79,7 +80,9 @@ def host_sparse_tiles(cpuinfo: Path = host.CPUINFO) -> CpuTiles:
     return _SPARSE_TILES if _avx512(cpuinfo) else _SPARSE_AVX2_TILES
 
 
-def host_sparse(cpuinfo: Path = host.CPUINFO, **options: Any) -> tuple[Callable[..., int], ...]:
+def host_sparse(
+    cpuinfo: str | Path = host.CPUINFO, **options: Any
+) -> tuple[Callable[..., int], ...]:
     """The sparse build's passes for this machine's CPU: `sparse_dispatch` with
     `host_sparse_tiles()` (and `options`, e.g. `threshold`), then `host_dense()` for the
     convolutions it leaves dense.
@@ -90,12 +93,27 @@ def host_sparse(cpuinfo: Path = host.CPUINFO, **options: Any) -> tuple[Callable[
     way, ran 908 ms on one thread of a Zen 3 without `host_dense()` and 218 ms with it
     (IREE's dense build 158-182 ms; session 21, by hand). `sparse_dispatch` itself writes a
     dense 1x1 convolution of a channel-major map as a matmul.
+
+    Raises:
+      TypeError: an option `sparse_dispatch` does not take (or `tiles`, set here), or a
+        `cpuinfo` that is no path.
     """
+    # Checked here, not when the pass first runs inside a compilation.
+    allowed = inspect.signature(sparse_dispatch).parameters.keys() - {"module", "tiles"}
+    unknown = sorted(options.keys() - allowed)
+    if unknown:
+        raise TypeError(f"host_sparse options must be among {sorted(allowed)}, got {unknown}")
     sparse = functools.partial(sparse_dispatch, tiles=host_sparse_tiles(cpuinfo), **options)
     return (sparse, *host_dense(cpuinfo))
 
 
-def _avx512(cpuinfo: Path) -> bool:
+def _avx512(cpuinfo: str | Path) -> bool:
     """Whether `cpuinfo`'s CPU has AVX-512, which splits the tiles measured on the AVX-512
     machine of sessions 1-11 from those measured on the AVX2-only Zen 1 EPYC."""
-    return "avx512f" in host.cpu_flags(cpuinfo)
+    if not isinstance(cpuinfo, str | Path):
+        # `passes=[host_sparse]` instead of `passes=host_sparse()` gives it the module.
+        raise TypeError(
+            f"cpuinfo must be a path, got {type(cpuinfo).__name__}; host_dense and host_sparse "
+            "return passes: write passes=host_dense(), not passes=[host_dense]"
+        )
+    return "avx512f" in host.cpu_flags(Path(cpuinfo))

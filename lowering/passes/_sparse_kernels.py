@@ -111,6 +111,20 @@ class CpuTiles:
     pointwise_hoist_bytes: int | None = None
     block_vector: int | None = None
 
+    def __post_init__(self) -> None:
+        # IREE reads a tile of 0 as "not tiled", `for_block` turns a vector of 0 into one
+        # register, and a register of 0 divides by zero: refused here, where the tiles are made.
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "vector":
+                if len(value) != 2 or min(value) < 1:
+                    raise ValueError(f"tiles.vector must be 2 sizes of at least 1, got {value}")
+            elif field.name.endswith("hoist_bytes") or field.name == "wide_pixels":
+                if value is not None and value < 0:
+                    raise ValueError(f"tiles.{field.name} must be >= 0, got {value}")
+            elif value is not None and value < 1:
+                raise ValueError(f"tiles.{field.name} must be at least 1, got {value}")
+
     def for_block(self, g: int) -> "CpuTiles":
         """The tiles of a kernel computing `g` rows at once: the pixel tile is divided by `g`
         (at least 8), so the accumulators stay as many as a one-row kernel has.

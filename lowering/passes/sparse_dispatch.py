@@ -68,6 +68,7 @@ nonzeros per row, slots, padding waste, what was fused, or why it stayed dense.
 import dataclasses
 import logging
 import math
+import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -1177,14 +1178,22 @@ def sparse_dispatch(
       as IREE's matmul of `W` and the map, is not counted).
 
     Raises:
-      ValueError: `threshold` is negative or a block size is below 1.
+      ValueError: `threshold` or `grid_overhead` is negative or NaN, a block size is not an
+        integer of at least 1, or `tiles` is neither `None` nor a `CpuTiles` (which
+        checks its own sizes).
     """
-    if threshold < 0:
+    # Written so that NaN fails too: every comparison with it is False, which made every
+    # layer sparse.
+    if not threshold >= 0:
         raise ValueError(f"threshold must be >= 0, got {threshold}")
-    if grid_overhead < 0:
+    if not grid_overhead >= 0:
         raise ValueError(f"grid_overhead must be >= 0, got {grid_overhead}")
-    if any(g < 1 for g in block_sizes):
-        raise ValueError(f"block_sizes must be >= 1, got {tuple(block_sizes)}")
+    if isinstance(block_sizes, numbers.Number) or any(
+        not isinstance(g, numbers.Integral) or g < 1 for g in block_sizes
+    ):
+        raise ValueError(f"block_sizes must be a sequence of integers >= 1, got {block_sizes!r}")
+    if tiles is not None and not isinstance(tiles, CpuTiles):
+        raise ValueError(f"tiles must be a CpuTiles or None, got {tiles!r}")
     rewritten = 0
     index = 0
     grids = _Grids(grid_overhead, fuse_expansions)

@@ -392,6 +392,60 @@ def test_bad_arguments() -> None:
         _rewrite((IR / "sparse_ell.before.mlir").read_text(), grid_overhead=-1)
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        # NaN compared False with every density: every layer went sparse, dense ones too.
+        ({"threshold": float("nan")}, "threshold must be >= 0, got nan"),
+        ({"grid_overhead": float("nan")}, "grid_overhead must be >= 0, got nan"),
+        ({"block_sizes": 4}, "block_sizes must be a sequence of integers >= 1, got 4"),
+        ({"block_sizes": (2.5,)}, r"block_sizes must be .* got \(2.5,\)"),
+        # A dict was an AttributeError.
+        ({"tiles": {"rows": 8}}, r"tiles must be a CpuTiles or None, got \{'rows': 8\}"),
+    ],
+)
+def test_bad_options_name_the_option(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _rewrite((IR / "sparse_dense.before.mlir").read_text(), **options)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        # Tiles of 0 or below reached the IR (IREE reads 0 as "not tiled"), a vector of 0
+        # became one register, a register of 0 was a ZeroDivisionError.
+        ({"rows": 0}, "tiles.rows must be at least 1, got 0"),
+        ({"pixels": -8}, "tiles.pixels must be at least 1, got -8"),
+        ({"register": 0}, "tiles.register must be at least 1, got 0"),
+        ({"vector": (1, 0)}, r"tiles.vector must be .* got \(1, 0\)"),
+        ({"block_vector": 0}, "tiles.block_vector must be at least 1, got 0"),
+        ({"pointwise_channels": 0}, "tiles.pointwise_channels must be at least 1, got 0"),
+        ({"hoist_bytes": -1}, "tiles.hoist_bytes must be >= 0, got -1"),
+        ({"pointwise_hoist_bytes": -1}, "tiles.pointwise_hoist_bytes must be >= 0, got -1"),
+    ],
+)
+def test_tiles_no_kernel_can_use_are_refused(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        CpuTiles(**fields)
+    assert CpuTiles(hoist_bytes=0, pointwise_hoist_bytes=0).hoist_bytes == 0
+
+
+def test_host_sparse_checks_its_options_when_called(tmp_path: Path) -> None:
+    # A misspelt option failed only when the pass ran, inside a compilation.
+    with pytest.raises(
+        TypeError, match=r"host_sparse options must be among \[.*'threshold'\], got \['treshold'\]"
+    ):
+        passes.host_sparse(treshold=0.1)
+    # `passes=[host_sparse]` gave the pass the module as its cpuinfo: AttributeError 'exists'.
+    with pytest.raises(
+        TypeError, match=r"cpuinfo must be a path, got object; .*passes=host_dense\(\)"
+    ):
+        passes.host_sparse(object())
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: fpu avx2 avx512f\n")
+    assert passes.host_dense(str(cpuinfo)) == passes.host_dense(cpuinfo) == passes.HOST_DENSE
+
+
 def test_command_line(tmp_path: Path) -> None:
     proc = subprocess.run(
         [
