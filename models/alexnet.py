@@ -37,6 +37,10 @@ class AlexNet(nnx.Module):
         in_features: input channels.
         dropout_rate: dropout before the first two fully connected layers.
         rngs: random streams for initialisation (and dropout).
+
+    Raises:
+        ValueError: if ``num_classes`` or ``in_features`` is below 1, or ``dropout_rate`` is
+            outside [0, 1].
     """
 
     def __init__(
@@ -47,6 +51,11 @@ class AlexNet(nnx.Module):
         dropout_rate: float = 0.5,
         rngs: nnx.Rngs,
     ) -> None:
+        for name, value in (("num_classes", num_classes), ("in_features", in_features)):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if not 0 <= dropout_rate <= 1:
+            raise ValueError(f"dropout_rate must be in [0, 1], got {dropout_rate}")
         self.conv1 = _conv(in_features, 64, 11, 4, 2, rngs=rngs)
         self.conv2 = _conv(64, 192, 5, 1, 2, rngs=rngs)
         self.conv3 = _conv(192, 384, 3, 1, 1, rngs=rngs)
@@ -66,7 +75,13 @@ class AlexNet(nnx.Module):
 
         Returns:
             Logits, shape (batch, num_classes).
+
+        Raises:
+            ValueError: if ``x`` is not rank 4 with ``in_features`` channels.
         """
+        channels = self.conv1.in_features
+        if x.ndim != 4 or x.shape[3] != channels:
+            raise ValueError(f"x must have shape (N, H, W, in_features={channels}), got {x.shape}")
 
         def pool(y: jax.Array) -> jax.Array:
             return nnx.max_pool(y, (3, 3), strides=(2, 2))

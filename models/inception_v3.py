@@ -20,6 +20,9 @@ _BN_EPSILON = 1e-3
 
 Pair = tuple[int, int]
 
+_MIN_SIDE = 75
+"""The smallest input side that leaves the last maps a pixel (torchvision's minimum too)."""
+
 
 class BasicConv(nnx.Module):
     """Convolution without bias, BatchNorm (epsilon 1e-3) and ReLU.
@@ -258,6 +261,10 @@ class InceptionV3(nnx.Module):
         in_features: input channels.
         dropout_rate: dropout before the classifier.
         rngs: random streams for initialisation (and dropout).
+
+    Raises:
+        ValueError: if ``num_classes`` or ``in_features`` is below 1, or ``dropout_rate`` is
+            outside [0, 1].
     """
 
     def __init__(
@@ -269,6 +276,11 @@ class InceptionV3(nnx.Module):
         dropout_rate: float = 0.5,
         rngs: nnx.Rngs,
     ) -> None:
+        for name, value in (("num_classes", num_classes), ("in_features", in_features)):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if not 0 <= dropout_rate <= 1:
+            raise ValueError(f"dropout_rate must be in [0, 1], got {dropout_rate}")
         self.conv2d_1a_3x3 = BasicConv(in_features, 32, 3, strides=2, rngs=rngs)
         self.conv2d_2a_3x3 = BasicConv(32, 32, 3, rngs=rngs)
         self.conv2d_2b_3x3 = BasicConv(32, 64, 3, padding=1, rngs=rngs)
@@ -290,6 +302,14 @@ class InceptionV3(nnx.Module):
         self.fc = nnx.Linear(2048, num_classes, rngs=rngs)
 
     def _features(self, x: jax.Array, *, train: bool) -> tuple[jax.Array, jax.Array]:
+        channels = self.conv2d_1a_3x3.conv.in_features
+        if x.ndim != 4 or x.shape[3] != channels:
+            raise ValueError(f"x must have shape (N, H, W, in_features={channels}), got {x.shape}")
+        # Below 75x75 the last maps are empty, and their mean is NaN logits.
+        if min(x.shape[1:3]) < _MIN_SIDE:
+            raise ValueError(
+                f"x must be images of at least {_MIN_SIDE}x{_MIN_SIDE}, got shape {x.shape}"
+            )
         for conv in (self.conv2d_1a_3x3, self.conv2d_2a_3x3, self.conv2d_2b_3x3):
             x = conv(x, train=train)
         x = _max_pool_3x3_s2(x)
@@ -323,6 +343,10 @@ class InceptionV3(nnx.Module):
 
         Returns:
             Logits of the main classifier, shape (batch, num_classes).
+
+        Raises:
+            ValueError: if ``x`` is not rank 4 with ``in_features`` channels, or smaller than
+                75x75.
         """
         features, _ = self._features(x, train=train)
         return self._classify(features, train=train)

@@ -39,14 +39,25 @@ class LeNet5(nnx.Module):
         Args:
           num_classes: number of output logits.
           rngs: random streams for initialisation.
+
+        Raises:
+          ValueError: if ``num_classes`` is below 1.
         """
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
         self.conv1 = nnx.Conv(1, 20, kernel_size=(5, 5), padding="VALID", rngs=rngs)
         self.conv2 = nnx.Conv(20, 50, kernel_size=(5, 5), padding="VALID", rngs=rngs)
         self.fc1 = nnx.Linear(4 * 4 * 50, 500, rngs=rngs)
         self.fc2 = nnx.Linear(500, num_classes, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        """Logits of shape (N, num_classes) for images of shape (N, 28, 28, 1)."""
+        """Logits of shape (N, num_classes) for images of shape (N, 28, 28, 1).
+
+        Raises:
+          ValueError: if ``x`` has another shape (its 800 flattened features need 28x28x1).
+        """
+        if x.ndim != 4 or x.shape[1:] != (28, 28, 1):
+            raise ValueError(f"x must be images of shape (N, 28, 28, 1), got {x.shape}")
         x = _max_pool(self.conv1(x), 2)
         x = _max_pool(self.conv2(x), 2)
         x = nnx.relu(self.fc1(_flatten(x)))
@@ -66,13 +77,29 @@ class SmallCNN(nnx.Module):
         Args:
           num_classes: number of output logits.
           rngs: random streams for initialisation.
+
+        Raises:
+          ValueError: if ``num_classes`` is below 1.
         """
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
         self.conv1 = nnx.Conv(1, 8, kernel_size=(3, 3), rngs=rngs)
         self.conv2 = nnx.Conv(8, 16, kernel_size=(3, 3), rngs=rngs)
         self.fc1 = nnx.Linear(3 * 3 * 16, num_classes, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        """Logits of shape (N, num_classes) for images of shape (N, 28, 28, 1)."""
+        """Logits of shape (N, num_classes) for images of shape (N, 28, 28, 1).
+
+        Other even sides of at least 24 work too: the second map is cut to 12x12.
+
+        Raises:
+          ValueError: if ``x`` is not (N, H, W, 1) with even H and W of at least 24.
+        """
+        if x.ndim != 4 or x.shape[3] != 1 or any(s < 24 or s % 2 for s in x.shape[1:3]):
+            raise ValueError(
+                f"x must be images of shape (N, H, W, 1) with even H, W >= 24 (28 for "
+                f"Fashion-MNIST), got {x.shape}"
+            )
         x = _max_pool(nnx.relu(self.conv1(x)), 2)
         x = _max_pool(nnx.relu(self.conv2(x))[:, :12, :12], 4)
         return self.fc1(_flatten(x))

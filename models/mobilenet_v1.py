@@ -12,6 +12,8 @@ References:
     Convolutional Neural Networks for Mobile Vision Applications. arXiv:1704.04861, 2017.
 """
 
+import math
+
 import jax
 from flax import nnx
 
@@ -98,7 +100,8 @@ class MobileNetV1(nnx.Module):
         rngs: random streams for initialisation.
 
     Raises:
-        ValueError: if ``width_mult`` is not positive.
+        ValueError: if ``width_mult`` is not positive and finite or leaves the stem without a
+            channel (below 1/32), or ``num_classes`` or ``in_features`` is below 1.
     """
 
     def __init__(
@@ -109,8 +112,16 @@ class MobileNetV1(nnx.Module):
         in_features: int = 3,
         rngs: nnx.Rngs,
     ) -> None:
-        if width_mult <= 0:
-            raise ValueError(f"width_mult must be positive, got {width_mult}")
+        if not 0 < width_mult < math.inf:
+            raise ValueError(f"width_mult must be positive and finite, got {width_mult}")
+        if int(32 * width_mult) < 1:
+            raise ValueError(
+                f"width_mult must be at least 1/32, so that every layer keeps a channel, "
+                f"got {width_mult}"
+            )
+        for name, value in (("num_classes", num_classes), ("in_features", in_features)):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
         features = int(32 * width_mult)
         self.stem = _ConvBNReLU(in_features, features, 3, strides=2, rngs=rngs)
         blocks = []
@@ -130,7 +141,13 @@ class MobileNetV1(nnx.Module):
 
         Returns:
             Logits, shape (batch, num_classes).
+
+        Raises:
+            ValueError: if ``x`` is not rank 4 with ``in_features`` channels.
         """
+        channels = self.stem.conv.in_features
+        if x.ndim != 4 or x.shape[3] != channels:
+            raise ValueError(f"x must have shape (N, H, W, in_features={channels}), got {x.shape}")
         x = self.stem(x, train=train)
         for block in self.blocks:
             x = block(x, train=train)

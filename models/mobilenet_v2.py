@@ -10,6 +10,7 @@ References:
     Bottlenecks. CVPR 2018.
 """
 
+import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -157,7 +158,10 @@ class MobileNetV2(nnx.Module):
         rngs: random streams for initialisation (and dropout).
 
     Raises:
-        ValueError: if ``width_mult`` is not positive or ``stages`` is empty.
+        ValueError: if ``width_mult`` is not positive and finite, ``stages`` is empty or holds
+            other than ``Stage``s of positive fields, ``stem_strides``, ``last_channel``,
+            ``num_classes`` or ``in_features`` is below 1, or ``dropout_rate`` is outside
+            [0, 1].
     """
 
     def __init__(
@@ -172,10 +176,25 @@ class MobileNetV2(nnx.Module):
         dropout_rate: float = 0.2,
         rngs: nnx.Rngs,
     ) -> None:
-        if width_mult <= 0:
-            raise ValueError(f"width_mult must be positive, got {width_mult}")
+        if not 0 < width_mult < math.inf:
+            raise ValueError(f"width_mult must be positive and finite, got {width_mult}")
         if not stages:
             raise ValueError("stages must hold at least one Stage, got none")
+        for stage in stages:
+            if not isinstance(stage, Stage):
+                raise ValueError(f"stages must hold Stage tuples, got {stage!r}")
+            if min(stage) < 1:
+                raise ValueError(f"every field of a Stage must be at least 1, got {stage}")
+        for name, value in (
+            ("stem_strides", stem_strides),
+            ("last_channel", last_channel),
+            ("num_classes", num_classes),
+            ("in_features", in_features),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if not 0 <= dropout_rate <= 1:
+            raise ValueError(f"dropout_rate must be in [0, 1], got {dropout_rate}")
         features = make_divisible(32 * width_mult)
         self.stem = ConvBN(in_features, features, 3, strides=stem_strides, rngs=rngs)
         blocks = []
@@ -207,7 +226,13 @@ class MobileNetV2(nnx.Module):
 
         Returns:
             Logits, shape (batch, num_classes).
+
+        Raises:
+            ValueError: if ``x`` is not rank 4 with ``in_features`` channels.
         """
+        channels = self.stem.conv.in_features
+        if x.ndim != 4 or x.shape[3] != channels:
+            raise ValueError(f"x must have shape (N, H, W, in_features={channels}), got {x.shape}")
         x = self.stem(x, train=train)
         for block in self.blocks:
             x = block(x, train=train)

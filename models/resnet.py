@@ -142,7 +142,9 @@ class ResNet(nnx.Module):
         rngs: random streams for initialisation.
 
     Raises:
-        ValueError: if ``widths`` and ``stage_sizes`` differ in length or either is empty.
+        ValueError: if ``widths`` and ``stage_sizes`` differ in length or either is empty, or
+            a size, width, ``num_classes``, ``in_features``, ``stem_kernel`` or
+            ``stem_stride`` is below 1.
     """
 
     def __init__(
@@ -163,6 +165,19 @@ class ResNet(nnx.Module):
                 f"stage_sizes and widths must be non-empty and of equal length, got "
                 f"stage_sizes={tuple(stage_sizes)} and widths={tuple(widths)}"
             )
+        if min(stage_sizes) < 1 or min(widths) < 1:
+            raise ValueError(
+                f"stage_sizes and widths must be at least 1, got stage_sizes="
+                f"{tuple(stage_sizes)} and widths={tuple(widths)}"
+            )
+        for name, value in (
+            ("num_classes", num_classes),
+            ("in_features", in_features),
+            ("stem_kernel", stem_kernel),
+            ("stem_stride", stem_stride),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
         self.stem_conv = _conv(in_features, widths[0], stem_kernel, stem_stride, rngs=rngs)
         self.stem_bn = _batch_norm(widths[0], rngs=rngs)
         self.stem_pool = stem_pool
@@ -185,7 +200,13 @@ class ResNet(nnx.Module):
 
         Returns:
             Logits, shape (batch, num_classes).
+
+        Raises:
+            ValueError: if ``x`` is not rank 4 with ``in_features`` channels.
         """
+        channels = self.stem_conv.in_features
+        if x.ndim != 4 or x.shape[3] != channels:
+            raise ValueError(f"x must have shape (N, H, W, in_features={channels}), got {x.shape}")
         x = jax.nn.relu(self.stem_bn(self.stem_conv(x), use_running_average=not train))
         if self.stem_pool:
             x = nnx.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))

@@ -33,10 +33,11 @@ def adaptive_avg_pool(x: jax.Array, size: int) -> jax.Array:
         The pooled map, shape (batch, size, size, channels).
 
     Raises:
-        ValueError: if height or width is not a multiple of ``size``.
+        ValueError: if height or width is not a positive multiple of ``size``.
     """
     height, width = x.shape[1:3]
-    if height % size or width % size:
+    # An empty map (an input too small for the network) would give windows of size 0.
+    if height % size or width % size or not height or not width:
         raise ValueError(
             f"feature map of {height}x{width} cannot be pooled to {size}x{size} with equal "
             f"windows; use an input size that gives a multiple of {size}"
@@ -59,7 +60,8 @@ class VGG(nnx.Module):
         rngs: random streams for initialisation (and dropout).
 
     Raises:
-        ValueError: if ``stages`` is empty or has an empty stage.
+        ValueError: if ``stages`` is empty or has an empty stage, a width, ``num_classes`` or
+            ``in_features`` is below 1, or ``dropout_rate`` is outside [0, 1].
     """
 
     def __init__(
@@ -71,8 +73,15 @@ class VGG(nnx.Module):
         dropout_rate: float = 0.5,
         rngs: nnx.Rngs,
     ) -> None:
-        if not stages or not all(stages):
-            raise ValueError(f"stages must be non-empty tuples of widths, got {stages!r}")
+        if not stages or not all(stages) or min(min(stage) for stage in stages) < 1:
+            raise ValueError(
+                f"stages must be non-empty tuples of widths of at least 1, got {stages!r}"
+            )
+        for name, value in (("num_classes", num_classes), ("in_features", in_features)):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if not 0 <= dropout_rate <= 1:
+            raise ValueError(f"dropout_rate must be in [0, 1], got {dropout_rate}")
         convs = []
         features = in_features
         for stage in stages:
@@ -97,7 +106,13 @@ class VGG(nnx.Module):
 
         Returns:
             Logits, shape (batch, num_classes).
+
+        Raises:
+            ValueError: if ``x`` is not rank 4 with ``in_features`` channels.
         """
+        channels = self.convs[0].in_features
+        if x.ndim != 4 or x.shape[3] != channels:
+            raise ValueError(f"x must have shape (N, H, W, in_features={channels}), got {x.shape}")
         for index, conv in enumerate(self.convs):
             x = jax.nn.relu(conv(x))
             if index in self.stage_ends:

@@ -56,3 +56,31 @@ def test_unknown_model_lists_known_names() -> None:
         ValueError, match=r"one of \[.*'lenet5'.*'small_cnn'.*\], got 'no_such_model'"
     ):
         models.get_model("no_such_model", rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize("ctor", [models.LeNet5, models.SmallCNN], ids=["lenet5", "small_cnn"])
+def test_num_classes_must_be_positive(ctor) -> None:
+    # It was a ZeroDivisionError in the weight initializer (a negative one, jax's TypeError).
+    with pytest.raises(ValueError, match="num_classes must be at least 1, got 0"):
+        nnx.eval_shape(lambda: ctor(num_classes=0, rngs=nnx.Rngs(0)))
+
+
+@pytest.mark.parametrize(
+    ("name", "shape", "message"),
+    [
+        (
+            "lenet5",
+            (2, 32, 32, 1),
+            r"x must be images of shape \(N, 28, 28, 1\), got \(2, 32, 32, 1\)",
+        ),
+        ("lenet5", (2, 28, 28, 3), r"x must be images of shape \(N, 28, 28, 1\)"),
+        ("small_cnn", (2, 16, 16, 1), r"even H, W >= 24 .* got \(2, 16, 16, 1\)"),
+        ("small_cnn", (28, 28, 1), r"x must be images of shape \(N, H, W, 1\)"),
+    ],
+)
+def test_input_shape_is_named(name: str, shape: tuple[int, ...], message: str) -> None:
+    # It was jax's "dot_general requires contracting dimensions to have the same shape" from
+    # the first dense layer (a conv's feature-count error for 3 channels).
+    model = nnx.eval_shape(lambda: models.get_model(name, rngs=nnx.Rngs(0)))
+    with pytest.raises(ValueError, match=message):
+        nnx.eval_shape(lambda m, x: m(x), model, jax.ShapeDtypeStruct(shape, jnp.float32))

@@ -19,7 +19,7 @@ from models.inception_v3 import InceptionV3
 from models.mobilenet_v1 import MobileNetV1
 from models.mobilenet_v2 import MobileNetV2, make_divisible
 from models.resnet import ResNet, ResNet18, ResNet34, ResNet50
-from models.vgg import VGG16, adaptive_avg_pool
+from models.vgg import VGG, VGG16, adaptive_avg_pool
 
 
 @functools.cache
@@ -149,3 +149,57 @@ def test_adaptive_avg_pool_needs_equal_windows() -> None:
     assert pooled[0, 0, 0, 0] == x[0, :2, :2, 0].mean()
     with pytest.raises(ValueError, match="13x13 cannot be pooled to 7x7"):
         adaptive_avg_pool(x[:, :13, :13], 7)
+
+
+def test_adaptive_avg_pool_refuses_an_empty_map() -> None:
+    # 0 % 7 == 0: VGG-16 on 16x16 images reached reduce_window with windows of size 0.
+    with pytest.raises(ValueError, match="feature map of 0x0 cannot be pooled to 7x7"):
+        adaptive_avg_pool(jnp.zeros((1, 0, 0, 3)), 7)
+
+
+@pytest.mark.parametrize(
+    ("ctor", "kwargs", "message"),
+    [
+        # A stem of int(32 * 0.01) = 0 channels was a ZeroDivisionError in the initializer,
+        # NaN `cannot convert float NaN to integer`.
+        (MobileNetV1, {"width_mult": 0.01}, "width_mult must be at least 1/32, .* got 0.01"),
+        (MobileNetV1, {"width_mult": float("nan")}, "width_mult must be positive and finite"),
+        (MobileNetV1, {"in_features": 0}, "in_features must be at least 1, got 0"),
+        (VGG, {"stages": ((8, -1),)}, r"widths of at least 1, got \(\(8, -1\),\)"),
+        (VGG16, {"num_classes": 0}, "num_classes must be at least 1, got 0"),
+        (VGG16, {"dropout_rate": -0.1}, r"dropout_rate must be in \[0, 1\], got -0.1"),
+        (AlexNet, {"num_classes": 0}, "num_classes must be at least 1, got 0"),
+        (AlexNet, {"dropout_rate": 2.0}, r"dropout_rate must be in \[0, 1\], got 2.0"),
+        (InceptionV3, {"in_features": 0}, "in_features must be at least 1, got 0"),
+        (InceptionV3, {"dropout_rate": float("nan")}, r"dropout_rate must be in \[0, 1\], got nan"),
+        (ResNet18, {"widths": (64, 128, 0, 512)}, "stage_sizes and widths must be at least 1"),
+    ],
+)
+def test_impossible_hyperparameters_are_named(
+    ctor: Callable[..., nnx.Module], kwargs: dict, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        nnx.eval_shape(lambda: ctor(rngs=nnx.Rngs(0), **kwargs))
+
+
+@pytest.mark.parametrize(
+    ("ctor", "shape", "message"),
+    [
+        # flax's "lhs feature dimension size ... must equal the rhs input feature dimension".
+        (ResNet18, (1, 64, 64, 1), r"x must have shape \(N, H, W, in_features=3\), got \(1, 64"),
+        (MobileNetV1, (1, 64, 64, 1), r"in_features=3\), got \(1, 64, 64, 1\)"),
+        (MobileNetV2, (1, 64, 64, 1), r"in_features=3\), got \(1, 64, 64, 1\)"),
+        (VGG16, (1, 224, 224, 1), r"in_features=3\), got \(1, 224, 224, 1\)"),
+        (AlexNet, (1, 224, 224, 1), r"in_features=3\), got \(1, 224, 224, 1\)"),
+        (InceptionV3, (1, 299, 299, 1), r"in_features=3\), got \(1, 299, 299, 1\)"),
+        # Below 75x75 its last maps were empty and the logits NaN, with no error.
+        (InceptionV3, (1, 64, 64, 3), r"at least 75x75, got shape \(1, 64, 64, 3\)"),
+    ],
+)
+def test_input_the_network_cannot_take_is_named(
+    ctor: Callable[..., nnx.Module], shape: tuple[int, ...], message: str
+) -> None:
+    model = abstract_model(ctor)
+    x = jax.ShapeDtypeStruct(shape, jnp.float32)
+    with pytest.raises(ValueError, match=message):
+        nnx.eval_shape(lambda m, x: m(x), model, x)

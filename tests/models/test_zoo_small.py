@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from models.mobilenet_v2 import Stage
 from models.small import MobileNetV2Small, ResNet8, ResNet20
 
 
@@ -86,3 +87,67 @@ def test_forward_train_and_eval(ctor: Callable[..., nnx.Module], has_dropout: bo
     # Eval mode uses running statistics: no state change and no coupling across the batch.
     np.testing.assert_allclose(np.asarray(first)[::-1], np.asarray(second), rtol=1e-5, atol=1e-5)
     jax.tree.map(np.testing.assert_array_equal, frozen, nnx.state(model, nnx.BatchStat))
+
+
+@pytest.mark.parametrize(
+    ("ctor", "kwargs", "message"),
+    [
+        # A width or class count of 0 was a ZeroDivisionError in the initializer, a negative
+        # one jax's TypeError; a stage of no blocks was left out, stride 0 gave empty maps.
+        (ResNet8, {"widths": (0, 32, 64)}, r"widths must be at least 1, .* widths=\(0, 32, 64\)"),
+        (ResNet8, {"stage_sizes": (-1, 1, 1)}, r"at least 1, got stage_sizes=\(-1, 1, 1\)"),
+        (ResNet8, {"num_classes": 0}, "num_classes must be at least 1, got 0"),
+        (ResNet8, {"in_features": 0}, "in_features must be at least 1, got 0"),
+        (ResNet8, {"stem_stride": 0}, "stem_stride must be at least 1, got 0"),
+        (ResNet8, {"stem_kernel": 0}, "stem_kernel must be at least 1, got 0"),
+        (
+            MobileNetV2Small,
+            {"width_mult": float("nan")},
+            "width_mult must be positive and finite, got nan",
+        ),
+        (
+            MobileNetV2Small,
+            {"width_mult": float("inf")},
+            "width_mult must be positive and finite, got inf",
+        ),
+        (
+            MobileNetV2Small,
+            {"stages": (Stage(1, 16, 1, 0),)},
+            r"every field of a Stage must be at least 1, got Stage\(.*strides=0\)",
+        ),
+        (
+            MobileNetV2Small,
+            {"stages": (Stage(0, 16, 1, 1),)},
+            r"every field of a Stage .* got Stage\(expansion=0",
+        ),
+        (
+            MobileNetV2Small,
+            {"stages": ((1, 16, 1, 1),)},
+            r"stages must hold Stage tuples, got \(1, 16, 1, 1\)",
+        ),
+        (MobileNetV2Small, {"stem_strides": 0}, "stem_strides must be at least 1, got 0"),
+        (MobileNetV2Small, {"last_channel": -5}, "last_channel must be at least 1, got -5"),
+        (MobileNetV2Small, {"num_classes": 0}, "num_classes must be at least 1, got 0"),
+        (MobileNetV2Small, {"dropout_rate": 1.5}, r"dropout_rate must be in \[0, 1\], got 1.5"),
+    ],
+)
+def test_impossible_hyperparameters_are_named(
+    ctor: Callable[..., nnx.Module], kwargs: dict, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        nnx.eval_shape(lambda: ctor(rngs=nnx.Rngs(0), **kwargs))
+
+
+@pytest.mark.parametrize("ctor", [ResNet8, MobileNetV2Small], ids=["resnet8", "mobilenet_v2_small"])
+@pytest.mark.parametrize("shape", [(2, 28, 28, 3), (28, 28, 1)], ids=["channels", "rank"])
+def test_input_of_another_shape_is_named(
+    ctor: Callable[..., nnx.Module], shape: tuple[int, ...]
+) -> None:
+    # It was flax's "lhs feature dimension size divided by feature_group_count must equal
+    # the rhs input feature dimension size", or jax's dot_general error for a rank-3 image.
+    model = nnx.eval_shape(lambda: ctor(rngs=nnx.Rngs(0)))
+    x = jax.ShapeDtypeStruct(shape, jnp.float32)
+    with pytest.raises(
+        ValueError, match=rf"x must have shape \(N, H, W, in_features=1\), got \({shape[0]}"
+    ):
+        nnx.eval_shape(lambda m, x: m(x), model, x)
