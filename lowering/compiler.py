@@ -114,22 +114,34 @@ def default_reproducer_dir() -> Path:
     return Path(tempfile.gettempdir()) / "cadnn-lowering"
 
 
+def _check_source(source: Source) -> None:
+    """Raises TypeError for a `source` of no kind `compile_module` takes, and ValueError for
+    a string with no MLIR in it (a path given as `str`, which `iree-compile` would fail to
+    parse)."""
+    if isinstance(source, str) and "{" not in source:
+        raise ValueError(
+            f"source is a str with no MLIR in it ({source!r:.80}); give a file as "
+            "pathlib.Path(...), or MLIR text"
+        )
+    if not (isinstance(source, Path | str | bytes) or callable(source)):
+        raise TypeError(f"source must be a function, MLIR text/bytecode or a Path, got {source!r}")
+
+
 def _as_mlir(source: Source, example_args: Sequence[Any]) -> str | bytes:
+    _check_source(source)
     if isinstance(source, Path):
         return source.read_bytes() if source.suffix == ".mlirbc" else source.read_text()
     if isinstance(source, str | bytes):
         return source
-    if callable(source):
-        # An array would be spread along its first axis into one argument per row.
-        if not isinstance(example_args, tuple | list):
-            raise TypeError(
-                f"example_args must be a tuple of arguments, got {type(example_args).__name__}; "
-                "write one array as (x,)"
-            )
-        if not example_args:
-            raise ValueError("example_args is required when source is a JAX function")
-        return export_stablehlo(source, *example_args)
-    raise TypeError(f"source must be a function, MLIR text/bytecode or a Path, got {source!r}")
+    # A JAX function. An array would be spread along its first axis into one argument a row.
+    if not isinstance(example_args, tuple | list):
+        raise TypeError(
+            f"example_args must be a tuple of arguments, got {type(example_args).__name__}; "
+            "write one array as (x,)"
+        )
+    if not example_args:
+        raise ValueError("example_args is required when source is a JAX function")
+    return export_stablehlo(source, *example_args)
 
 
 def _reproducer_dir(reproducer_dir: Path | None) -> Path:
@@ -293,6 +305,7 @@ def compile_module(
     blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise ValueError(f"out_path {str(out)!r} lies under {str(blocking)!r}, which is a file")
+    _check_source(source)
     passes = _checked_passes(passes)
     directory = _reproducer_dir(reproducer_dir)
     out.parent.mkdir(parents=True, exist_ok=True)

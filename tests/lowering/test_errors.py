@@ -130,6 +130,17 @@ def test_example_args_must_be_a_tuple(tmp_path) -> None:
         compile_to_input(lambda x: 2 * x, example_args=x)
 
 
+def test_a_source_of_no_kind_is_refused_before_anything_is_made(tmp_path) -> None:
+    # A path given as str was parsed as MLIR (an iree-compile error about the text "m.mlir"),
+    # and a source of no kind was refused only after the output's directory was made.
+    out = tmp_path / "new" / "m.vmfb"
+    with pytest.raises(ValueError, match=r"source is a str with no MLIR in it \('m.mlir'\)"):
+        compile_module("m.mlir", "host", out)
+    with pytest.raises(TypeError, match="source must be a function, MLIR text/bytecode or a Path"):
+        compile_module(3, "host", out)
+    assert not (tmp_path / "new").exists()
+
+
 def test_out_path_is_checked_before_compiling(tmp_path) -> None:
     # A directory failed only when iree-compile wrote its output, as a CompileError.
     with pytest.raises(
