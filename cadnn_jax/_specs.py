@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,14 +25,18 @@ import numpy as np
 from cadnn_jax import _levels, _patterns, _projections
 
 
-def _check_sparsity(owner: str, sparsity: Any) -> None:
-    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)):
-        raise TypeError(f"{owner}: sparsity must be a float in [0, 1), got {sparsity!r}.")
+def _check_sparsity(owner: str, spec: Any, name: str = "sparsity") -> None:
+    """Checks the fraction ``spec.<name>`` and stores it as a Python float (a NumPy scalar,
+    say ``np.float32(0.9)``, is taken: specs compare, hash and print alike whatever made them)."""
+    sparsity = getattr(spec, name)
+    if isinstance(sparsity, bool | np.bool_) or not isinstance(sparsity, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a float in [0, 1), got {sparsity!r}.")
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(
-            f"{owner}: sparsity must be in [0, 1) (the fraction of weights set to zero), "
+            f"{owner}: {name} must be in [0, 1) (the fraction of weights set to zero), "
             f"got {sparsity!r}."
         )
+    object.__setattr__(spec, name, float(sparsity))
 
 
 def _check_int(owner: str, name: str, value: Any, minimum: int) -> None:
@@ -74,7 +79,7 @@ class Unstructured(Constraint):
     sparsity: float
 
     def __post_init__(self) -> None:
-        _check_sparsity("Unstructured", self.sparsity)
+        _check_sparsity("Unstructured", self)
 
     def validate(self, path: str, shape: tuple[int, ...]) -> None:
         del path, shape  # any shape works, biases included
@@ -94,7 +99,7 @@ class GlobalUnstructured(Constraint):
     sparsity: float
 
     def __post_init__(self) -> None:
-        _check_sparsity("GlobalUnstructured", self.sparsity)
+        _check_sparsity("GlobalUnstructured", self)
 
     def project(self, w: jax.Array) -> jax.Array:
         return _projections.projection_topk(w, kept(w.size, self.sparsity))
@@ -107,7 +112,7 @@ class Filters(Constraint):
     sparsity: float
 
     def __post_init__(self) -> None:
-        _check_sparsity("Filters", self.sparsity)
+        _check_sparsity("Filters", self)
 
     def project(self, w: jax.Array) -> jax.Array:
         return _projections.projection_filters(w, kept(w.shape[-1], self.sparsity))
@@ -120,7 +125,7 @@ class InputChannels(Constraint):
     sparsity: float
 
     def __post_init__(self) -> None:
-        _check_sparsity("InputChannels", self.sparsity)
+        _check_sparsity("InputChannels", self)
 
     def project(self, w: jax.Array) -> jax.Array:
         return _projections.projection_input_channels(w, kept(w.shape[-2], self.sparsity))
@@ -133,7 +138,7 @@ class BalancedRows(Constraint):
     sparsity: float
 
     def __post_init__(self) -> None:
-        _check_sparsity("BalancedRows", self.sparsity)
+        _check_sparsity("BalancedRows", self)
 
     def project(self, w: jax.Array) -> jax.Array:
         return _projections.projection_balanced_rows(w, kept(_rows(w.shape), self.sparsity))
@@ -150,7 +155,7 @@ class Blocks(Constraint):
     size: int = 4
 
     def __post_init__(self) -> None:
-        _check_sparsity("Blocks", self.sparsity)
+        _check_sparsity("Blocks", self)
         _check_int("Blocks", "size", self.size, 1)
 
     def project(self, w: jax.Array) -> jax.Array:
@@ -213,7 +218,7 @@ class Patterns(Constraint):
             )
         if not np.isin(arr, (0, 1)).all() or not arr[:, 1, 1].all():
             raise ValueError("Patterns: every pattern must be 0/1 and include the centre tap.")
-        _check_sparsity("Patterns(connectivity)", self.connectivity)
+        _check_sparsity("Patterns", self, "connectivity")
 
     @classmethod
     def from_kernels(

@@ -294,6 +294,22 @@ def test_bad_specs_name_what_is_wrong(make, match):
         make()
 
 
+def test_numpy_scalar_sparsities_are_floats():
+    # np.float32(0.9) was refused ("sparsity must be a float"); a NumPy float64 was kept as
+    # such, so specs from NumPy and Python compared equal but printed differently.
+    for spec, same in [
+        (cj.Unstructured(np.float32(0.5)), cj.Unstructured(0.5)),
+        (cj.Blocks(np.float64(0.75), size=4), cj.Blocks(0.75, size=4)),
+        (cj.Patterns((((0, 1, 0), (1, 1, 1), (0, 0, 0)),), np.float32(0.5)), None),
+    ]:
+        value = spec.connectivity if isinstance(spec, cj.Patterns) else spec.sparsity
+        assert type(value) is float
+        if same is not None:
+            assert spec == same and hash(spec) == hash(same) and repr(spec) == repr(same)
+    with pytest.raises(TypeError, match=r"sparsity must be a float in \[0, 1\), got np.True_"):
+        cj.Unstructured(np.bool_(True))
+
+
 def test_numpy_scalar_rho_is_a_float():
     _, params = _quadratic_params()
     tx = cj.admm(params, {"w": cj.Unstructured(0.5)}, rho=np.float32(0.1))
