@@ -231,3 +231,14 @@ def test_allocation_gives_the_library_rates(allocation: str) -> None:
         "uniform": dict.fromkeys(paths, 0.95),
     }[allocation]
     assert rates == expected
+
+
+def test_version_names_the_compiler_it_runs_on(capsys):
+    # `cadnn --version` said "the following arguments are required: COMMAND".
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    line = capsys.readouterr().out.strip()
+    assert re.fullmatch(
+        r"cadnn \d+\.\d+\.\d+ \(jax \S+, iree-base-compiler \S+, iree-base-runtime \S+\)", line
+    ), line

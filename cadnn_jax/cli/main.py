@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 
@@ -18,12 +19,30 @@ def build_parser() -> argparse.ArgumentParser:
             "phones and edge devices."
         ),
     )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=_version(),
+        help="print the versions of cadnn-jax and of the JAX and IREE it runs on, and exit",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     compress.add_parser(sub)
     compile.add_parser(sub)
     run.add_parser(sub)
     bench.add_parser(sub)
     return parser
+
+
+def _version() -> str:
+    """``cadnn 0.1.0 (jax ..., iree-base-compiler ..., iree-base-runtime ...)``: what a bug
+    report needs, since results depend on the compiler's version."""
+    parts = []
+    for dist in ("jax", "iree-base-compiler", "iree-base-runtime"):
+        try:
+            parts.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            parts.append(f"{dist} not installed")
+    return f"cadnn {importlib.metadata.version('cadnn-jax')} ({', '.join(parts)})"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
