@@ -477,10 +477,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--host-passes",
         choices=("on", "off", "both"),
         default="on",
-        help="IREE after our host CPU passes, lowering.passes.host_dense() (small_map_matmuls: "
-        "1x1 convolutions on 7x7 maps and the batch-1 classifier with their own tiles; "
-        "dense_convs: stride-1 KxK convolutions on large maps direct with our tiles where the "
-        "CPU has AVX-512, the other KxK and strided ones as im2col matmuls; without AVX-512 also "
+        help="IREE after our host CPU passes, lowering.passes.host_dense() (winograd_convs: "
+        "stride-1 3x3 convolutions on maps of 14x14 and more as Winograd F(4, 3) batch "
+        "matmuls; small_map_matmuls: 1x1 convolutions on 7x7 maps and the batch-1 classifier "
+        "with their own tiles; dense_convs: stride-1 KxK convolutions on large maps direct "
+        "with our tiles where the CPU has AVX-512, the other KxK and strided ones as im2col "
+        "matmuls; without AVX-512 also "
         "depthwise_convs: odd-width depthwise convolutions one column wider; see their "
         "docstrings): on (default), off, or both (the one without named iree:<flag set>-plain)",
     )

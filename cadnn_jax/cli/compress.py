@@ -164,7 +164,7 @@ def add_parser(sub: Any) -> None:
         default=Schedule.distill_temperature,
         help="if > 0, pruning and retraining also learn the dense model's logits softened at "
         "this temperature (knowledge distillation); 0 = labels only. On LeNet-5 / "
-        "Fashion-MNIST at 99%% it lowered accuracy (README)",
+        "Fashion-MNIST at 99%% it lowered accuracy (docs/results-log.md)",
     )
     p.add_argument(
         "--distill-weight",
