@@ -142,6 +142,43 @@ def test_compile_checks_its_flags_before_writing(checkpoint, tmp_path, capsys, f
     assert not out.exists()
 
 
+def test_a_compile_that_fails_part_way_leaves_the_earlier_outputs(
+    checkpoint, tmp_path, capsys, monkeypatch
+):
+    # The modules were written straight into --out: a run failing after its first target
+    # left a new host.vmfb beside the earlier run's other modules and compile.json.
+    out = tmp_path / "iree"
+    out.mkdir()
+    earlier = {"host.vmfb": b"earlier host", "compile.json": b"{}"}
+    for name, data in earlier.items():
+        (out / name).write_bytes(data)
+    compile_module = lowering.compile_module
+
+    def fail_on_vulkan(fn, target, *args, **kwargs):
+        if target == "vulkan-valhall":
+            raise lowering.CompileError("iree-compile", 1, [], "no vulkan today", tmp_path)
+        return compile_module(fn, target, *args, **kwargs)
+
+    monkeypatch.setattr(lowering, "compile_module", fail_on_vulkan)
+    argv = ["compile", str(checkpoint), "--targets", "host,vulkan-valhall", "--out", str(out)]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "no vulkan today" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == earlier
+    # And a run that succeeds moves every module in and reports where each one is.
+    monkeypatch.setattr(lowering, "compile_module", compile_module)
+    main(["compile", str(checkpoint), "--targets", "host", "--out", str(out)])
+    report = json.loads((out / "compile.json").read_text())
+    for target in report["targets"].values():
+        assert pathlib.Path(target["path"]).stat().st_size == target["size_bytes"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "compile.json",
+        "host-dense.vmfb",
+        "host.vmfb",
+    ]
+
+
 def test_compile_names_an_out_it_cannot_create(checkpoint, tmp_path, capsys):
     (tmp_path / "file").write_text("")
     with pytest.raises(SystemExit) as exc:

@@ -4,11 +4,13 @@ outputs so that an interrupted command never leaves half a file, and help text."
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import numpy as np
@@ -37,6 +39,18 @@ def _write_into_place(path: pathlib.Path, mode: str, write: Callable[[IO[Any]], 
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def staging_dir(out: pathlib.Path) -> Iterator[pathlib.Path]:
+    """A fresh hidden directory inside ``out`` for outputs that must land together or not
+    at all: the caller writes into it and moves what it keeps into ``out`` (``os.replace``);
+    whatever is left, after success or failure, is removed."""
+    staging = pathlib.Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_json(path: pathlib.Path, data: Any) -> None:

@@ -4,13 +4,15 @@ The model's forward pass is jitted with its weights baked in as constants, expor
 StableHLO and compiled by ``lowering`` for each requested target (host CPU, arm64, Vulkan).
 With ``--check N`` each target also runs N test images (arm64 under qemu, Vulkan on lavapipe)
 and the outputs are compared with JAX's. Writes ``<out>/<target>.vmfb`` and ``<out>/compile.json``
-with the flags used, compile times, module sizes and the check results.
+with the flags used, compile times, module sizes and the check results; all of them or, if
+a target fails, none (an earlier run's outputs stay as they were).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 import pathlib
 import time
 from collections.abc import Callable
@@ -23,7 +25,7 @@ from flax import nnx
 import lowering
 from cadnn_jax._checkpoint import load_model
 from cadnn_jax._fashion_mnist import load_fashion_mnist
-from cadnn_jax.cli._files import HelpFormatter, make_out_dir, write_json
+from cadnn_jax.cli._files import HelpFormatter, make_out_dir, staging_dir, write_json
 
 DEFAULT_TARGETS = "host,arm64-a76,vulkan-valhall"
 
@@ -246,54 +248,61 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if layout == "auto":
         layout = "nchw" if not args.no_sparse and args.batch == 1 else "nhwc"
     x = np.zeros((args.batch, *shape), np.float32)
-    modules = _compile_all(
-        lowering.channels_first(fn) if layout == "nchw" else fn, x, targets, out, "", passes
-    )
-    if not args.no_sparse and "host" in targets:
-        # The same model without sparse kernels, so `cadnn bench` can show what they gain.
-        modules["host-dense"] = _compile_all(
-            fn,
-            x,
-            ["host"],
-            out,
-            "-dense",
-            lambda t: passes_for(t, fold_bn=not args.no_fold_bn, sparse=False, threshold=0.0),
-        )["host"]
-    report: dict[str, Any] = {
-        "checkpoint": str(args.checkpoint),
-        "model": meta.get("model"),
-        "batch": args.batch,
-        "sparse": not args.no_sparse,
-        "sparse_threshold": args.sparse_threshold,
-        "layout": layout,
-        "input_shape": list(shape),
-        "targets": {
-            name: {
-                "path": str(m.path),
-                "flags": list(m.flags),
-                "compile_seconds": m.compile_seconds,
-                "size_bytes": m.size_bytes,
-            }
-            for name, m in modules.items()
-        },
-    }
-    if args.check:
-        reference = np.asarray(fn(xs))
-        checks = _compile_all(fn, xs, targets, out, f"-check{args.check}", passes)
-        for name, module in checks.items():
-            (got,) = lowering.run_module(module.path, [xs], name)
-            err = float(np.max(np.abs(got - reference)))
-            report["targets"][name]["check"] = {
-                "images": len(xs),
-                "max_abs_error_vs_jax": err,
-                "argmax_agrees_with_jax": float(np.mean(got.argmax(1) == reference.argmax(1))),
-                "accuracy": float(np.mean(got.argmax(1) == ys)),
-            }
-            print(
-                f"[cadnn] {name}: max |IREE - JAX| = {err:.2e} on {len(xs)} images, "
-                f"accuracy {report['targets'][name]['check']['accuracy']:.4f}",
-                flush=True,
-            )
+    # Built in a staging directory and moved into `out` only once all of it is built (and
+    # checked): a failure part way leaves an earlier run's modules and report as they were,
+    # not new modules beside a report of old ones.
+    with staging_dir(out) as staging:
+        modules = _compile_all(
+            lowering.channels_first(fn) if layout == "nchw" else fn, x, targets, staging, "", passes
+        )
+        if not args.no_sparse and "host" in targets:
+            # The same model without sparse kernels, so `cadnn bench` can show what they gain.
+            modules["host-dense"] = _compile_all(
+                fn,
+                x,
+                ["host"],
+                staging,
+                "-dense",
+                lambda t: passes_for(t, fold_bn=not args.no_fold_bn, sparse=False, threshold=0.0),
+            )["host"]
+        report: dict[str, Any] = {
+            "checkpoint": str(args.checkpoint),
+            "model": meta.get("model"),
+            "batch": args.batch,
+            "sparse": not args.no_sparse,
+            "sparse_threshold": args.sparse_threshold,
+            "layout": layout,
+            "input_shape": list(shape),
+            "targets": {
+                name: {
+                    "path": str(out / m.path.name),
+                    "flags": list(m.flags),
+                    "compile_seconds": m.compile_seconds,
+                    "size_bytes": m.size_bytes,
+                }
+                for name, m in modules.items()
+            },
+        }
+        if args.check:
+            reference = np.asarray(fn(xs))
+            checks = _compile_all(fn, xs, targets, staging, f"-check{args.check}", passes)
+            for name, module in checks.items():
+                (got,) = lowering.run_module(module.path, [xs], name)
+                err = float(np.max(np.abs(got - reference)))
+                report["targets"][name]["check"] = {
+                    "images": len(xs),
+                    "max_abs_error_vs_jax": err,
+                    "argmax_agrees_with_jax": float(np.mean(got.argmax(1) == reference.argmax(1))),
+                    "accuracy": float(np.mean(got.argmax(1) == ys)),
+                }
+                print(
+                    f"[cadnn] {name}: max |IREE - JAX| = {err:.2e} on {len(xs)} images, "
+                    f"accuracy {report['targets'][name]['check']['accuracy']:.4f}",
+                    flush=True,
+                )
+        (out / "compile.json").unlink(missing_ok=True)
+        for module in [*modules.values(), *(checks.values() if args.check else [])]:
+            os.replace(module.path, out / module.path.name)
     write_json(out / "compile.json", report)
     print(f"[cadnn] wrote {out / 'compile.json'}")
     if args.check:
