@@ -187,7 +187,18 @@ def load_model(path: str | os.PathLike[str]) -> tuple[nnx.Module, dict[str, Any]
         with np.load(path / STATE_FILE, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise ValueError(f"{str(path / STATE_FILE)!r} is corrupt: {e}") from e
+        # NumPy takes any file that is no .npy or .npz for a pickle, and advises loading it
+        # with allow_pickle=True, which would let the file run code: not repeated here.
+        if "allow_pickle" not in str(e):
+            raise ValueError(f"{str(path / STATE_FILE)!r} is corrupt: {e}") from e
+        if not zipfile.is_zipfile(path / STATE_FILE):
+            raise ValueError(
+                f"{str(path / STATE_FILE)!r} is corrupt: not an .npz archive"
+            ) from None
+        raise ValueError(
+            f"{str(path / STATE_FILE)!r} holds pickled Python objects, which save_model never "
+            "writes; not loaded, since unpickling can run code. Save the model again."
+        ) from None
     state = nnx.state(model)
     nnx.update(model, from_numpy_leaves(state, arrays, source=str(path / STATE_FILE)))
     return model, metadata

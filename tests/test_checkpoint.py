@@ -59,11 +59,20 @@ def test_missing_path_names_it(tmp_path: pathlib.Path) -> None:
 def test_corrupt_files_name_the_path(tmp_path: pathlib.Path) -> None:
     path = save_model(tmp_path / "m", models.SmallCNN(rngs=nnx.Rngs(0)), {"model": "small_cnn"})
     (path / "state.npz").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="state.npz' is corrupt"):
+    with pytest.raises(ValueError, match="state.npz' is corrupt: not an .npz archive$"):
         load_model(path)
     (path / "metadata.json").write_text("{")
     with pytest.raises(ValueError, match="metadata.json' is not valid JSON"):
         load_model(path)
+
+
+def test_pickled_state_is_refused_without_advice_to_unpickle(tmp_path: pathlib.Path) -> None:
+    # It was called corrupt, followed by NumPy's advice to load it with allow_pickle=True.
+    path = save_model(tmp_path / "m", models.SmallCNN(rngs=nnx.Rngs(0)), {"model": "small_cnn"})
+    np.savez(path / "state.npz", x=np.array([{"code": "run me"}], dtype=object))
+    with pytest.raises(ValueError, match="state.npz' holds pickled Python objects") as e:
+        load_model(path)
+    assert "allow_pickle" not in str(e.value)
 
 
 def test_mismatched_state_is_an_error(tmp_path: pathlib.Path) -> None:
