@@ -28,7 +28,6 @@ import json  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import pathlib  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -43,6 +42,7 @@ from benchmarks._context import git_sha, machine, versions  # noqa: E402
 from cadnn_jax._checkpoint import load_model, save_model  # noqa: E402
 from cadnn_jax._compress import Schedule, admm_compress, magnitude_compress  # noqa: E402
 from cadnn_jax._fashion_mnist import load_fashion_mnist, train_val_split  # noqa: E402
+from cadnn_jax._files import write_atomically  # noqa: E402
 from cadnn_jax._storage import storage_report  # noqa: E402
 from cadnn_jax._train import evaluate, train  # noqa: E402
 from cadnn_jax._tree import named_leaves, nest_paths  # noqa: E402
@@ -54,10 +54,7 @@ RATES = (0.995, 0.9971, 0.99, 0.98, 0.95)
 
 
 def _write(path: pathlib.Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+    write_atomically(path, "w", lambda f: json.dump(data, f, indent=1))
 
 
 def _runs(args: argparse.Namespace) -> list[dict[str, Any]]:

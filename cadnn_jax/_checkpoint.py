@@ -26,6 +26,7 @@ import numpy as np
 from flax import nnx
 
 import models
+from cadnn_jax._files import make_temp_dir, write_atomically
 from cadnn_jax._tree import path_str
 
 STATE_FILE = "state.npz"
@@ -85,13 +86,6 @@ def from_numpy_leaves(tree: Any, arrays: Mapping[str, np.ndarray], *, source: st
     return jax.tree.unflatten(treedef, leaves)
 
 
-def _write_npz(path: pathlib.Path, arrays: Mapping[str, np.ndarray]) -> None:
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def save_model(
     path: str | os.PathLike[str],
     model: nnx.Module,
@@ -135,10 +129,11 @@ def save_model(
     if path.exists() and not overwrite:
         raise FileExistsError(f"{str(path)!r} already exists; pass overwrite=True to replace it.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = make_temp_dir(path.parent, f".{path.name}.tmp-")
     try:
-        _write_npz(tmp / STATE_FILE, to_numpy_leaves(nnx.state(model)))
-        (tmp / METADATA_FILE).write_text(text + "\n")
+        arrays = to_numpy_leaves(nnx.state(model))
+        write_atomically(tmp / STATE_FILE, "wb", lambda f: np.savez(f, **arrays))
+        write_atomically(tmp / METADATA_FILE, "w", lambda f: f.write(text + "\n"))
         if path.exists():
             old = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
             os.replace(path, old / path.name)

@@ -25,7 +25,6 @@ import functools
 import json
 import os
 import pathlib
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from tqdm import tqdm
 
 from cadnn_jax._checkpoint import from_numpy_leaves, to_numpy_leaves
 from cadnn_jax._distill import Distillation, distillation_loss
+from cadnn_jax._files import write_atomically
 
 CHECKPOINT_FILE = "train_state.npz"
 _META_KEY = "__meta__"
@@ -128,16 +128,7 @@ def _save_checkpoint(directory: pathlib.Path, state: nnx.State, meta: dict) -> N
     directory.mkdir(parents=True, exist_ok=True)
     arrays = to_numpy_leaves(state)
     arrays[_META_KEY] = np.array(json.dumps(meta))
-    fd, tmp = tempfile.mkstemp(prefix=f".{CHECKPOINT_FILE}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, directory / CHECKPOINT_FILE)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(directory / CHECKPOINT_FILE, "wb", lambda f: np.savez(f, **arrays))
 
 
 def _load_checkpoint(

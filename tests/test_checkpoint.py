@@ -88,11 +88,11 @@ def test_mismatched_state_is_an_error(tmp_path: pathlib.Path) -> None:
 
 
 def test_failed_write_leaves_nothing(tmp_path: pathlib.Path, monkeypatch) -> None:
-    def fail(path, arrays):
+    def fail(path, mode, write):
         pathlib.Path(path).write_bytes(b"half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(_checkpoint, "_write_npz", fail)
+    monkeypatch.setattr(_checkpoint, "write_atomically", fail)
     with pytest.raises(OSError, match="disk full"):
         save_model(tmp_path / "m", models.SmallCNN(rngs=nnx.Rngs(0)), {"model": "small_cnn"})
     assert list(tmp_path.iterdir()) == []

@@ -9,11 +9,12 @@ import json
 import os
 import pathlib
 import shutil
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import IO, Any
 
 import numpy as np
+
+from cadnn_jax._files import make_temp_dir, write_atomically
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -28,25 +29,12 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _write_into_place(path: pathlib.Path, mode: str, write: Callable[[IO[Any]], object]) -> None:
-    """Call ``write`` on a temporary file next to ``path`` (opened with ``mode``), then rename
-    it into place: an interrupted write leaves no half file at ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 @contextlib.contextmanager
 def staging_dir(out: pathlib.Path) -> Iterator[pathlib.Path]:
     """A fresh hidden directory inside ``out`` for outputs that must land together or not
     at all: the caller writes into it and moves what it keeps into ``out`` (``os.replace``);
     whatever is left, after success or failure, is removed."""
-    staging = pathlib.Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    staging = make_temp_dir(out, ".staging-")
     try:
         yield staging
     finally:
@@ -60,13 +48,13 @@ def write_json(path: pathlib.Path, data: Any) -> None:
         json.dump(data, f, indent=2, default=str)
         f.write("\n")
 
-    _write_into_place(path, "w", dump)
+    write_atomically(path, "w", dump)
 
 
 def write_npy(path: pathlib.Path, array: np.ndarray) -> None:
     """Write ``array`` to ``path`` (exactly that name: no ``.npy`` is appended, as `np.save`
     does to a name), through a temporary file."""
-    _write_into_place(path, "wb", lambda f: np.save(f, array))
+    write_atomically(path, "wb", lambda f: np.save(f, array))
 
 
 def make_out_dir(path: pathlib.Path) -> None:
