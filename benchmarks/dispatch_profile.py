@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from benchmarks._args import at_least_one, file_tag, output_dir  # noqa: E402
+from cadnn_jax._files import write_atomically  # noqa: E402
 
 _DISPATCH = re.compile(r"flow\.dispatch @\w*?_dispatch_(\d+)")
 _TIME = re.compile(r"BM_(\S+)/process_time/real_time\s+([\d.]+) (ns|us|ms)")
@@ -242,7 +243,9 @@ def write_new_json(directory: Path, name: str, result: dict[str, Any]) -> Path:
     while out.exists():
         n += 1
         out = directory / f"{name}-{n}.json"
-    out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
+    write_atomically(
+        out, "w", lambda f: f.write(json.dumps(result, indent=1, default=_json_default) + "\n")
+    )
     print(f"wrote {out}")
     return out
 

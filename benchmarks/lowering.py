@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks._args import at_least_one, output_file, positive  # noqa: E402
 from benchmarks._context import git_sha, machine, versions  # noqa: E402
+from cadnn_jax._files import write_atomically  # noqa: E402
 from lowering.benchmark import benchmark_module  # noqa: E402
 from lowering.compiler import compile_module  # noqa: E402
 from lowering.passes import fold_batch_norm  # noqa: E402
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps({k: v for k, v in record.items() if k != "samples_ms"}), flush=True)
             records.append(record)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(records, indent=1) + "\n")
+    write_atomically(out, "w", lambda f: f.write(json.dumps(records, indent=1) + "\n"))
     print(f"wrote {out}", file=sys.stderr)
 
 

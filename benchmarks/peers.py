@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks._args import at_least_one, file_tag, output_dir, positive  # noqa: E402
 from benchmarks._core_latency import core_round_trip_ns  # noqa: E402
+from cadnn_jax._files import write_atomically  # noqa: E402
 
 REFERENCE = "onnxruntime"
 ENGINE_KINDS = ("onnxruntime", "iree", "jax", "litert")
@@ -456,7 +457,9 @@ def write_results(result: dict[str, Any], stem: Path, rows: Sequence[str]) -> Pa
     if why_not is not None:
         result["plot_error"] = why_not
     out = stem.with_suffix(".json")
-    out.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
+    write_atomically(
+        out, "w", lambda f: f.write(json.dumps(result, indent=1, default=_json_default) + "\n")
+    )
     return out
 
 
