@@ -10,10 +10,12 @@ References:
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from cadnn_jax._project import constraint_table
@@ -85,7 +87,9 @@ def gradual_magnitude_prune(
         lambda s: Unstructured(s), sparsity, is_leaf=lambda x: isinstance(x, (int, float))
     )
     table = constraint_table(specs, params, argname="sparsity")
-    is_float = isinstance(initial_sparsity, (int, float)) and not isinstance(initial_sparsity, bool)
+    is_float = isinstance(initial_sparsity, numbers.Real) and not isinstance(
+        initial_sparsity, bool | np.bool_
+    )
     if not is_float or not 0.0 <= initial_sparsity < 1.0:
         raise ValueError(
             f"gradual_magnitude_prune: initial_sparsity must be a float in [0, 1), got "

@@ -15,6 +15,7 @@ References:
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, NamedTuple
 
 import jax
@@ -86,7 +87,7 @@ def regrow_retrain(
       ValueError: for an argument out of range (the message names it and its value), or masks
         that do not match ``params`` at ``init``.
     """
-    is_float = isinstance(fraction, (int, float)) and not isinstance(fraction, bool)
+    is_float = isinstance(fraction, numbers.Real) and not isinstance(fraction, bool | np.bool_)
     if not is_float or not 0 < fraction < 1:
         raise ValueError(f"regrow_retrain: fraction must be in (0, 1), got {fraction!r}.")
     for name, value in (("every", every), ("end_step", end_step)):

@@ -25,17 +25,20 @@ import numpy as np
 from cadnn_jax import _levels, _patterns, _projections
 
 
-def _check_sparsity(owner: str, spec: Any, name: str = "sparsity") -> None:
-    """Checks the fraction ``spec.<name>`` and stores it as a Python float (a NumPy scalar,
-    say ``np.float32(0.9)``, is taken: specs compare, hash and print alike whatever made them)."""
+def _check_sparsity(
+    owner: str,
+    spec: Any,
+    name: str = "sparsity",
+    meaning: str = "the fraction of weights set to zero",
+) -> None:
+    """Checks the fraction ``spec.<name>`` (``meaning``) and stores it as a Python float: a
+    NumPy scalar is taken, and reports and reprs show a float whatever made the spec
+    (``np.float32(0.9)`` becomes float32's nearest value, 0.8999999761581421)."""
     sparsity = getattr(spec, name)
     if isinstance(sparsity, bool | np.bool_) or not isinstance(sparsity, numbers.Real):
         raise TypeError(f"{owner}: {name} must be a float in [0, 1), got {sparsity!r}.")
     if not 0.0 <= sparsity < 1.0:
-        raise ValueError(
-            f"{owner}: {name} must be in [0, 1) (the fraction of weights set to zero), "
-            f"got {sparsity!r}."
-        )
+        raise ValueError(f"{owner}: {name} must be in [0, 1) ({meaning}), got {sparsity!r}.")
     object.__setattr__(spec, name, float(sparsity))
 
 
@@ -218,7 +221,7 @@ class Patterns(Constraint):
             )
         if not np.isin(arr, (0, 1)).all() or not arr[:, 1, 1].all():
             raise ValueError("Patterns: every pattern must be 0/1 and include the centre tap.")
-        _check_sparsity("Patterns", self, "connectivity")
+        _check_sparsity("Patterns", self, "connectivity", "the fraction of whole kernels pruned")
 
     @classmethod
     def from_kernels(

@@ -299,6 +299,8 @@ def test_numpy_scalar_sparsities_are_floats():
     # such, so specs from NumPy and Python compared equal but printed differently.
     for spec, same in [
         (cj.Unstructured(np.float32(0.5)), cj.Unstructured(0.5)),
+        # float32's nearest value to 0.9, as a Python float.
+        (cj.Unstructured(np.float32(0.9)), cj.Unstructured(float(np.float32(0.9)))),
         (cj.Blocks(np.float64(0.75), size=4), cj.Blocks(0.75, size=4)),
         (cj.Patterns((((0, 1, 0), (1, 1, 1), (0, 0, 0)),), np.float32(0.5)), None),
     ]:
@@ -308,6 +310,10 @@ def test_numpy_scalar_sparsities_are_floats():
             assert spec == same and hash(spec) == hash(same) and repr(spec) == repr(same)
     with pytest.raises(TypeError, match=r"sparsity must be a float in \[0, 1\), got np.True_"):
         cj.Unstructured(np.bool_(True))
+    with pytest.raises(
+        ValueError, match=r"connectivity must be in \[0, 1\) \(the fraction of whole"
+    ):
+        cj.Patterns((((0, 1, 0), (1, 1, 1), (0, 0, 0)),), 1.0)
 
 
 def test_numpy_scalar_rho_is_a_float():

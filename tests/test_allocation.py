@@ -112,3 +112,12 @@ def test_lamp_keeps_a_weight_per_layer_and_checks_its_arguments():
 def test_bad_arguments_name_what_is_wrong(call, error, match):
     with pytest.raises(error, match=match):
         call(_params())
+
+
+def test_numpy_scalar_sparsities_are_taken():
+    # The audit's checks took only int and float: np.float32(0.9) was refused as "must be in
+    # [0, 1)", where the library had taken it before.
+    for rates in (cj.lamp_rates, cj.global_magnitude_rates):
+        assert rates(_params(), np.float32(0.9)) == rates(_params(), float(np.float32(0.9)))
+    with pytest.raises(ValueError, match=r"sparsity must be in \[0, 1\), got np.True_"):
+        cj.lamp_rates(_params(), np.bool_(True))

@@ -73,3 +73,10 @@ def test_init_on_other_params_is_named():
     tx = cj.gradual_magnitude_prune({"w": jnp.ones((4, 4))}, 0.5, begin_step=0, end_step=1)
     with pytest.raises(ValueError, match=r"init got params without \['w'\]"):
         tx.init({"v": jnp.ones((4, 4))})
+
+
+def test_numpy_scalar_initial_sparsity_is_taken():
+    params = {"w": jnp.ones((4, 4))}
+    cj.gradual_magnitude_prune(
+        params, 0.5, begin_step=0, end_step=1, initial_sparsity=np.float32(0.25)
+    )

@@ -126,3 +126,8 @@ def test_masks_must_match_params_and_update_needs_params():
     state = tx.init(_params())
     with pytest.raises(ValueError, match="needs the current parameters"):
         tx.update(_grads(0), state)
+
+
+def test_numpy_scalar_fraction_is_taken():
+    masks = {"w": jnp.ones((4, 4), bool)}
+    cj.regrow_retrain(optax.sgd(0.1), masks, fraction=np.float32(0.3), every=1, end_step=2)
