@@ -158,8 +158,8 @@ def _checked_passes(passes: Sequence[Pass]) -> tuple[Pass, ...]:
     if callable(passes) or isinstance(passes, TextPass):
         name = getattr(passes, "__name__", repr(passes))
         raise TypeError(
-            f"passes must be a sequence of passes, such as [{name}] or host_sparse(), got the "
-            f"function {name}"
+            "passes must be a sequence of passes, such as [fold_batch_norm] or host_sparse() "
+            f"(which returns one), got the function {name}"
         )
     passes = tuple(passes)
     for i, p in enumerate(passes):

@@ -242,3 +242,20 @@ def test_version_names_the_compiler_it_runs_on(capsys):
     assert re.fullmatch(
         r"cadnn \d+\.\d+\.\d+ \(jax \S+, iree-base-compiler \S+, iree-base-runtime \S+\)", line
     ), line
+
+
+def test_version_of_a_source_tree_not_installed(monkeypatch):
+    # Every command built the --version string, and failed where cadnn-jax is not installed.
+    import importlib.metadata
+
+    from cadnn_jax.cli import main as main_module
+
+    real = importlib.metadata.version
+
+    def version(dist):
+        if dist == "cadnn-jax":
+            raise importlib.metadata.PackageNotFoundError(dist)
+        return real(dist)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    assert main_module._version().startswith("cadnn (not installed) (jax ")

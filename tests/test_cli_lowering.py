@@ -179,6 +179,21 @@ def test_a_compile_that_fails_part_way_leaves_the_earlier_outputs(
     ]
 
 
+def test_compile_names_an_out_it_cannot_write_into(checkpoint, tmp_path, capsys, monkeypatch):
+    # A read-only --out that exists gave a PermissionError traceback from the staging
+    # directory (root can write anywhere, so the refusal is simulated).
+    from cadnn_jax.cli import _files
+
+    def refuse(parent, prefix):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(_files, "make_temp_dir", refuse)
+    with pytest.raises(SystemExit) as exc:
+        main(["compile", str(checkpoint), "--targets", "host", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert f"--out: cannot write into '{tmp_path}': Permission denied." in capsys.readouterr().err
+
+
 def test_compile_names_an_out_it_cannot_create(checkpoint, tmp_path, capsys):
     (tmp_path / "file").write_text("")
     with pytest.raises(SystemExit) as exc:

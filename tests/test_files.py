@@ -63,3 +63,32 @@ def test_an_interrupted_write_leaves_nothing(tmp_path):
         write_atomically(tmp_path / "r.json", "w", fail)
     assert json.loads((tmp_path / "r.json").read_text()) == {"earlier": True}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_the_umask_is_read_without_being_changed(umask, monkeypatch):
+    # Setting the umask to read it raced with other threads and could leave it changed.
+    umask(0o077)
+    calls = []
+    monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or 0o077)
+    from cadnn_jax import _files
+
+    assert _files._umask() == 0o077
+    assert calls == []
+
+
+def test_a_symlinked_output_keeps_its_link(tmp_path):
+    (tmp_path / "target.json").write_text("{}")
+    (tmp_path / "link.json").symlink_to(tmp_path / "target.json")
+    write_json(tmp_path / "link.json", {"a": 1})
+    assert (tmp_path / "link.json").is_symlink()
+    assert json.loads((tmp_path / "target.json").read_text()) == {"a": 1}
+
+
+def test_a_filesystem_that_refuses_chmod_still_gets_the_file(tmp_path, monkeypatch):
+    def refuse(path, mode):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "chmod", refuse)
+    write_atomically(tmp_path / "a.txt", "w", lambda f: f.write("x"))
+    assert (tmp_path / "a.txt").read_text() == "x"
+    assert make_temp_dir(tmp_path, ".d-").is_dir()

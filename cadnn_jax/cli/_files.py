@@ -33,8 +33,12 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def staging_dir(out: pathlib.Path) -> Iterator[pathlib.Path]:
     """A fresh hidden directory inside ``out`` for outputs that must land together or not
     at all: the caller writes into it and moves what it keeps into ``out`` (``os.replace``);
-    whatever is left, after success or failure, is removed."""
-    staging = make_temp_dir(out, ".staging-")
+    whatever is left, after success or failure, is removed. Raises ValueError naming
+    ``--out`` if nothing can be made in it (a read-only directory)."""
+    try:
+        staging = make_temp_dir(out, ".staging-")
+    except OSError as e:
+        raise ValueError(f"--out: cannot write into {str(out)!r}: {e.strerror}.") from None
     try:
         yield staging
     finally:

@@ -4,8 +4,10 @@ The model's forward pass is jitted with its weights baked in as constants, expor
 StableHLO and compiled by ``lowering`` for each requested target (host CPU, arm64, Vulkan).
 With ``--check N`` each target also runs N test images (arm64 under qemu, Vulkan on lavapipe)
 and the outputs are compared with JAX's. Writes ``<out>/<target>.vmfb`` and ``<out>/compile.json``
-with the flags used, compile times, module sizes and the check results; all of them or, if
-a target fails, none (an earlier run's outputs stay as they were).
+with the flags used, compile times, module sizes and the check results: all of them, or, if
+a target fails to compile or its check fails to run, none (an earlier run's outputs stay as
+they were). A check that runs but exceeds ``--tolerance`` writes them all, with its errors
+in ``compile.json``, and then fails.
 """
 
 from __future__ import annotations

@@ -42,7 +42,11 @@ def _version() -> str:
             parts.append(f"{dist} {importlib.metadata.version(dist)}")
         except importlib.metadata.PackageNotFoundError:
             parts.append(f"{dist} not installed")
-    return f"cadnn {importlib.metadata.version('cadnn-jax')} ({', '.join(parts)})"
+    try:
+        own = importlib.metadata.version("cadnn-jax")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree not installed
+        own = "(not installed)"
+    return f"cadnn {own} ({', '.join(parts)})"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
