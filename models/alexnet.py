@@ -11,6 +11,7 @@ References:
 import jax
 from flax import nnx
 
+from models._checks import check_at_least_one, check_dropout_rate, check_images
 from models.vgg import adaptive_avg_pool
 
 _POOLED_SIZE = 6
@@ -51,11 +52,8 @@ class AlexNet(nnx.Module):
         dropout_rate: float = 0.5,
         rngs: nnx.Rngs,
     ) -> None:
-        for name, value in (("num_classes", num_classes), ("in_features", in_features)):
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
-        if not 0 <= dropout_rate <= 1:
-            raise ValueError(f"dropout_rate must be in [0, 1], got {dropout_rate}")
+        check_at_least_one(num_classes=num_classes, in_features=in_features)
+        check_dropout_rate(dropout_rate)
         self.conv1 = _conv(in_features, 64, 11, 4, 2, rngs=rngs)
         self.conv2 = _conv(64, 192, 5, 1, 2, rngs=rngs)
         self.conv3 = _conv(192, 384, 3, 1, 1, rngs=rngs)
@@ -79,9 +77,7 @@ class AlexNet(nnx.Module):
         Raises:
             ValueError: if ``x`` is not rank 4 with ``in_features`` channels.
         """
-        channels = self.conv1.in_features
-        if x.ndim != 4 or x.shape[3] != channels:
-            raise ValueError(f"x must have shape (N, H, W, in_features={channels}), got {x.shape}")
+        check_images(x, self.conv1.in_features)
 
         def pool(y: jax.Array) -> jax.Array:
             return nnx.max_pool(y, (3, 3), strides=(2, 2))

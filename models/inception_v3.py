@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from models._checks import check_at_least_one, check_dropout_rate, check_images
+
 _BN_MOMENTUM = 0.9
 _BN_EPSILON = 1e-3
 
@@ -276,11 +278,8 @@ class InceptionV3(nnx.Module):
         dropout_rate: float = 0.5,
         rngs: nnx.Rngs,
     ) -> None:
-        for name, value in (("num_classes", num_classes), ("in_features", in_features)):
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
-        if not 0 <= dropout_rate <= 1:
-            raise ValueError(f"dropout_rate must be in [0, 1], got {dropout_rate}")
+        check_at_least_one(num_classes=num_classes, in_features=in_features)
+        check_dropout_rate(dropout_rate)
         self.conv2d_1a_3x3 = BasicConv(in_features, 32, 3, strides=2, rngs=rngs)
         self.conv2d_2a_3x3 = BasicConv(32, 32, 3, rngs=rngs)
         self.conv2d_2b_3x3 = BasicConv(32, 64, 3, padding=1, rngs=rngs)
@@ -302,9 +301,7 @@ class InceptionV3(nnx.Module):
         self.fc = nnx.Linear(2048, num_classes, rngs=rngs)
 
     def _features(self, x: jax.Array, *, train: bool) -> tuple[jax.Array, jax.Array]:
-        channels = self.conv2d_1a_3x3.conv.in_features
-        if x.ndim != 4 or x.shape[3] != channels:
-            raise ValueError(f"x must have shape (N, H, W, in_features={channels}), got {x.shape}")
+        check_images(x, self.conv2d_1a_3x3.conv.in_features)
         # Below 75x75 the last maps are empty, and their mean is NaN logits.
         if min(x.shape[1:3]) < _MIN_SIDE:
             raise ValueError(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
+from models._checks import check_at_least_one
+
 
 def _flatten(x: jax.Array) -> jax.Array:
     return x.reshape(x.shape[0], -1)
@@ -43,8 +45,7 @@ class LeNet5(nnx.Module):
         Raises:
           ValueError: if ``num_classes`` is below 1.
         """
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        check_at_least_one(num_classes=num_classes)
         self.conv1 = nnx.Conv(1, 20, kernel_size=(5, 5), padding="VALID", rngs=rngs)
         self.conv2 = nnx.Conv(20, 50, kernel_size=(5, 5), padding="VALID", rngs=rngs)
         self.fc1 = nnx.Linear(4 * 4 * 50, 500, rngs=rngs)
@@ -81,8 +82,7 @@ class SmallCNN(nnx.Module):
         Raises:
           ValueError: if ``num_classes`` is below 1.
         """
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+        check_at_least_one(num_classes=num_classes)
         self.conv1 = nnx.Conv(1, 8, kernel_size=(3, 3), rngs=rngs)
         self.conv2 = nnx.Conv(8, 16, kernel_size=(3, 3), rngs=rngs)
         self.fc1 = nnx.Linear(3 * 3 * 16, num_classes, rngs=rngs)

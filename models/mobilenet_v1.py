@@ -17,6 +17,8 @@ import math
 import jax
 from flax import nnx
 
+from models._checks import check_at_least_one, check_images
+
 _BN_MOMENTUM = 0.9
 _BN_EPSILON = 1e-5
 
@@ -119,9 +121,7 @@ class MobileNetV1(nnx.Module):
                 f"width_mult must be at least 1/32, so that every layer keeps a channel, "
                 f"got {width_mult}"
             )
-        for name, value in (("num_classes", num_classes), ("in_features", in_features)):
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
+        check_at_least_one(num_classes=num_classes, in_features=in_features)
         features = int(32 * width_mult)
         self.stem = _ConvBNReLU(in_features, features, 3, strides=2, rngs=rngs)
         blocks = []
@@ -145,9 +145,7 @@ class MobileNetV1(nnx.Module):
         Raises:
             ValueError: if ``x`` is not rank 4 with ``in_features`` channels.
         """
-        channels = self.stem.conv.in_features
-        if x.ndim != 4 or x.shape[3] != channels:
-            raise ValueError(f"x must have shape (N, H, W, in_features={channels}), got {x.shape}")
+        check_images(x, self.stem.conv.in_features)
         x = self.stem(x, train=train)
         for block in self.blocks:
             x = block(x, train=train)

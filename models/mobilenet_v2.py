@@ -17,6 +17,8 @@ from typing import NamedTuple
 import jax
 from flax import nnx
 
+from models._checks import check_at_least_one, check_dropout_rate, check_images
+
 _BN_MOMENTUM = 0.9
 _BN_EPSILON = 1e-5
 
@@ -185,16 +187,13 @@ class MobileNetV2(nnx.Module):
                 raise ValueError(f"stages must hold Stage tuples, got {stage!r}")
             if min(stage) < 1:
                 raise ValueError(f"every field of a Stage must be at least 1, got {stage}")
-        for name, value in (
-            ("stem_strides", stem_strides),
-            ("last_channel", last_channel),
-            ("num_classes", num_classes),
-            ("in_features", in_features),
-        ):
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
-        if not 0 <= dropout_rate <= 1:
-            raise ValueError(f"dropout_rate must be in [0, 1], got {dropout_rate}")
+        check_at_least_one(
+            stem_strides=stem_strides,
+            last_channel=last_channel,
+            num_classes=num_classes,
+            in_features=in_features,
+        )
+        check_dropout_rate(dropout_rate)
         features = make_divisible(32 * width_mult)
         self.stem = ConvBN(in_features, features, 3, strides=stem_strides, rngs=rngs)
         blocks = []
@@ -230,9 +229,7 @@ class MobileNetV2(nnx.Module):
         Raises:
             ValueError: if ``x`` is not rank 4 with ``in_features`` channels.
         """
-        channels = self.stem.conv.in_features
-        if x.ndim != 4 or x.shape[3] != channels:
-            raise ValueError(f"x must have shape (N, H, W, in_features={channels}), got {x.shape}")
+        check_images(x, self.stem.conv.in_features)
         x = self.stem(x, train=train)
         for block in self.blocks:
             x = block(x, train=train)

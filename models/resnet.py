@@ -16,6 +16,8 @@ from typing import ClassVar
 import jax
 from flax import nnx
 
+from models._checks import check_at_least_one, check_images
+
 # torchvision's BatchNorm2d defaults: momentum 0.1 on the new batch is 0.9 on the running average.
 _BN_MOMENTUM = 0.9
 _BN_EPSILON = 1e-5
@@ -170,14 +172,12 @@ class ResNet(nnx.Module):
                 f"stage_sizes and widths must be at least 1, got stage_sizes="
                 f"{tuple(stage_sizes)} and widths={tuple(widths)}"
             )
-        for name, value in (
-            ("num_classes", num_classes),
-            ("in_features", in_features),
-            ("stem_kernel", stem_kernel),
-            ("stem_stride", stem_stride),
-        ):
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
+        check_at_least_one(
+            num_classes=num_classes,
+            in_features=in_features,
+            stem_kernel=stem_kernel,
+            stem_stride=stem_stride,
+        )
         self.stem_conv = _conv(in_features, widths[0], stem_kernel, stem_stride, rngs=rngs)
         self.stem_bn = _batch_norm(widths[0], rngs=rngs)
         self.stem_pool = stem_pool
@@ -204,9 +204,7 @@ class ResNet(nnx.Module):
         Raises:
             ValueError: if ``x`` is not rank 4 with ``in_features`` channels.
         """
-        channels = self.stem_conv.in_features
-        if x.ndim != 4 or x.shape[3] != channels:
-            raise ValueError(f"x must have shape (N, H, W, in_features={channels}), got {x.shape}")
+        check_images(x, self.stem_conv.in_features)
         x = jax.nn.relu(self.stem_bn(self.stem_conv(x), use_running_average=not train))
         if self.stem_pool:
             x = nnx.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))

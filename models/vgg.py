@@ -16,6 +16,8 @@ from functools import partial
 import jax
 from flax import nnx
 
+from models._checks import check_at_least_one, check_dropout_rate, check_images
+
 _POOLED_SIZE = 7
 
 
@@ -77,11 +79,8 @@ class VGG(nnx.Module):
             raise ValueError(
                 f"stages must be non-empty tuples of widths of at least 1, got {stages!r}"
             )
-        for name, value in (("num_classes", num_classes), ("in_features", in_features)):
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
-        if not 0 <= dropout_rate <= 1:
-            raise ValueError(f"dropout_rate must be in [0, 1], got {dropout_rate}")
+        check_at_least_one(num_classes=num_classes, in_features=in_features)
+        check_dropout_rate(dropout_rate)
         convs = []
         features = in_features
         for stage in stages:
@@ -110,9 +109,7 @@ class VGG(nnx.Module):
         Raises:
             ValueError: if ``x`` is not rank 4 with ``in_features`` channels.
         """
-        channels = self.convs[0].in_features
-        if x.ndim != 4 or x.shape[3] != channels:
-            raise ValueError(f"x must have shape (N, H, W, in_features={channels}), got {x.shape}")
+        check_images(x, self.convs[0].in_features)
         for index, conv in enumerate(self.convs):
             x = jax.nn.relu(conv(x))
             if index in self.stage_ends:
