@@ -22,7 +22,6 @@ References:
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -32,7 +31,7 @@ import numpy as np
 import optax
 
 from cadnn_jax._project import constraint_table, project_named
-from cadnn_jax._specs import Joint, PowerOfTwoLevels, UniformLevels, is_pruning_spec
+from cadnn_jax._specs import Joint, PowerOfTwoLevels, UniformLevels, is_pruning_spec, is_real
 from cadnn_jax._tree import (
     broadcast_prefix,
     check_shapes,
@@ -60,9 +59,8 @@ class ADMMState(NamedTuple):
 def _check_positive(name: str, value: Any, allow_callable: bool = False) -> None:
     if allow_callable and callable(value):
         return
-    is_real = isinstance(value, numbers.Real) and not isinstance(value, bool)
     # A rho of inf turns every penalty into inf and the weights into nan; a cap of inf is no cap.
-    if not is_real or not value > 0 or (allow_callable and not math.isfinite(value)):
+    if not is_real(value) or not value > 0 or (allow_callable and not math.isfinite(value)):
         kinds = "a positive float or a schedule (step -> rho)" if allow_callable else "> 0"
         raise ValueError(f"admm: {name} must be {kinds}, got {value!r}.")
 

@@ -9,13 +9,12 @@ are left alone unless an override names them.
 from __future__ import annotations
 
 import fnmatch
-import numbers
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
 
-from cadnn_jax._specs import Constraint
+from cadnn_jax._specs import Constraint, is_real
 from cadnn_jax._tree import named_leaves, nest_paths
 
 SpecFactory = Callable[[str, tuple[int, ...]], Constraint | None]
@@ -148,8 +147,7 @@ def _threshold_rates(
 ) -> dict[str, float]:
     """Per-layer sparsities from one threshold on ``score`` of each layer's weights, keeping
     ``1 - sparsity`` of them across ``paths`` and at least one per layer; errors name ``name``."""
-    is_float = isinstance(sparsity, numbers.Real) and not isinstance(sparsity, bool | np.bool_)
-    if not is_float or not 0.0 <= sparsity < 1.0:
+    if not is_real(sparsity) or not 0.0 <= sparsity < 1.0:
         raise ValueError(f"{name}: sparsity must be in [0, 1), got {sparsity!r}.")
     if isinstance(paths, str):
         raise TypeError(f"{name}: paths must be a collection of paths, got the string {paths!r}.")

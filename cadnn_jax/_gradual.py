@@ -10,17 +10,15 @@ References:
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from cadnn_jax._project import constraint_table
 from cadnn_jax._projections import descending_rank
-from cadnn_jax._specs import Unstructured, kept
+from cadnn_jax._specs import Unstructured, is_real, kept
 from cadnn_jax._tree import check_shapes, named_leaves, unflatten_like
 
 
@@ -87,10 +85,7 @@ def gradual_magnitude_prune(
         lambda s: Unstructured(s), sparsity, is_leaf=lambda x: isinstance(x, (int, float))
     )
     table = constraint_table(specs, params, argname="sparsity")
-    is_float = isinstance(initial_sparsity, numbers.Real) and not isinstance(
-        initial_sparsity, bool | np.bool_
-    )
-    if not is_float or not 0.0 <= initial_sparsity < 1.0:
+    if not is_real(initial_sparsity) or not 0.0 <= initial_sparsity < 1.0:
         raise ValueError(
             f"gradual_magnitude_prune: initial_sparsity must be a float in [0, 1), got "
             f"{initial_sparsity!r}."

@@ -15,7 +15,6 @@ References:
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, NamedTuple
 
 import jax
@@ -25,6 +24,7 @@ import optax
 
 from cadnn_jax._masking import _check_match, _mask_named
 from cadnn_jax._projections import descending_rank
+from cadnn_jax._specs import is_real
 from cadnn_jax._tree import find_state, named_leaves, unflatten_like
 
 
@@ -87,8 +87,7 @@ def regrow_retrain(
       ValueError: for an argument out of range (the message names it and its value), or masks
         that do not match ``params`` at ``init``.
     """
-    is_float = isinstance(fraction, numbers.Real) and not isinstance(fraction, bool | np.bool_)
-    if not is_float or not 0 < fraction < 1:
+    if not is_real(fraction) or not 0 < fraction < 1:
         raise ValueError(f"regrow_retrain: fraction must be in (0, 1), got {fraction!r}.")
     for name, value in (("every", every), ("end_step", end_step)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -25,6 +25,12 @@ import numpy as np
 from cadnn_jax import _levels, _patterns, _projections
 
 
+def is_real(value: Any) -> bool:
+    """Is ``value`` a real number (a NumPy scalar too), and not a bool? (``True`` is an int;
+    ``np.bool_`` is not a ``numbers.Real``.)"""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _check_sparsity(
     owner: str,
     spec: Any,
@@ -35,7 +41,7 @@ def _check_sparsity(
     NumPy scalar is taken, and reports and reprs show a float whatever made the spec
     (``np.float32(0.9)`` becomes float32's nearest value, 0.8999999761581421)."""
     sparsity = getattr(spec, name)
-    if isinstance(sparsity, bool | np.bool_) or not isinstance(sparsity, numbers.Real):
+    if not is_real(sparsity):
         raise TypeError(f"{owner}: {name} must be a float in [0, 1), got {sparsity!r}.")
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"{owner}: {name} must be in [0, 1) ({meaning}), got {sparsity!r}.")
