@@ -13,7 +13,17 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["at_least_one", "file_tag", "output_dir", "output_file", "positive", "read_results"]
+import numpy as np
+
+__all__ = [
+    "at_least_one",
+    "file_tag",
+    "output_dir",
+    "output_file",
+    "positive",
+    "read_results",
+    "write_results_json",
+]
 
 
 def file_tag(text: str) -> str:
@@ -103,3 +113,22 @@ def read_results(
     if not isinstance(doc, dict) or not isinstance(doc.get(key), list):
         parser.error(f"{str(path)!r} is not a {kind} results file (it has no list of {key!r})")
     return doc
+
+
+def write_results_json(path: Path, data: Any) -> None:
+    """Writes `data` as a results file: JSON with one-space indents, NumPy scalars as numbers
+    and paths as strings, through a temporary file (an interrupt leaves no half file)."""
+
+    def default(value: Any) -> Any:
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, Path):
+            return str(value)
+        raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+    # Imported here: importing cadnn_jax imports JAX, which the scripts that only read
+    # results (probe_split.py, quality_table.py) would otherwise load at start.
+    from cadnn_jax._files import write_atomically
+
+    text = json.dumps(data, indent=1, default=default) + "\n"
+    write_atomically(path, "w", lambda f: f.write(text))

@@ -24,7 +24,6 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import argparse  # noqa: E402
 import collections  # noqa: E402
-import json  # noqa: E402
 import re  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -34,8 +33,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from benchmarks._args import at_least_one, file_tag, output_dir  # noqa: E402
-from cadnn_jax._files import write_atomically  # noqa: E402
+from benchmarks._args import at_least_one, file_tag, output_dir, write_results_json  # noqa: E402
 
 _DISPATCH = re.compile(r"flow\.dispatch @\w*?_dispatch_(\d+)")
 _TIME = re.compile(r"BM_(\S+)/process_time/real_time\s+([\d.]+) (ns|us|ms)")
@@ -235,17 +233,13 @@ def write_record(result: dict[str, Any], args: argparse.Namespace, suffix: str =
 def write_new_json(directory: Path, name: str, result: dict[str, Any]) -> Path:
     """Writes `result` to `directory/<name>.json`, or `<name>-2.json`, `-3`, ... if that
     exists (an earlier result is never overwritten); prints and returns the path."""
-    from benchmarks.peers import _json_default
-
     directory.mkdir(parents=True, exist_ok=True)
     out = directory / f"{name}.json"
     n = 1
     while out.exists():
         n += 1
         out = directory / f"{name}-{n}.json"
-    write_atomically(
-        out, "w", lambda f: f.write(json.dumps(result, indent=1, default=_json_default) + "\n")
-    )
+    write_results_json(out, result)
     print(f"wrote {out}")
     return out
 

@@ -34,9 +34,8 @@ from typing import Any  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks._args import at_least_one, output_file, positive  # noqa: E402
+from benchmarks._args import at_least_one, output_file, positive, write_results_json  # noqa: E402
 from benchmarks._context import git_sha, machine, versions  # noqa: E402
-from cadnn_jax._files import write_atomically  # noqa: E402
 from lowering.benchmark import benchmark_module  # noqa: E402
 from lowering.compiler import compile_module  # noqa: E402
 from lowering.passes import fold_batch_norm  # noqa: E402
@@ -148,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
             print(json.dumps({k: v for k, v in record.items() if k != "samples_ms"}), flush=True)
             records.append(record)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(out, "w", lambda f: f.write(json.dumps(records, indent=1) + "\n"))
+    write_results_json(out, records)
     print(f"wrote {out}", file=sys.stderr)
 
 

@@ -43,9 +43,14 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from benchmarks._args import at_least_one, file_tag, output_dir, positive  # noqa: E402
+from benchmarks._args import (  # noqa: E402
+    at_least_one,
+    file_tag,
+    output_dir,
+    positive,
+    write_results_json,
+)
 from benchmarks._core_latency import core_round_trip_ns  # noqa: E402
-from cadnn_jax._files import write_atomically  # noqa: E402
 
 REFERENCE = "onnxruntime"
 ENGINE_KINDS = ("onnxruntime", "iree", "jax", "litert")
@@ -457,9 +462,7 @@ def write_results(result: dict[str, Any], stem: Path, rows: Sequence[str]) -> Pa
     if why_not is not None:
         result["plot_error"] = why_not
     out = stem.with_suffix(".json")
-    write_atomically(
-        out, "w", lambda f: f.write(json.dumps(result, indent=1, default=_json_default) + "\n")
-    )
+    write_results_json(out, result)
     return out
 
 
@@ -585,14 +588,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(json.dumps(summary), flush=True)
     print("\n".join(rows), file=sys.stderr)
     return result
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 if __name__ == "__main__":

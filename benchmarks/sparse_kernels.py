@@ -49,10 +49,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks._args import at_least_one, output_file  # noqa: E402
+from benchmarks._args import at_least_one, output_file, write_results_json  # noqa: E402
 from benchmarks._context import OtherLoad, run_context  # noqa: E402
 from benchmarks._engines import iree_runtime_flags  # noqa: E402
-from cadnn_jax._files import write_atomically  # noqa: E402
 from lowering.benchmark import benchmark_module  # noqa: E402
 from lowering.compiler import CompiledModule, CompileError, compile_module  # noqa: E402
 from lowering.export import channels_first_input  # noqa: E402
@@ -340,7 +339,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(json.dumps({k: v for k, v in record.items() if k not in skip}), flush=True)
                 records.append(record)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(out, "w", lambda f: f.write(json.dumps(records, indent=1) + "\n"))
+    write_results_json(out, records)
     print(f"wrote {out}", file=sys.stderr)
 
 
