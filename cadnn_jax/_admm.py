@@ -30,8 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from cadnn_jax._numbers import is_integer, is_real
 from cadnn_jax._project import constraint_table, project_named
-from cadnn_jax._specs import Joint, PowerOfTwoLevels, UniformLevels, is_pruning_spec, is_real
+from cadnn_jax._specs import Joint, PowerOfTwoLevels, UniformLevels, is_pruning_spec
 from cadnn_jax._tree import (
     broadcast_prefix,
     check_shapes,
@@ -115,8 +116,9 @@ def admm(
     """
     table = constraint_table(constraints, params)
     paths = tuple(table)
-    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+    if not is_integer(interval) or interval < 1:
         raise ValueError(f"admm: interval must be an integer >= 1 (steps), got {interval!r}.")
+    interval = int(interval)
     # "not >= 1" rather than "< 1", so that nan is refused too.
     if (
         isinstance(rho_growth, bool)

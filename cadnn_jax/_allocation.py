@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from cadnn_jax._specs import Constraint, is_real
+from cadnn_jax._numbers import is_real
+from cadnn_jax._specs import Constraint
 from cadnn_jax._tree import named_leaves, nest_paths
 
 SpecFactory = Callable[[str, tuple[int, ...]], Constraint | None]

@@ -20,6 +20,7 @@ from cadnn_jax._admm import admm, admm_residuals, find_admm_state
 from cadnn_jax._distill import Distillation
 from cadnn_jax._gradual import gradual_magnitude_prune
 from cadnn_jax._masking import hard_prune, masked_retrain
+from cadnn_jax._numbers import is_integer
 from cadnn_jax._project import constraint_table
 from cadnn_jax._quantized import quantized_retrain
 from cadnn_jax._regrow import regrow_retrain, regrown_masks
@@ -79,8 +80,9 @@ class Schedule:
         for name in ("prune_epochs", "retrain_epochs", "batch_size", "rounds_per_epoch"):
             value = getattr(self, name)
             least = 1 if name in ("batch_size", "rounds_per_epoch") else 0
-            if not isinstance(value, int) or value < least:
+            if not is_integer(value) or value < least:
                 raise ValueError(f"Schedule: {name} must be an integer >= {least}, got {value!r}.")
+            object.__setattr__(self, name, int(value))
         for name in ("lr", "retrain_lr", "rho", "rho_max"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Schedule: {name} must be > 0, got {getattr(self, name)!r}.")

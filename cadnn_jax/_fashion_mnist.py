@@ -13,6 +13,8 @@ import pathlib
 
 import numpy as np
 
+from cadnn_jax._numbers import is_integer
+
 DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
 ENV_VAR = "CADNN_FASHION_MNIST_DIR"
 
@@ -110,8 +112,7 @@ def train_val_split(
     n = len(images)
     if len(labels) != n:
         raise ValueError(f"images has {n} examples but labels has {len(labels)}.")
-    is_int = isinstance(val_size, (int, np.integer)) and not isinstance(val_size, bool)
-    if not is_int or not 0 <= val_size < n:
+    if not is_integer(val_size) or not 0 <= val_size < n:
         raise ValueError(
             f"val_size must be an integer in [0, {n}) for {n} examples (a count, not a "
             f"fraction), got {val_size!r}."

@@ -16,9 +16,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from cadnn_jax._numbers import is_integer, is_real
 from cadnn_jax._project import constraint_table
 from cadnn_jax._projections import descending_rank
-from cadnn_jax._specs import Unstructured, is_real, kept
+from cadnn_jax._specs import Unstructured, kept
 from cadnn_jax._tree import check_shapes, named_leaves, unflatten_like
 
 
@@ -72,15 +73,14 @@ def gradual_magnitude_prune(
       ValueError: bad steps or sparsities (the message names the argument and value), or (at
         ``init``) params that differ from those given here.
     """
-    if not (isinstance(begin_step, int) and isinstance(end_step, int)) or not (
-        0 <= begin_step <= end_step
-    ):
+    if not (is_integer(begin_step) and is_integer(end_step)) or not (0 <= begin_step <= end_step):
         raise ValueError(
             f"gradual_magnitude_prune: need integers 0 <= begin_step <= end_step, got "
             f"begin_step={begin_step!r}, end_step={end_step!r}."
         )
-    if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 1:
+    if not is_integer(frequency) or frequency < 1:
         raise ValueError(f"gradual_magnitude_prune: frequency must be >= 1, got {frequency!r}.")
+    begin_step, end_step, frequency = int(begin_step), int(end_step), int(frequency)
     specs = jax.tree.map(
         lambda s: Unstructured(s), sparsity, is_leaf=lambda x: isinstance(x, (int, float))
     )

@@ -23,6 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from cadnn_jax._numbers import is_integer
+
 # float32 cannot represent 2**-j below 2**-149, and loses precision below 2**-126, so power-of-two
 # levels stop at bits = 8 (smallest level 2**-126).
 MAX_POWER_OF_TWO_BITS = 8
@@ -51,7 +53,7 @@ _CANDIDATE_BATCH = 8
 
 
 def _check_bits(fn: str, bits: int, upper: int | None = None) -> None:
-    ok = isinstance(bits, (int, np.integer)) and not isinstance(bits, bool) and bits >= 2
+    ok = is_integer(bits) and bits >= 2
     if not ok or (upper is not None and bits > upper):
         allowed = ">= 2" if upper is None else f"in [2, {upper}]"
         raise ValueError(
@@ -173,8 +175,7 @@ def best_scale(w: ArrayLike, levels: ArrayLike, num_candidates: int = 64) -> jax
     Raises:
       ValueError: ``num_candidates < 1`` or ``levels`` is not a non-empty 1-D array.
     """
-    is_int = isinstance(num_candidates, (int, np.integer)) and not isinstance(num_candidates, bool)
-    if not is_int or num_candidates < 1:
+    if not is_integer(num_candidates) or num_candidates < 1:
         raise ValueError(
             f"best_scale: num_candidates must be an integer >= 1, got {num_candidates!r}."
         )

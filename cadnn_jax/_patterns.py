@@ -18,9 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from jax.typing import ArrayLike
 
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+from cadnn_jax._numbers import is_integer
 
 
 def candidate_patterns(taps: int = 4, size: int = 3) -> np.ndarray:
@@ -40,12 +38,12 @@ def candidate_patterns(taps: int = 4, size: int = 3) -> np.ndarray:
     Raises:
       ValueError: ``size`` is not an odd positive integer or ``taps`` is out of range.
     """
-    if not _is_int(size) or size < 1 or size % 2 == 0:
+    if not is_integer(size) or size < 1 or size % 2 == 0:
         raise ValueError(
             f"candidate_patterns: size must be an odd integer >= 1 (a kernel with a centre), "
             f"got {size!r}."
         )
-    if not _is_int(taps) or not 1 <= taps <= size * size:
+    if not is_integer(taps) or not 1 <= taps <= size * size:
         raise ValueError(
             f"candidate_patterns: taps must be an integer in [1, {size * size}] for size={size}, "
             f"got {taps!r}."
@@ -95,7 +93,7 @@ def select_patterns(
                 f"{weights[0].shape})."
             )
     candidates = candidate_patterns(taps, size)
-    if not _is_int(num_patterns) or not 1 <= num_patterns <= len(candidates):
+    if not is_integer(num_patterns) or not 1 <= num_patterns <= len(candidates):
         raise ValueError(
             f"select_patterns: num_patterns must be an integer in [1, {len(candidates)}] for "
             f"taps={taps}, got {num_patterns!r}."

@@ -21,16 +21,13 @@ import math
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+from cadnn_jax._numbers import is_integer
 
 
 def _check_count(fn: str, name: str, value: int, upper: int, shape: tuple[int, ...]) -> None:
-    if not _is_int(value) or not 0 <= value <= upper:
+    if not is_integer(value) or not 0 <= value <= upper:
         raise ValueError(
             f"{fn}: {name} must be an integer in [0, {upper}] for a weight of shape {shape}, "
             f"got {value!r}."
@@ -201,7 +198,7 @@ def projection_blocks(w: ArrayLike, k: int, g: int) -> jax.Array:
     """
     w = jnp.asarray(w)
     _check_ndim("projection_blocks", w, 2)
-    if not _is_int(g) or g < 1:
+    if not is_integer(g) or g < 1:
         raise ValueError(f"projection_blocks: g must be an integer >= 1, got {g!r}.")
     rows, out = math.prod(w.shape[:-1]), w.shape[-1]
     _check_count("projection_blocks", "k", k, rows, w.shape)
@@ -236,7 +233,7 @@ def projection_n_of_m(w: ArrayLike, n: int, m: int) -> jax.Array:
     """
     w = jnp.asarray(w)
     _check_ndim("projection_n_of_m", w, 2)
-    if not _is_int(m) or m < 1:
+    if not is_integer(m) or m < 1:
         raise ValueError(f"projection_n_of_m: m must be an integer >= 1, got {m!r}.")
     _check_count("projection_n_of_m", "n", n, m, w.shape)
     if w.shape[-2] % m:

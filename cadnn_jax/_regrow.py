@@ -23,8 +23,8 @@ import numpy as np
 import optax
 
 from cadnn_jax._masking import _check_match, _mask_named
+from cadnn_jax._numbers import is_integer, is_real
 from cadnn_jax._projections import descending_rank
-from cadnn_jax._specs import is_real
 from cadnn_jax._tree import find_state, named_leaves, unflatten_like
 
 
@@ -90,8 +90,9 @@ def regrow_retrain(
     if not is_real(fraction) or not 0 < fraction < 1:
         raise ValueError(f"regrow_retrain: fraction must be in (0, 1), got {fraction!r}.")
     for name, value in (("every", every), ("end_step", end_step)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_integer(value) or value < 1:
             raise ValueError(f"regrow_retrain: {name} must be an integer >= 1, got {value!r}.")
+    every, end_step = int(every), int(end_step)
     named_masks = _mask_named(masks)
     moving = sorted(p for p, m in named_masks.items() if not bool(np.all(np.asarray(m))))
     optimizer = optax.with_extra_args_support(optimizer)

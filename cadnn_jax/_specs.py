@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,12 +22,7 @@ import jax
 import numpy as np
 
 from cadnn_jax import _levels, _patterns, _projections
-
-
-def is_real(value: Any) -> bool:
-    """Is ``value`` a real number (a NumPy scalar too), and not a bool? (``True`` is an int;
-    ``np.bool_`` is not a ``numbers.Real``.)"""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+from cadnn_jax._numbers import is_integer, is_real
 
 
 def _check_sparsity(
@@ -48,9 +42,13 @@ def _check_sparsity(
     object.__setattr__(spec, name, float(sparsity))
 
 
-def _check_int(owner: str, name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+def _check_int(owner: str, spec: Any, name: str, minimum: int) -> None:
+    """Checks the integer ``spec.<name>`` and stores it as a Python int (a NumPy integer is
+    taken, as for sparsities)."""
+    value = getattr(spec, name)
+    if not is_integer(value) or value < minimum:
         raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}.")
+    object.__setattr__(spec, name, int(value))
 
 
 def kept(n: int, sparsity: float) -> int:
@@ -165,7 +163,7 @@ class Blocks(Constraint):
 
     def __post_init__(self) -> None:
         _check_sparsity("Blocks", self)
-        _check_int("Blocks", "size", self.size, 1)
+        _check_int("Blocks", self, "size", 1)
 
     def project(self, w: jax.Array) -> jax.Array:
         k = kept(_rows(w.shape), self.sparsity)
@@ -181,9 +179,9 @@ class NOfM(Constraint):
     m: int
 
     def __post_init__(self) -> None:
-        _check_int("NOfM", "m", self.m, 1)
+        _check_int("NOfM", self, "m", 1)
         # n = 0 would zero the whole layer, which no spec does silently (see ``kept``).
-        _check_int("NOfM", "n", self.n, 1)
+        _check_int("NOfM", self, "n", 1)
         if self.n > self.m:
             raise ValueError(f"NOfM: n must be <= m, got n={self.n}, m={self.m}.")
 
@@ -270,7 +268,7 @@ class UniformLevels(Constraint):
     prunes = False
 
     def __post_init__(self) -> None:
-        _check_bits("UniformLevels", self.bits, _levels.MAX_UNIFORM_BITS)
+        _check_bits("UniformLevels", self, _levels.MAX_UNIFORM_BITS)
 
     def validate(self, path: str, shape: tuple[int, ...]) -> None:
         del path, shape
@@ -292,7 +290,7 @@ class PowerOfTwoLevels(Constraint):
     prunes = False
 
     def __post_init__(self) -> None:
-        _check_bits("PowerOfTwoLevels", self.bits, _levels.MAX_POWER_OF_TWO_BITS)
+        _check_bits("PowerOfTwoLevels", self, _levels.MAX_POWER_OF_TWO_BITS)
 
     def validate(self, path: str, shape: tuple[int, ...]) -> None:
         del path, shape
@@ -305,8 +303,10 @@ class PowerOfTwoLevels(Constraint):
         return _levels.power_of_two_levels(self.bits)
 
 
-def _check_bits(owner: str, bits: Any, upper: int) -> None:
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits < 2:
+def _check_bits(owner: str, spec: Any, upper: int) -> None:
+    """Checks ``spec.bits`` and stores it as a Python int."""
+    bits = spec.bits
+    if not is_integer(bits) or bits < 2:
         raise ValueError(
             f"{owner}: bits must be an integer >= 2 (2**bits - 1 levels with 0 always one of "
             f"them; 1 bit would leave only 0), got {bits!r}."
@@ -316,6 +316,7 @@ def _check_bits(owner: str, bits: Any, upper: int) -> None:
             f"{owner}: bits must be at most {upper} (beyond it float32 cannot hold the "
             f"levels), got {bits!r}."
         )
+    object.__setattr__(spec, "bits", int(bits))
 
 
 def is_pruning_spec(spec: Any) -> bool:

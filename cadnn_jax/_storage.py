@@ -48,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike
 
+from cadnn_jax._numbers import is_integer
 from cadnn_jax._tree import named_leaves
 
 _FP32_BYTES = 4
@@ -117,10 +118,7 @@ def position_bits_bound(size: int, nonzeros: int) -> float:
     Raises:
       ValueError: ``size`` is not an integer >= 0 or ``nonzeros`` not an integer in [0, size].
     """
-    are_ints = all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (size, nonzeros)
-    )
-    if not are_ints or size < 0 or not 0 <= nonzeros <= size:
+    if not (is_integer(size) and is_integer(nonzeros)) or size < 0 or not 0 <= nonzeros <= size:
         raise ValueError(
             f"position_bits_bound: needs integers 0 <= nonzeros <= size, got size={size!r}, "
             f"nonzeros={nonzeros!r}."
@@ -471,11 +469,7 @@ def _value_bits_table(value_bits: int | Mapping[str, int], weights: list[str]) -
 
 
 def _check_bits(owner: str, name: str, value: Any) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or not 1 <= value <= _MAX_BITS
-    ):
+    if not is_integer(value) or not 1 <= value <= _MAX_BITS:
         raise ValueError(f"{owner}: {name} must be an integer in [1, 32], got {value!r}.")
 
 

@@ -40,6 +40,7 @@ from tqdm import tqdm
 from cadnn_jax._checkpoint import from_numpy_leaves, to_numpy_leaves
 from cadnn_jax._distill import Distillation, distillation_loss
 from cadnn_jax._files import write_atomically
+from cadnn_jax._numbers import is_integer
 
 CHECKPOINT_FILE = "train_state.npz"
 _META_KEY = "__meta__"
@@ -109,7 +110,7 @@ def _logits(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array) -> jax.Array
 def _check_data(images: Any, labels: Any, batch_size: int) -> None:
     if len(images) != len(labels):
         raise ValueError(f"images has {len(images)} examples but labels has {len(labels)}.")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not is_integer(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
 
 
@@ -202,8 +203,10 @@ def train(
       ValueError: if arguments are inconsistent, or the checkpoint is corrupt or from another run.
     """
     _check_data(images, labels, batch_size)
-    if not isinstance(epochs, int) or epochs < 0:
+    if not is_integer(epochs) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}.")
+    # A NumPy integer (from a config array) would not go into the checkpoint's JSON.
+    epochs, batch_size = int(epochs), int(batch_size)
     n = len(images)
     if batch_size > n:
         raise ValueError(f"batch_size must be at most the {n} examples given, got {batch_size}.")
@@ -326,8 +329,9 @@ def predict(
     Raises:
       ValueError: ``images`` is empty or ``batch_size`` is not a positive int.
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not is_integer(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
+    batch_size = int(batch_size)
     if len(images) == 0:
         raise ValueError("images is empty; there is nothing to predict.")
     view = nnx.view(model, deterministic=True, use_running_average=True, raise_if_not_found=False)

@@ -200,7 +200,8 @@ def benchmark_module(
     """
     t = get_target(target)
     for name, count in (("repetitions", repetitions), ("iterations", iterations)):
-        if count is not None and (not isinstance(count, numbers.Integral) or count < 1):
+        integral = isinstance(count, numbers.Integral) and not isinstance(count, bool)
+        if count is not None and (not integral or count < 1):
             raise ValueError(f"{name} must be an integer of at least 1, got {count!r}")
     if timeout_seconds is not None and not timeout_seconds > 0:
         raise ValueError(f"timeout_seconds must be positive or None, got {timeout_seconds}")

@@ -366,3 +366,31 @@ def test_residual_balancing_moves_rho_toward_balance():
     feasible = {"w": cj.projection_topk(-target["w"][::-1], 6), "b": target["b"]}
     _, state = tx.update(zeros, tx.init(params), feasible)
     assert float(state.rho_scale["w"]) == 0.5
+
+
+def test_numpy_integers_are_ints():
+    # Checks took only Python ints in admm, gradual, regrow, training and Schedule (a NumPy
+    # integer from a config array or a shape was refused as "must be an integer"), and the
+    # specs kept np.int64 as given. Now both are taken and stored as int; bools stay refused.
+    for spec, same in [
+        (cj.NOfM(np.int64(2), np.int64(4)), cj.NOfM(2, 4)),
+        (cj.Blocks(0.5, size=np.int32(4)), cj.Blocks(0.5, size=4)),
+        (cj.UniformLevels(np.int8(4)), cj.UniformLevels(4)),
+        (cj.PowerOfTwoLevels(np.uint8(3)), cj.PowerOfTwoLevels(3)),
+    ]:
+        assert spec == same and repr(spec) == repr(same)
+    assert type(cj.NOfM(np.int64(2), np.int64(4)).n) is int
+    with pytest.raises(ValueError, match="n must be an integer >= 1, got True"):
+        cj.NOfM(True, 4)
+    _, params = _quadratic_params()
+    tx = cj.admm(params, cj.Unstructured(0.5), interval=np.int64(2))
+    state = tx.init(params)
+    tx.update(jax.tree.map(jnp.zeros_like, params), state, params)
+    with pytest.raises(ValueError, match="interval must be an integer >= 1"):
+        cj.admm(params, cj.Unstructured(0.5), interval=True)
+    step = np.int64(3)
+    cj.gradual_magnitude_prune(params, 0.5, begin_step=0, end_step=step, frequency=np.int64(1))
+    with pytest.raises(ValueError, match="need integers 0 <= begin_step <= end_step"):
+        cj.gradual_magnitude_prune(params, 0.5, begin_step=False, end_step=step)
+    masks = jax.tree.map(lambda w: jnp.ones(w.shape, bool), params)
+    cj.regrow_retrain(optax.sgd(0.1), masks, fraction=0.5, every=np.int64(1), end_step=step)

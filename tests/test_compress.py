@@ -149,6 +149,11 @@ def test_regrowth_refuses_structured_constraints():
 
 
 def test_schedule_validates():
+    # A NumPy integer is taken and stored as int; True was taken as 1 batch.
+    assert Schedule(batch_size=np.int64(32)) == Schedule(batch_size=32)
+    assert type(Schedule(batch_size=np.int64(32)).batch_size) is int
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got True"):
+        Schedule(batch_size=True)
     with pytest.raises(ValueError, match="stages must be rising"):
         Schedule(stages=(0.9, 0.5))
     with pytest.raises(ValueError, match="prune_epochs must be"):

@@ -152,3 +152,26 @@ def test_bad_arguments() -> None:
         train(model, ADAM, images, labels, epochs=1, batch_size=16, progress=False)
     with pytest.raises(ValueError, match="labels has 7"):
         evaluate(model, images, labels[:7])
+    # True was taken as one epoch and as batches of one.
+    with pytest.raises(ValueError, match="epochs must be a non-negative int, got True"):
+        train(model, ADAM, images, labels, epochs=True, batch_size=4, progress=False)
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got True"):
+        evaluate(model, images, labels, batch_size=True)
+
+
+def test_numpy_integer_epochs_and_batch_size(tmp_path: pathlib.Path) -> None:
+    # Refused before; a NumPy integer in the checkpoint's JSON would also fail to write.
+    images, labels = patch_data(8)
+    model = models.SmallCNN(rngs=nnx.Rngs(0))
+    train(
+        model,
+        ADAM,
+        images,
+        labels,
+        epochs=np.int64(1),
+        batch_size=np.int64(4),
+        progress=False,
+        checkpoint=tmp_path,
+    )
+    assert (tmp_path / CHECKPOINT_FILE).exists()
+    assert 0 <= evaluate(model, images, labels, batch_size=np.int32(4)) <= 1

@@ -103,5 +103,8 @@ def test_misuse_raises(tmp_path) -> None:
         benchmark_module(module, x, repetitions=2.5)
     with pytest.raises(ValueError, match="iterations must be an integer of at least 1, got 0"):
         benchmark_module(module, x, iterations=0)
+    # True is an int to Python; it was taken as one repetition.
+    with pytest.raises(ValueError, match="repetitions must be an integer of at least 1, got True"):
+        benchmark_module(module, x, repetitions=True)
     with pytest.raises(ValueError, match="timeout_seconds must be positive or None, got -1"):
         benchmark_module(module, x, timeout_seconds=-1)
