@@ -484,8 +484,10 @@ def _row_body(
             f"%s{s} = arith.addf {acc}, %t{s} : f32",
         ]
         acc = f"%s{s}"
+    # The residual before the activation: `act(x @ W^T + bias + r)`, as a residual block's
+    # ReLU after its add. (A residual never comes with a mask, `kernel_function`.)
+    (acc,) = _with_residual([acc], residual, lines, m, 1)
     (result,) = masked_results([activate(acc, activation, lines, "")], masked, lines, p)
-    (result,) = _with_residual([result], residual, lines, m, 1)
     return [*lines, f"linalg.yield {result} : f32"]
 
 
@@ -541,9 +543,9 @@ def _block_body(
         for s in range(j)
     ]
     acc = block_sums(lines, start, slots)
+    acc = _with_residual(acc, residual, lines, layout.rows, g)
     results = [activate(a, activation, lines, f"{r}") for r, a in enumerate(acc)]
     results = masked_results(results, masked, lines, p)
-    results = _with_residual(results, residual, lines, layout.rows, g)
     return [*lines, f"linalg.yield {', '.join(results)} : {', '.join(['f32'] * g)}"]
 
 
@@ -849,6 +851,7 @@ def kernel_function(
     pad_pixels: bool = True,
     mask: np.ndarray | None = None,
     into: GridOutput | None = None,
+    residual: bool = False,
 ) -> KernelFunction:
     """Generates `y = act(x @ W^T + bias)` for one layer as a sparse kernel.
 
@@ -877,6 +880,10 @@ def kernel_function(
       into: for `"cols"`: write `y` into a wider result (`GridOutput`); with
         `into.residual` the function takes the residual `[M, into.pixels]` as its last
         argument, after the constants.
+      residual: for an NCHW output of batch 1 whose pixels are not padded: the function takes
+        a map `r` of the output's shape as its last argument, after the constants, and
+        computes `act(x @ W^T + bias + r)` (a residual block's add, which would otherwise
+        read two maps and write one in a dispatch of its own).
 
     Returns:
       The function's text and the constants to bind to its arguments after `x`.
@@ -885,7 +892,8 @@ def kernel_function(
       ValueError: an NCHW map with batch above 1, a matrix layout paired with another
         layout, an input whose channels differ from `W`'s columns, a mask that is not one
         value per column of a `"cols"` input, or `into` on another layout, with a mask, or
-        not holding the `N` columns from its offset.
+        not holding the `N` columns from its offset, or `residual` for another output, a
+        batch above 1 or padded pixels.
     """
     output_layout = output_layout or input_layout
     matrices = ("rows", "cols", "vector")
@@ -937,19 +945,51 @@ def kernel_function(
         if into.residual:
             # Only its shape is read: the residual is an argument, not a constant.
             tables.append(("Res", np.broadcast_to(np.float32(0), (m, into.pixels)), "f32"))
+    dispatch_into = into
+    res_lines: list[str] = []
+    if residual:
+        n, h, w = spatial
+        if into is not None or output_layout != "nchw" or n != 1 or wide != p:
+            raise ValueError(
+                "residual needs an NCHW output of batch 1 with no padded pixels, got "
+                f"output_layout {output_layout!r}, batch {n}, {wide} pixels computed for {p}"
+                f"{' and into' if into is not None else ''}"
+            )
+        # The map's rows are the kernel's `[M, P]`: read at `p`, as a grid output's residual
+        # at `p + 0`.
+        tables.append(("Res", np.broadcast_to(np.float32(0), (m, p)), "f32"))
+        res_lines = [
+            f"%res = tensor.collapse_shape %res_map [[0, 1], [2, 3]] : "
+            f"{tensor_type((1, m, h, w))} into {tensor_type((m, p))}"
+        ]
+        dispatch_into = GridOutput(0, p, residual=True)
     out_lines, y, out_shape = _output_glue(output_layout, m, spatial)
     args = ", ".join(
         [
             f"%x: {tensor_type(tuple(input_shape))}",
-            *(f"%{n.lower()}: {tensor_type(a.shape, e)}" for n, a, e in tables),
+            *(
+                f"%res_map: {tensor_type((1, m, spatial[1], spatial[2]), e)}"
+                if residual and n == "Res"
+                else f"%{n.lower()}: {tensor_type(a.shape, e)}"
+                for n, a, e in tables
+            ),
         ]
     )
     lines = [
         "module {",
         f"util.func private @{name}({args}) -> {tensor_type(out_shape)} {{",
         *in_lines,
+        *res_lines,
         *_dispatch(
-            x, layout, tables, k, wide, activation, tiles, "%Y" if wide == p else "%Y_wide", into
+            x,
+            layout,
+            tables,
+            k,
+            wide,
+            activation,
+            tiles,
+            "%Y" if wide == p else "%Y_wide",
+            dispatch_into,
         ),
         *_slice_pixels(m, wide, p),
         *out_lines,

@@ -36,7 +36,12 @@ convolutions use one table per kernel tap, in rows or in row blocks (`taps`; ker
 `_sparse_conv_kernels`). The elementwise generics that directly follow the producer and compute
 `act(y + c)` (per-channel constant `c`, activation none, ReLU or ReLU6; several adds, at most
 one activation, last) are fused into the kernel, and a transpose back to NCHW, before those
-generics (a channel-major model) or after them, is absorbed. Dead ops are erased.
+generics (a channel-major model) or after them, is absorbed. A 1x1 kernel with an NCHW output
+and no activation yet also takes a residual add that follows, `act(y + r + c)` with `r` a map
+of its output's shape, when it computes no padded pixels (`_residual_epilogue`): ResNet-50's
+last 1x1 layer of each block on 56x56 and 28x28 maps, whose adds had been dispatches of their
+own that read two maps and wrote a third (the sparse ResNet-50 then ran in 0.95x the time on
+one thread and 0.98x on two, Xeon, session 37). Dead ops are erased.
 
 A 1x1 kernel on an NCHW map whose output only feeds a KxK kernel, and that has fewer input
 than output channels (an inverted residual block's expansion), is computed again on the KxK
@@ -454,6 +459,45 @@ def _fuse_epilogue(
     return bias, activation, steps, last, nchw
 
 
+def _residual_epilogue(
+    site: _Site,
+    layout: SparseLayout,
+    tiles: CpuTiles | None,
+    last: ir.Operation,
+    activation: Activation,
+    pad_pixels: bool,
+) -> tuple[ir.Value, np.ndarray, Activation, ir.Operation] | None:
+    """The rest of a residual block's epilogue after `last`, when a 1x1 kernel with an NCHW
+    output, no activation yet and no padded pixels (with `kernel_function`'s `pad_pixels`)
+    can take it: `act(y + r + c)`, a residual add of a map `r` of the output's shape, then
+    optional `act(. + c)` steps. Returns `r`, the summed `c`, the activation and the last op
+    absorbed, or `None`. (ResNet-50's last 1x1 layer of each block on 56x56 and 28x28 maps;
+    its 14x14 maps are padded to whole 16-pixel vectors, and MobileNet-V2's residual adds are
+    done on its grids, `_grid_output`.)"""
+    out = shape(last.results[0])
+    if activation is not None or site.stride != 1 or len(out) != 4 or out[0] != 1:
+        return None
+    p = out[2] * out[3]
+    pointwise = None if tiles is None else tiles.for_pointwise(layout.block, p)
+    if pad_pixels and vector_multiple(p, pointwise, layout.block) != p:
+        return None
+    found = _residual_add(last.results[0])
+    if found is None:
+        return None
+    end, residual = found
+    bias = np.zeros(layout.rows, np.float32)
+    user = single_user(end.results[0])
+    while user is not None and activation is None:
+        step = _epilogue_step(user, end.results[0], 1)
+        if step is None:
+            break
+        bias = bias + step[0]
+        activation = step[1]
+        end = user
+        user = single_user(end.results[0])
+    return residual, bias, activation, end
+
+
 def _inline_kernel(
     kernel: KernelFunction, x: ir.Value, ip: ir.InsertionPoint, extra: Sequence[ir.Value] = ()
 ) -> ir.Value:
@@ -519,7 +563,18 @@ def _rewrite(
             on_grid = _on_input_grid(pointwise, tiles, grids, last)
         if on_grid is not None:
             result, replaced = on_grid
+    fused_residual = None
     if result is None:
+        pad_pixels = not _after_layout_change(site.x)
+        if output_layout == "nchw":
+            fused_residual = _residual_epilogue(site, layout, tiles, last, activation, pad_pixels)
+        extra: list[ir.Value] = []
+        if fused_residual is not None:
+            residual, more_bias, activation, replaced = fused_residual
+            bias = bias + more_bias
+            extra = [residual]
+            ip = ir.InsertionPoint(replaced)
+            fused = " + ".join(["bias", "residual"] + ([activation] if activation else []))
         kernel = kernel_function(
             f"sparse_layer_{index}",
             layout,
@@ -530,9 +585,10 @@ def _rewrite(
             stride=site.stride,
             activation=activation,
             tiles=tiles,
-            pad_pixels=not _after_layout_change(site.x),
+            pad_pixels=pad_pixels,
+            residual=fused_residual is not None,
         )
-        result = _inline_kernel(kernel, site.x, ip)
+        result = _inline_kernel(kernel, site.x, ip, extra)
         wide = _output_grid_value(result)
         if output_layout == "nchw" and wide is not None:
             grids.cuts[result] = _Cut(wide, shape(result)[3])
@@ -542,6 +598,7 @@ def _rewrite(
         and output_layout == "nchw"
         and site.stride == 1
         and replaced is last
+        and fused_residual is None
     ):
         grids.pointwise[result] = _Pointwise(site, layout, bias, activation, index)
     _log.info(
