@@ -285,7 +285,8 @@ class KernelFunction:
 class GridOutput:
     """Where a kernel on `[K, P]` columns writes its `[M, P]` result: into `[M, pixels]` from
     pixel `offset` on, the pixels outside left undefined, and with `residual`, plus the same
-    rows of a further argument `[M, pixels]` read at `p + offset`.
+    rows of a further argument `[M, pixels]` read at `p + offset`: `act(y) + r` with
+    `activation_first` (a model that adds after its activation), else `act(y + r)`.
 
     `sparse_dispatch` computes a projection on its depthwise kernel's output grid this way
     straight into the padded grid of the depthwise kernel's input (`offset` being the
@@ -296,6 +297,7 @@ class GridOutput:
     offset: int
     pixels: int
     residual: bool = False
+    activation_first: bool = False
 
 
 def tensor_type(shape: tuple[int, ...], element: str = "f32") -> str:
@@ -468,8 +470,10 @@ def _row_body(
     activation: Activation,
     masked: bool = False,
     residual: tuple[int, int] | None = None,
+    activation_first: bool = False,
 ) -> list[str]:
-    """Body of the row-format generic: one output row `m`, all its slots unrolled."""
+    """Body of the row-format generic: one output row `m`, all its slots unrolled; with
+    `residual`, `act(y + r)`, or `act(y) + r` with `activation_first`."""
     m, j = layout.rows, layout.slots
     lines = ["^bb0(%bias_m: f32, %out: f32):", "%m = linalg.index 0 : index"]
     lines.append("%p = linalg.index 1 : index")
@@ -484,10 +488,12 @@ def _row_body(
             f"%s{s} = arith.addf {acc}, %t{s} : f32",
         ]
         acc = f"%s{s}"
-    # The residual before the activation: `act(x @ W^T + bias + r)`, as a residual block's
-    # ReLU after its add. (A residual never comes with a mask, `kernel_function`.)
-    (acc,) = _with_residual([acc], residual, lines, m, 1)
+    # (A residual never comes with a mask, `kernel_function`.)
+    if not activation_first:
+        (acc,) = _with_residual([acc], residual, lines, m, 1)
     (result,) = masked_results([activate(acc, activation, lines, "")], masked, lines, p)
+    if activation_first:
+        (result,) = _with_residual([result], residual, lines, m, 1)
     return [*lines, f"linalg.yield {result} : f32"]
 
 
@@ -520,8 +526,10 @@ def _block_body(
     activation: Activation,
     masked: bool = False,
     residual: tuple[int, int] | None = None,
+    activation_first: bool = False,
 ) -> list[str]:
-    """Body of the block generic: `g` rows of block `b`, each activation loaded once."""
+    """Body of the block generic: `g` rows of block `b`, each activation loaded once; the
+    residual as in `_row_body`."""
     g, j = layout.block, layout.slots
     blocks = layout.rows // g
     args = ", ".join(f"%out{r}: f32" for r in range(g))
@@ -543,9 +551,12 @@ def _block_body(
         for s in range(j)
     ]
     acc = block_sums(lines, start, slots)
-    acc = _with_residual(acc, residual, lines, layout.rows, g)
+    if not activation_first:
+        acc = _with_residual(acc, residual, lines, layout.rows, g)
     results = [activate(a, activation, lines, f"{r}") for r, a in enumerate(acc)]
     results = masked_results(results, masked, lines, p)
+    if activation_first:
+        results = _with_residual(results, residual, lines, layout.rows, g)
     return [*lines, f"linalg.yield {', '.join(results)} : {', '.join(['f32'] * g)}"]
 
 
@@ -811,10 +822,11 @@ def _dispatch(
         if not row_format:
             lines.append(f"%res_g = arith.constant {g} : index")
     masked = any(name == "Mask" for name, _, _ in tables)
+    first = into is not None and into.activation_first
     body = (
-        _row_body(layout, k, p, activation, masked, residual)
+        _row_body(layout, k, p, activation, masked, residual, first)
         if row_format
-        else _block_body(layout, k, p, activation, masked, residual)
+        else _block_body(layout, k, p, activation, masked, residual, first)
     )
     offset = 0 if into is None else into.offset
     lines += generic_and_store(body, m, g, p, tiles, out_binding, j, offset)
@@ -879,7 +891,7 @@ def kernel_function(
         this way.
       into: for `"cols"`: write `y` into a wider result (`GridOutput`); with
         `into.residual` the function takes the residual `[M, into.pixels]` as its last
-        argument, after the constants.
+        argument, after the constants (added as `GridOutput` says).
       residual: for an NCHW output of batch 1 whose pixels are not padded: the function takes
         a map `r` of the output's shape as its last argument, after the constants, and
         computes `act(x @ W^T + bias + r)` (a residual block's add, which would otherwise

@@ -38,10 +38,10 @@ convolutions use one table per kernel tap, in rows or in row blocks (`taps`; ker
 one activation, last) are fused into the kernel, and a transpose back to NCHW, before those
 generics (a channel-major model) or after them, is absorbed. A 1x1 kernel with an NCHW output
 and no activation yet also takes a residual add that follows, `act(y + r + c)` with `r` a map
-of its output's shape, when it computes no padded pixels (`_residual_epilogue`): ResNet-50's
-last 1x1 layer of each block on 56x56 and 28x28 maps, whose adds had been dispatches of their
-own that read two maps and wrote a third (the sparse ResNet-50 then ran in 0.95x the time on
-one thread and 0.98x on two, Xeon, session 37). Dead ops are erased.
+of its output's shape, when it computes no padded pixels (`_residual_epilogue`): in a 4x1-block
+ResNet-50, the last 1x1 layer of each block on 56x56 and 28x28 maps, whose adds had been
+dispatches of their own that read two maps and wrote a third (the sparse ResNet-50 then ran
+in 0.95x the time on one thread and 0.98x on two, Xeon, session 37). Dead ops are erased.
 
 A 1x1 kernel on an NCHW map whose output only feeds a KxK kernel, and that has fewer input
 than output channels (an inverted residual block's expansion), is computed again on the KxK
@@ -471,9 +471,10 @@ def _residual_epilogue(
     output, no activation yet and no padded pixels (with `kernel_function`'s `pad_pixels`)
     can take it: `act(y + r + c)`, a residual add of a map `r` of the output's shape, then
     optional `act(. + c)` steps. Returns `r`, the summed `c`, the activation and the last op
-    absorbed, or `None`. (ResNet-50's last 1x1 layer of each block on 56x56 and 28x28 maps;
-    its 14x14 maps are padded to whole 16-pixel vectors, and MobileNet-V2's residual adds are
-    done on its grids, `_grid_output`.)"""
+    absorbed, or `None`. (In the 4x1-block ResNet-50 of
+    `benchmarks/sparse_models.py`: the last 1x1 layer of each block on 56x56 and 28x28 maps;
+    its 14x14 maps are padded to whole 16-pixel vectors, and row formats pad 784 pixels too.
+    MobileNet-V2's residual adds are done on its grids, `_grid_output`.)"""
     out = shape(last.results[0])
     if activation is not None or site.stride != 1 or len(out) != 4 or out[0] != 1:
         return None
@@ -574,7 +575,9 @@ def _rewrite(
             bias = bias + more_bias
             extra = [residual]
             ip = ir.InsertionPoint(replaced)
-            fused = " + ".join(["bias", "residual"] + ([activation] if activation else []))
+            # A bias before the add, or a nonzero one after it (a lone ReLU adds 0).
+            names = ["bias"] if steps or np.any(more_bias) else []
+            fused = " + ".join([*names, "residual", *([activation] if activation else [])])
         kernel = kernel_function(
             f"sparse_layer_{index}",
             layout,
@@ -685,7 +688,9 @@ def _grid_output(
         add, other = found
         held = grids.maps.get(other)
         if held is not None and held[1] == grid and shape(held[0])[0] == m:
-            return GridOutput(offset, grid.pixels, residual=True), grid, held[0], add
+            # The add follows the projection's epilogue, activation included.
+            output = GridOutput(offset, grid.pixels, residual=True, activation_first=True)
+            return output, grid, held[0], add
     return GridOutput(offset, grid.pixels), grid, None, last
 
 
