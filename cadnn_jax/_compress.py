@@ -83,6 +83,9 @@ class Schedule:
             if not is_integer(value) or value < least:
                 raise ValueError(f"Schedule: {name} must be an integer >= {least}, got {value!r}.")
             object.__setattr__(self, name, int(value))
+        if not is_integer(self.seed):
+            raise ValueError(f"Schedule: seed must be an integer, got {self.seed!r}.")
+        object.__setattr__(self, "seed", int(self.seed))
         for name in ("lr", "retrain_lr", "rho", "rho_max"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Schedule: {name} must be > 0, got {getattr(self, name)!r}.")

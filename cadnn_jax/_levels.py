@@ -75,6 +75,7 @@ def uniform_levels(bits: int) -> np.ndarray:
       ValueError: ``bits`` is not an integer in ``[2, 24]``.
     """
     _check_bits("uniform_levels", bits, MAX_UNIFORM_BITS)
+    bits = int(bits)  # np.int8(8) would overflow in its own dtype
     top = 2 ** (bits - 1) - 1
     return np.arange(-top, top + 1, dtype=np.float32)
 
@@ -92,6 +93,7 @@ def power_of_two_levels(bits: int) -> np.ndarray:
       ValueError: ``bits`` is not an integer in ``[2, 8]``.
     """
     _check_bits("power_of_two_levels", bits, MAX_POWER_OF_TWO_BITS)
+    bits = int(bits)
     positive = np.exp2(-np.arange(2 ** (bits - 1) - 1, dtype=np.float64))
     return np.concatenate([-positive, [0.0], positive[::-1]]).astype(np.float32)
 
@@ -179,6 +181,7 @@ def best_scale(w: ArrayLike, levels: ArrayLike, num_candidates: int = 64) -> jax
         raise ValueError(
             f"best_scale: num_candidates must be an integer >= 1, got {num_candidates!r}."
         )
+    num_candidates = int(num_candidates)
     w = jnp.asarray(w)
     x = w.astype(_accumulator(w.dtype))
     levels = jnp.asarray(levels, x.dtype)

@@ -48,6 +48,7 @@ def candidate_patterns(taps: int = 4, size: int = 3) -> np.ndarray:
             f"candidate_patterns: taps must be an integer in [1, {size * size}] for size={size}, "
             f"got {taps!r}."
         )
+    size, taps = int(size), int(taps)
     centre = size * size // 2
     others = [i for i in range(size * size) if i != centre]
     masks = []

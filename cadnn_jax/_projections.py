@@ -26,12 +26,14 @@ from jax.typing import ArrayLike
 from cadnn_jax._numbers import is_integer
 
 
-def _check_count(fn: str, name: str, value: int, upper: int, shape: tuple[int, ...]) -> None:
+def _check_count(fn: str, name: str, value: int, upper: int, shape: tuple[int, ...]) -> int:
+    """``value`` as a Python int (a NumPy integer would compute in its own small dtype)."""
     if not is_integer(value) or not 0 <= value <= upper:
         raise ValueError(
             f"{fn}: {name} must be an integer in [0, {upper}] for a weight of shape {shape}, "
             f"got {value!r}."
         )
+    return int(value)
 
 
 def _check_ndim(fn: str, w: jax.Array, minimum: int) -> None:
@@ -96,7 +98,7 @@ def projection_topk(w: ArrayLike, k: int) -> jax.Array:
       ValueError: ``k`` is not an integer in ``[0, w.size]``.
     """
     w = jnp.asarray(w)
-    _check_count("projection_topk", "k", k, w.size, w.shape)
+    k = _check_count("projection_topk", "k", k, w.size, w.shape)
     flat = w.reshape(-1)
     return _keep(flat, _top_k_mask(jnp.abs(flat), k)).reshape(w.shape)
 
@@ -120,7 +122,7 @@ def projection_filters(w: ArrayLike, k: int) -> jax.Array:
     """
     w = jnp.asarray(w)
     _check_ndim("projection_filters", w, 1)
-    _check_count("projection_filters", "k", k, w.shape[-1], w.shape)
+    k = _check_count("projection_filters", "k", k, w.shape[-1], w.shape)
     norms = jnp.sum(_squares(w).reshape(-1, w.shape[-1]), axis=0)
     return _keep(w, _top_k_mask(norms, k))
 
@@ -144,7 +146,7 @@ def projection_input_channels(w: ArrayLike, k: int) -> jax.Array:
     """
     w = jnp.asarray(w)
     _check_ndim("projection_input_channels", w, 2)
-    _check_count("projection_input_channels", "k", k, w.shape[-2], w.shape)
+    k = _check_count("projection_input_channels", "k", k, w.shape[-2], w.shape)
     sq = jnp.moveaxis(_squares(w), -2, -1)
     norms = jnp.sum(sq.reshape(-1, w.shape[-2]), axis=0)
     return _keep(w, _top_k_mask(norms, k)[:, None])
@@ -170,7 +172,7 @@ def projection_balanced_rows(w: ArrayLike, k: int) -> jax.Array:
     w = jnp.asarray(w)
     _check_ndim("projection_balanced_rows", w, 2)
     rows = math.prod(w.shape[:-1])
-    _check_count("projection_balanced_rows", "k", k, rows, w.shape)
+    k = _check_count("projection_balanced_rows", "k", k, rows, w.shape)
     per_channel = jnp.abs(w.reshape(rows, -1)).T
     return _keep(w, _top_k_mask(per_channel, k).T.reshape(w.shape))
 
@@ -200,8 +202,9 @@ def projection_blocks(w: ArrayLike, k: int, g: int) -> jax.Array:
     _check_ndim("projection_blocks", w, 2)
     if not is_integer(g) or g < 1:
         raise ValueError(f"projection_blocks: g must be an integer >= 1, got {g!r}.")
+    g = int(g)
     rows, out = math.prod(w.shape[:-1]), w.shape[-1]
-    _check_count("projection_blocks", "k", k, rows, w.shape)
+    k = _check_count("projection_blocks", "k", k, rows, w.shape)
     groups = -(-out // g)
     # Zero columns pad the last partial group; they add nothing to its norms.
     sq = jnp.pad(_squares(w).reshape(rows, out), ((0, 0), (0, groups * g - out)))
@@ -235,7 +238,8 @@ def projection_n_of_m(w: ArrayLike, n: int, m: int) -> jax.Array:
     _check_ndim("projection_n_of_m", w, 2)
     if not is_integer(m) or m < 1:
         raise ValueError(f"projection_n_of_m: m must be an integer >= 1, got {m!r}.")
-    _check_count("projection_n_of_m", "n", n, m, w.shape)
+    m = int(m)
+    n = _check_count("projection_n_of_m", "n", n, m, w.shape)
     if w.shape[-2] % m:
         raise ValueError(
             f"projection_n_of_m: the input axis (axis -2) of w must be a multiple of m={m}, got "
@@ -290,7 +294,9 @@ def projection_patterns(
         )
     if keep_kernels is not None:
         kernels = w.shape[2] * w.shape[3]
-        _check_count("projection_patterns", "keep_kernels", keep_kernels, kernels, w.shape)
+        keep_kernels = _check_count(
+            "projection_patterns", "keep_kernels", keep_kernels, kernels, w.shape
+        )
     sq = _squares(w)
     energy = jnp.einsum("abio,pab->pio", sq, patterns.astype(sq.dtype))
     best = jnp.argmax(energy, axis=0)

@@ -95,6 +95,7 @@ def relative_index(x: ArrayLike, index_bits: int) -> RelativeIndex:
       Trained Quantization and Huffman Coding", ICLR 2016, Sec. 2 and Fig. 2.
     """
     _check_bits("relative_index", "index_bits", index_bits)
+    index_bits = int(index_bits)  # 1 << np.int8(8) is 0
     flat = np.asarray(x, dtype=np.float32).reshape(-1)
     positions = np.flatnonzero(flat)
     runs = np.diff(positions, prepend=-1) - 1
@@ -401,6 +402,7 @@ def storage_report(
       Direction Methods of Multipliers", ASPLOS 2019 (storage with indices counted).
     """
     _check_bits("storage_report", "index_bits", index_bits)
+    index_bits = int(index_bits)
     if isinstance(leaves, str):
         raise TypeError(
             f"storage_report: leaves must be a collection of paths, got the string {leaves!r}."

@@ -205,8 +205,10 @@ def train(
     _check_data(images, labels, batch_size)
     if not is_integer(epochs) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative int, got {epochs!r}.")
+    if not is_integer(seed):
+        raise ValueError(f"seed must be an int, got {seed!r}.")
     # A NumPy integer (from a config array) would not go into the checkpoint's JSON.
-    epochs, batch_size = int(epochs), int(batch_size)
+    epochs, batch_size, seed = int(epochs), int(batch_size), int(seed)
     n = len(images)
     if batch_size > n:
         raise ValueError(f"batch_size must be at most the {n} examples given, got {batch_size}.")

@@ -1,5 +1,7 @@
 """ADMM transform: the math on problems with known answers, jit behaviour, and its errors."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +10,7 @@ import pytest
 from flax import nnx
 
 import cadnn_jax as cj
+from cadnn_jax._storage import relative_index
 
 
 def _quadratic_params(seed: int = 0):
@@ -394,3 +397,19 @@ def test_numpy_integers_are_ints():
         cj.gradual_magnitude_prune(params, 0.5, begin_step=False, end_step=step)
     masks = jax.tree.map(lambda w: jnp.ones(w.shape, bool), params)
     cj.regrow_retrain(optax.sgd(0.1), masks, fraction=0.5, every=np.int64(1), end_step=step)
+
+
+def test_numpy_integers_compute_as_python_ints():
+    # Taken since 0dcdeec, but computed in their own dtype: uniform_levels(np.int8(8)) was
+    # empty (2**7 overflows int8), projection_blocks with np.int8 counts overflowed, and
+    # relative_index's 1 << np.int8(8) was 0; storage_report's dict did not go into JSON.
+    assert np.array_equal(cj.uniform_levels(np.int8(8)), cj.uniform_levels(8))
+    w = jnp.asarray(np.random.default_rng(0).standard_normal((512, 4)), jnp.float32)
+    assert np.array_equal(
+        cj.projection_blocks(w, np.int16(300), np.int8(4)), cj.projection_blocks(w, 300, 4)
+    )
+    x = np.zeros(600, np.float32)
+    x[[0, 400]] = 1.0
+    assert np.array_equal(relative_index(x, np.int8(8))[0], relative_index(x, 8)[0])
+    report = cj.storage_report({"w": np.ones((4, 4), np.float32)}, index_bits=np.int64(4))
+    json.dumps(report.to_dict())

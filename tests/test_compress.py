@@ -150,7 +150,9 @@ def test_regrowth_refuses_structured_constraints():
 
 def test_schedule_validates():
     # A NumPy integer is taken and stored as int; True was taken as 1 batch.
-    assert Schedule(batch_size=np.int64(32)) == Schedule(batch_size=32)
+    assert Schedule(batch_size=np.int64(32), seed=np.int64(1)) == Schedule(batch_size=32, seed=1)
+    with pytest.raises(ValueError, match="seed must be an integer, got True"):
+        Schedule(seed=True)
     assert type(Schedule(batch_size=np.int64(32)).batch_size) is int
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got True"):
         Schedule(batch_size=True)
