@@ -159,8 +159,9 @@ def test_bad_arguments() -> None:
         evaluate(model, images, labels, batch_size=True)
 
 
-def test_numpy_integer_epochs_and_batch_size(tmp_path: pathlib.Path) -> None:
-    # Refused before; a NumPy integer in the checkpoint's JSON would also fail to write.
+def test_numpy_integer_epochs_batch_size_and_seed(tmp_path: pathlib.Path) -> None:
+    # Refused before (epochs, batch size), or taken unchecked (the seed); a NumPy integer in
+    # the checkpoint's JSON failed to write after a whole epoch.
     images, labels = patch_data(8)
     model = models.SmallCNN(rngs=nnx.Rngs(0))
     train(
@@ -171,27 +172,10 @@ def test_numpy_integer_epochs_and_batch_size(tmp_path: pathlib.Path) -> None:
         epochs=np.int64(1),
         batch_size=np.int64(4),
         progress=False,
-        checkpoint=tmp_path,
-    )
-    assert (tmp_path / CHECKPOINT_FILE).exists()
-    assert 0 <= evaluate(model, images, labels, batch_size=np.int32(4)) <= 1
-
-
-def test_numpy_integer_seed(tmp_path: pathlib.Path) -> None:
-    # Taken unchecked, then failed to write the checkpoint's JSON after a whole epoch.
-    images, labels = patch_data(8)
-    model = models.SmallCNN(rngs=nnx.Rngs(0))
-    train(
-        model,
-        ADAM,
-        images,
-        labels,
-        epochs=1,
-        batch_size=4,
-        progress=False,
         seed=np.int64(3),
         checkpoint=tmp_path,
     )
     assert (tmp_path / CHECKPOINT_FILE).exists()
+    assert 0 <= evaluate(model, images, labels, batch_size=np.int32(4)) <= 1
     with pytest.raises(ValueError, match="seed must be an int, got True"):
         train(model, ADAM, images, labels, epochs=1, batch_size=4, progress=False, seed=True)
