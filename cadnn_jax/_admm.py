@@ -120,12 +120,9 @@ def admm(
         raise ValueError(f"admm: interval must be an integer >= 1 (steps), got {interval!r}.")
     interval = int(interval)
     # "not >= 1" rather than "< 1", so that nan is refused too.
-    if (
-        isinstance(rho_growth, bool)
-        or not isinstance(rho_growth, (int, float))
-        or not rho_growth >= 1
-    ):
+    if not is_real(rho_growth) or not rho_growth >= 1:
         raise ValueError(f"admm: rho_growth must be a float >= 1, got {rho_growth!r}.")
+    rho_growth = float(rho_growth)
     _check_positive("rho_max", rho_max)
     rho_flat = broadcast_prefix(rho, params, argname="rho")
     for path in paths:

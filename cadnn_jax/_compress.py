@@ -20,7 +20,7 @@ from cadnn_jax._admm import admm, admm_residuals, find_admm_state
 from cadnn_jax._distill import Distillation
 from cadnn_jax._gradual import gradual_magnitude_prune
 from cadnn_jax._masking import hard_prune, masked_retrain
-from cadnn_jax._numbers import is_integer
+from cadnn_jax._numbers import is_integer, is_real
 from cadnn_jax._project import constraint_table
 from cadnn_jax._quantized import quantized_retrain
 from cadnn_jax._regrow import regrow_retrain, regrown_masks
@@ -86,6 +86,15 @@ class Schedule:
         if not is_integer(self.seed):
             raise ValueError(f"Schedule: seed must be an integer, got {self.seed!r}.")
         object.__setattr__(self, "seed", int(self.seed))
+        reals = ("lr", "retrain_lr", "rho", "rho_growth", "rho_max", "distill_temperature")
+        for name in (*reals, "distill_weight", "regrow_fraction"):
+            # True would pass the range checks below as 1; a NumPy scalar is stored as a float.
+            value = getattr(self, name)
+            if not is_real(value):
+                raise ValueError(f"Schedule: {name} must be a number, got {value!r}.")
+            object.__setattr__(self, name, float(value))
+        if not self.rho_growth >= 1:
+            raise ValueError(f"Schedule: rho_growth must be >= 1, got {self.rho_growth!r}.")
         for name in ("lr", "retrain_lr", "rho", "rho_max"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"Schedule: {name} must be > 0, got {getattr(self, name)!r}.")

@@ -11,6 +11,8 @@ References:
     Computer Vision. CVPR 2016.
 """
 
+import numbers
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -48,8 +50,9 @@ class BasicConv(nnx.Module):
         padding: int | Pair = 0,
         rngs: nnx.Rngs,
     ) -> None:
-        kernel = (kernel, kernel) if isinstance(kernel, int) else kernel
-        pad = (padding, padding) if isinstance(padding, int) else padding
+        # A NumPy integer is one size too, not a pair.
+        kernel = (kernel, kernel) if isinstance(kernel, numbers.Integral) else kernel
+        pad = (padding, padding) if isinstance(padding, numbers.Integral) else padding
         self.conv = nnx.Conv(
             in_features,
             out_features,

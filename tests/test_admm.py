@@ -397,6 +397,9 @@ def test_numpy_integers_are_ints():
         cj.gradual_magnitude_prune(params, 0.5, begin_step=False, end_step=step)
     masks = jax.tree.map(lambda w: jnp.ones(w.shape, bool), params)
     cj.regrow_retrain(optax.sgd(0.1), masks, fraction=0.5, every=np.int64(1), end_step=step)
+    # rho_growth took only Python numbers ("must be a float >= 1, got np.float32(1.5)").
+    tx = cj.admm(params, cj.Unstructured(0.5), interval=1, rho_growth=np.float32(1.5))
+    tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
 
 
 def test_numpy_integers_compute_as_python_ints():

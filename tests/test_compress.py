@@ -153,6 +153,13 @@ def test_schedule_validates():
     assert Schedule(batch_size=np.int64(32), seed=np.int64(1)) == Schedule(batch_size=32, seed=1)
     with pytest.raises(ValueError, match="seed must be an integer, got True"):
         Schedule(seed=True)
+    # Real fields: True passed the range checks as 1, and NumPy scalars stayed as given.
+    assert Schedule(lr=np.float32(0.5)).lr == 0.5 and type(Schedule(lr=np.float32(0.5)).lr) is float
+    for field in ("lr", "distill_weight", "regrow_fraction", "rho_growth"):
+        with pytest.raises(ValueError, match=f"Schedule: {field} must be a number, got True"):
+            Schedule(**{field: True})
+    with pytest.raises(ValueError, match="rho_growth must be >= 1, got 0.5"):
+        Schedule(rho_growth=0.5)
     assert type(Schedule(batch_size=np.int64(32)).batch_size) is int
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got True"):
         Schedule(batch_size=True)

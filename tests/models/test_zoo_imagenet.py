@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from flax import nnx
 
@@ -203,3 +204,11 @@ def test_input_the_network_cannot_take_is_named(
     x = jax.ShapeDtypeStruct(shape, jnp.float32)
     with pytest.raises(ValueError, match=message):
         nnx.eval_shape(lambda m, x: m(x), model, x)
+
+
+def test_inception_conv_takes_numpy_sizes():
+    # A NumPy integer kernel size was taken for a pair of sizes and failed inside flax.
+    from models.inception_v3 import BasicConv
+
+    conv = BasicConv(3, 8, np.int64(3), padding=np.int64(1), rngs=nnx.Rngs(0))
+    assert conv.conv.kernel_size == (3, 3)
