@@ -7,6 +7,7 @@ for a numerics check against `jax.jit`. Failures raise; the interleaving loop re
 """
 
 import json
+import numbers
 import os
 import shutil
 import subprocess
@@ -77,6 +78,8 @@ def iree_runtime_flags(threads: int, *, pinned: bool = False) -> tuple[str, list
     IREE's help advises the capped automatic count instead, for machines whose topology it
     should follow; `pinned` gives that (what sessions 1-28 timed).
     """
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
+        raise ValueError(f"threads must be an integer, got {threads!r}")  # True was 1 thread
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
     if threads == 1:

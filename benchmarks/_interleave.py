@@ -8,6 +8,7 @@ never aborts the others (after TVM's `RunnerResult`).
 
 import dataclasses
 import math
+import numbers
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -97,6 +98,9 @@ def run_interleaved(
     Raises:
       ValueError: `rounds < 1`, `warmup_calls < 1` or duplicate engine names.
     """
+    for name, count in (("rounds", rounds), ("warmup_calls", warmup_calls)):
+        if isinstance(count, bool) or not isinstance(count, numbers.Integral):
+            raise ValueError(f"{name} must be an integer, got {count!r}")
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
     if warmup_calls < 1:

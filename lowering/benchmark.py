@@ -102,6 +102,8 @@ def task_topology_flags(workers: int, *, pinned: bool = False) -> list[str]:
     """The runtime flags giving `local-task` `workers` workers; pure. By default workers the
     OS places (`--task_topology_group_count`); with `pinned`, IREE's own topology of one
     worker pinned to each core, capped at `workers` (`--task_topology_max_group_count`)."""
+    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral):
+        raise ValueError(f"workers must be an integer, got {workers!r}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     topology = "max_group_count" if pinned else "group_count"

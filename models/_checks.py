@@ -4,12 +4,17 @@ obscurely (a ZeroDivisionError in an initializer, a feature-count mismatch)."""
 
 from __future__ import annotations
 
+import numbers
+
 import jax
 
 
 def check_at_least_one(**values: int) -> None:
     """Raises ValueError naming the first of ``values`` (name=value) below 1."""
     for name, value in values.items():
+        # True is an int to Python; 2.5 channels is no size.
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
 

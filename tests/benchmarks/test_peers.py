@@ -96,6 +96,8 @@ def test_interleaving_keeps_a_probe_with_each_sample() -> None:
     assert runs["a"].probes == [0.0, 2.0, 4.0]
     assert runs["c"].probes == [1.0, 3.0] and len(runs["c"].samples_ms) == 2
     assert run_interleaved([_Fake("a", 1.0)], rounds=2).pop("a").probes == []
+    with pytest.raises(ValueError, match="rounds must be an integer, got True"):
+        run_interleaved([_Fake("a", 1.0)], rounds=True)
 
 
 def test_measure_probes_by_default_and_not_with_none() -> None:
@@ -159,6 +161,8 @@ def test_pure_helpers() -> None:
         ["--task_topology_max_group_count=2"],
     )
     assert _engines.iree_runtime_flags(1, pinned=True) == ("local-sync", [])
+    with pytest.raises(ValueError, match="threads must be an integer, got True"):
+        _engines.iree_runtime_flags(True)
     assert _engines.iree_device_flags(1) == ["--device=local-sync"]
     assert _engines.iree_device_flags(2) == [
         "--device=local-task",

@@ -87,6 +87,8 @@ def test_task_topology_flags() -> None:
     assert task_topology_flags(3, pinned=True) == ["--task_topology_max_group_count=3"]
     with pytest.raises(ValueError, match="workers must be at least 1, got 0"):
         task_topology_flags(0)
+    with pytest.raises(ValueError, match="workers must be an integer, got True"):
+        task_topology_flags(True)
 
 
 def test_misuse_raises(tmp_path) -> None:

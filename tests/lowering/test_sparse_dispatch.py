@@ -400,6 +400,7 @@ def test_bad_arguments() -> None:
         ({"grid_overhead": float("nan")}, "grid_overhead must be >= 0, got nan"),
         ({"block_sizes": 4}, "block_sizes must be a sequence of integers >= 1, got 4"),
         ({"block_sizes": (2.5,)}, r"block_sizes must be .* got \(2.5,\)"),
+        ({"block_sizes": (True,)}, r"block_sizes must be .* got \(True,\)"),
         # A dict was an AttributeError.
         ({"tiles": {"rows": 8}}, r"tiles must be a CpuTiles or None, got \{'rows': 8\}"),
     ],
@@ -422,6 +423,10 @@ def test_bad_options_name_the_option(options: dict[str, Any], message: str) -> N
         ({"pointwise_channels": 0}, "tiles.pointwise_channels must be at least 1, got 0"),
         ({"hoist_bytes": -1}, "tiles.hoist_bytes must be >= 0, got -1"),
         ({"pointwise_hoist_bytes": -1}, "tiles.pointwise_hoist_bytes must be >= 0, got -1"),
+        # Sizes that are no integers reached the IR as such (True as 1).
+        ({"rows": True}, "tiles.rows must be integers, got True"),
+        ({"vector": (1, 2.5)}, r"tiles.vector must be integers, got \(1, 2.5\)"),
+        ({"vector": 64}, "tiles.vector must be 2 sizes of at least 1, got 64"),
     ],
 )
 def test_tiles_no_kernel_can_use_are_refused(fields: dict[str, Any], message: str) -> None:

@@ -97,6 +97,8 @@ def test_forward_train_and_eval(ctor: Callable[..., nnx.Module], has_dropout: bo
         (ResNet8, {"widths": (0, 32, 64)}, r"widths must be at least 1, .* widths=\(0, 32, 64\)"),
         (ResNet8, {"stage_sizes": (-1, 1, 1)}, r"at least 1, got stage_sizes=\(-1, 1, 1\)"),
         (ResNet8, {"num_classes": 0}, "num_classes must be at least 1, got 0"),
+        (ResNet8, {"num_classes": True}, "num_classes must be an integer, got True"),
+        (ResNet8, {"in_features": 2.5}, "in_features must be an integer, got 2.5"),
         (ResNet8, {"in_features": 0}, "in_features must be at least 1, got 0"),
         (ResNet8, {"stem_stride": 0}, "stem_stride must be at least 1, got 0"),
         (ResNet8, {"stem_kernel": 0}, "stem_kernel must be at least 1, got 0"),
