@@ -7,7 +7,6 @@ for a numerics check against `jax.jit`. Failures raise; the interleaving loop re
 """
 
 import json
-import numbers
 import os
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from typing import IO, Any
 import jax
 import numpy as np
 
+from lowering._numbers import is_integer
 from lowering.benchmark import benchmark_command, parse_benchmark_json, task_topology_flags
 from lowering.compiler import compile_module
 from lowering.run_module import run_module, tool_prefix
@@ -78,7 +78,7 @@ def iree_runtime_flags(threads: int, *, pinned: bool = False) -> tuple[str, list
     IREE's help advises the capped automatic count instead, for machines whose topology it
     should follow; `pinned` gives that (what sessions 1-28 timed).
     """
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
+    if not is_integer(threads):
         raise ValueError(f"threads must be an integer, got {threads!r}")  # True was 1 thread
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")

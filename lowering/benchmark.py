@@ -8,7 +8,6 @@ run: it returns a `BenchmarkResult` whose `error` says what went wrong (after TV
 import dataclasses
 import json
 import math
-import numbers
 import statistics
 import subprocess
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lowering._numbers import is_integer
 from lowering.parameters import check_parameter_files, parameter_flags
 from lowering.run_module import tool_prefix
 from lowering.targets import Target, get_target
@@ -102,7 +102,7 @@ def task_topology_flags(workers: int, *, pinned: bool = False) -> list[str]:
     """The runtime flags giving `local-task` `workers` workers; pure. By default workers the
     OS places (`--task_topology_group_count`); with `pinned`, IREE's own topology of one
     worker pinned to each core, capped at `workers` (`--task_topology_max_group_count`)."""
-    if isinstance(workers, bool) or not isinstance(workers, numbers.Integral):
+    if not is_integer(workers):
         raise ValueError(f"workers must be an integer, got {workers!r}")
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
@@ -202,8 +202,7 @@ def benchmark_module(
     """
     t = get_target(target)
     for name, count in (("repetitions", repetitions), ("iterations", iterations)):
-        integral = isinstance(count, numbers.Integral) and not isinstance(count, bool)
-        if count is not None and (not integral or count < 1):
+        if count is not None and (not is_integer(count) or count < 1):
             raise ValueError(f"{name} must be an integer of at least 1, got {count!r}")
     if timeout_seconds is not None and not timeout_seconds > 0:
         raise ValueError(f"timeout_seconds must be positive or None, got {timeout_seconds}")

@@ -5,10 +5,11 @@ is `lowering.compiler`'s job.
 """
 
 import dataclasses
-import numbers
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Literal
+
+from lowering._numbers import is_integer
 
 __all__ = ["TARGETS", "CompileOptions", "Target", "compile_flags", "get_target"]
 
@@ -128,6 +129,7 @@ TARGETS: Mapping[str, Target] = MappingProxyType(
         )
     }
 )
+
 """Every target a user can pick by name."""
 
 
@@ -177,8 +179,7 @@ def compile_flags(target: str | Target, options: CompileOptions | None = None) -
     options = options or CompileOptions()
     level = options.optimization_level
     # `True in range(4)` and `2.0 in range(4)` hold, and would give `--iree-opt-level=OTrue`.
-    integral = isinstance(level, numbers.Integral) and not isinstance(level, bool)
-    if level is not None and (not integral or level not in range(4)):
+    if level is not None and (not is_integer(level) or level not in range(4)):
         raise ValueError(f"optimization_level must be None, 0, 1, 2 or 3, got {level!r}")
     extra = options.extra_flags
     # A lone string would be spread into one flag per character.

@@ -17,11 +17,11 @@ row `r` of every block with one strided store, which is `Y[M, P]` without a copy
 """
 
 import dataclasses
-import numbers
 from typing import Literal
 
 import numpy as np
 
+from lowering._numbers import is_integer
 from lowering.passes._linalg import cpu_compilation_info, largest_dividing_multiple
 from lowering.passes._sparse_formats import SparseLayout
 
@@ -115,14 +115,11 @@ class CpuTiles:
     def __post_init__(self) -> None:
         # IREE reads a tile of 0 as "not tiled", `for_block` turns a vector of 0 into one
         # register, and a register of 0 divides by zero: refused here, where the tiles are made.
-        def integral(v: object) -> bool:
-            return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             sizes = value if isinstance(value, tuple) else () if value is None else (value,)
             # A size of 2.5 or True reached the IR as such.
-            if not all(integral(v) for v in sizes):
+            if not all(is_integer(v) for v in sizes):
                 raise ValueError(f"tiles.{field.name} must be integers, got {value!r}")
             if field.name == "vector":
                 if not isinstance(value, tuple) or len(value) != 2 or min(value) < 1:

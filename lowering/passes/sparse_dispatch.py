@@ -79,6 +79,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from iree.compiler import ir
 
+from lowering._numbers import is_integer
 from lowering.passes._linalg import (
     affine_maps,
     body_ops,
@@ -1251,7 +1252,7 @@ def sparse_dispatch(
     if not grid_overhead >= 0:
         raise ValueError(f"grid_overhead must be >= 0, got {grid_overhead}")
     if isinstance(block_sizes, numbers.Number) or any(
-        isinstance(g, bool) or not isinstance(g, numbers.Integral) or g < 1 for g in block_sizes
+        not is_integer(g) or g < 1 for g in block_sizes
     ):
         raise ValueError(f"block_sizes must be a sequence of integers >= 1, got {block_sizes!r}")
     if tiles is not None and not isinstance(tiles, CpuTiles):
