@@ -414,6 +414,27 @@ def _epilogue_step(
     return None
 
 
+def _absorb_steps(
+    last: ir.Operation, axis: int, bias: np.ndarray
+) -> tuple[np.ndarray, Activation, int, ir.Operation]:
+    """Follows `last`'s single users through `act(y + c)` steps (`_epilogue_step`, `c` along
+    `axis`) up to the first activation. Returns `bias` plus the steps' `c`, the activation,
+    how many steps were absorbed and the last op absorbed (`last` if none)."""
+    activation: Activation = None
+    steps = 0
+    user = single_user(last.results[0])
+    while user is not None and activation is None:
+        step = _epilogue_step(user, last.results[0], axis)
+        if step is None:
+            break
+        bias = bias + step[0]
+        activation = step[1]
+        steps += 1
+        last = user
+        user = single_user(last.results[0])
+    return bias, activation, steps, last
+
+
 def _fuse_epilogue(
     site: _Site, channels: int
 ) -> tuple[np.ndarray, Activation, int, ir.Operation, bool]:
@@ -429,8 +450,6 @@ def _fuse_epilogue(
     rank = len(shape(site.producer.results[0]))
     # The channel axis: last, except for a channel-major matmul result `[M, N]`.
     axis = 0 if site.input_layout == "cols" else rank - 1
-    bias = np.zeros(channels, np.float32)
-    activation: Activation = None
     last = site.producer
 
     def to_nchw(op: ir.Operation | None) -> bool:
@@ -444,17 +463,8 @@ def _fuse_epilogue(
     nchw = to_nchw(user)
     if nchw:
         last, axis = user, 1
-        user = single_user(last.results[0])
-    steps = 0
-    while user is not None and activation is None:
-        step = _epilogue_step(user, last.results[0], axis)
-        if step is None:
-            break
-        bias = bias + step[0]
-        activation = step[1]
-        steps += 1
-        last = user
-        user = single_user(last.results[0])
+    bias, activation, steps, last = _absorb_steps(last, axis, np.zeros(channels, np.float32))
+    user = single_user(last.results[0])
     if not nchw and to_nchw(user):
         last, nchw = user, True
     return bias, activation, steps, last, nchw
@@ -486,17 +496,8 @@ def _residual_epilogue(
     found = _residual_add(last.results[0])
     if found is None:
         return None
-    end, residual = found
-    bias = np.zeros(layout.rows, np.float32)
-    user = single_user(end.results[0])
-    while user is not None and activation is None:
-        step = _epilogue_step(user, end.results[0], 1)
-        if step is None:
-            break
-        bias = bias + step[0]
-        activation = step[1]
-        end = user
-        user = single_user(end.results[0])
+    add, residual = found
+    bias, activation, _, end = _absorb_steps(add, 1, np.zeros(layout.rows, np.float32))
     return residual, bias, activation, end
 
 
