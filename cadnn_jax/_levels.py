@@ -52,7 +52,8 @@ _SCALE_BITS = 8
 _CANDIDATE_BATCH = 8
 
 
-def _check_bits(fn: str, bits: int, upper: int | None = None) -> None:
+def _check_bits(fn: str, bits: int, upper: int | None = None) -> int:
+    """``bits`` as a Python int (np.int8(8) would overflow in its own dtype)."""
     ok = is_integer(bits) and bits >= 2
     if not ok or (upper is not None and bits > upper):
         allowed = ">= 2" if upper is None else f"in [2, {upper}]"
@@ -60,6 +61,7 @@ def _check_bits(fn: str, bits: int, upper: int | None = None) -> None:
             f"{fn}: bits must be an integer {allowed} (2**bits - 1 levels with 0 one of them), "
             f"got {bits!r}."
         )
+    return int(bits)
 
 
 def uniform_levels(bits: int) -> np.ndarray:
@@ -74,8 +76,7 @@ def uniform_levels(bits: int) -> np.ndarray:
     Raises:
       ValueError: ``bits`` is not an integer in ``[2, 24]``.
     """
-    _check_bits("uniform_levels", bits, MAX_UNIFORM_BITS)
-    bits = int(bits)  # np.int8(8) would overflow in its own dtype
+    bits = _check_bits("uniform_levels", bits, MAX_UNIFORM_BITS)
     top = 2 ** (bits - 1) - 1
     return np.arange(-top, top + 1, dtype=np.float32)
 
@@ -92,8 +93,7 @@ def power_of_two_levels(bits: int) -> np.ndarray:
     Raises:
       ValueError: ``bits`` is not an integer in ``[2, 8]``.
     """
-    _check_bits("power_of_two_levels", bits, MAX_POWER_OF_TWO_BITS)
-    bits = int(bits)
+    bits = _check_bits("power_of_two_levels", bits, MAX_POWER_OF_TWO_BITS)
     positive = np.exp2(-np.arange(2 ** (bits - 1) - 1, dtype=np.float64))
     return np.concatenate([-positive, [0.0], positive[::-1]]).astype(np.float32)
 

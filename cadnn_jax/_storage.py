@@ -94,8 +94,7 @@ def relative_index(x: ArrayLike, index_bits: int) -> RelativeIndex:
       Han, Mao and Dally, "Deep Compression: Compressing Deep Neural Networks with Pruning,
       Trained Quantization and Huffman Coding", ICLR 2016, Sec. 2 and Fig. 2.
     """
-    _check_bits("relative_index", "index_bits", index_bits)
-    index_bits = int(index_bits)  # 1 << np.int8(8) is 0
+    index_bits = _check_bits("relative_index", "index_bits", index_bits)
     flat = np.asarray(x, dtype=np.float32).reshape(-1)
     positions = np.flatnonzero(flat)
     runs = np.diff(positions, prepend=-1) - 1
@@ -401,8 +400,7 @@ def storage_report(
       Ren et al., "ADMM-NN: An Algorithm-Hardware Co-Design Framework of DNNs Using Alternating
       Direction Methods of Multipliers", ASPLOS 2019 (storage with indices counted).
     """
-    _check_bits("storage_report", "index_bits", index_bits)
-    index_bits = int(index_bits)
+    index_bits = _check_bits("storage_report", "index_bits", index_bits)
     if isinstance(leaves, str):
         raise TypeError(
             f"storage_report: leaves must be a collection of paths, got the string {leaves!r}."
@@ -457,8 +455,7 @@ def _layer_storage(path: str, leaf: Any, value_bits: int, index_bits: int) -> La
 
 def _value_bits_table(value_bits: int | Mapping[str, int], weights: list[str]) -> dict[str, int]:
     if not isinstance(value_bits, Mapping):
-        _check_bits("storage_report", "value_bits", value_bits)
-        return dict.fromkeys(weights, int(value_bits))
+        return dict.fromkeys(weights, _check_bits("storage_report", "value_bits", value_bits))
     unknown = [path for path in value_bits if path not in weights]
     if unknown:
         raise ValueError(
@@ -470,9 +467,11 @@ def _value_bits_table(value_bits: int | Mapping[str, int], weights: list[str]) -
     return {path: int(value_bits.get(path, _MAX_BITS)) for path in weights}
 
 
-def _check_bits(owner: str, name: str, value: Any) -> None:
+def _check_bits(owner: str, name: str, value: Any) -> int:
+    """``value`` as a Python int (``1 << np.int8(8)`` is 0)."""
     if not is_integer(value) or not 1 <= value <= _MAX_BITS:
         raise ValueError(f"{owner}: {name} must be an integer in [1, 32], got {value!r}.")
+    return int(value)
 
 
 def _is_float(leaf: Any) -> bool:
