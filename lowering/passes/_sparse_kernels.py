@@ -897,10 +897,14 @@ def kernel_function(
       into: for `"cols"`: write `y` into a wider result (`GridOutput`); with
         `into.residual` the function takes the residual `[M, into.pixels]` as its last
         argument, after the constants (added as `GridOutput` says).
-      residual: for an NCHW output of batch 1 whose pixels are not padded: the function takes
-        a map `r` of the output's shape as its last argument, after the constants, and
-        computes `act(x @ W^T + bias + r)` (a residual block's add, which would otherwise
-        read two maps and write one in a dispatch of its own).
+      residual: for an NCHW output of batch 1: the function takes a map `r` as its last
+        argument, after the constants, and computes `act(x @ W^T + bias + r)` (a residual
+        block's add, which would otherwise read two maps and write one in a dispatch of its
+        own). `r` has the output's shape when no pixels are padded; when they are, it is the
+        grid `[M, wide]` of the padded pixels (`vector_multiple`) whose first `P` hold the
+        map, rows as wide as the output's (what a kernel like this one computed before its
+        pixels were sliced), and whatever its padding holds lands only in the padding of
+        the result's grid, which is sliced off.
 
     Returns:
       The function's text and the constants to bind to its arguments after `x`.
@@ -909,8 +913,8 @@ def kernel_function(
       ValueError: an NCHW map with batch above 1, a matrix layout paired with another
         layout, an input whose channels differ from `W`'s columns, a mask that is not one
         value per column of a `"cols"` input, or `into` on another layout, with a mask, or
-        not holding the `N` columns from its offset, or `residual` for another output, a
-        batch above 1 or padded pixels.
+        not holding the `N` columns from its offset, or `residual` for another output or a
+        batch above 1.
     """
     output_layout = output_layout or input_layout
     matrices = ("rows", "cols", "vector")
@@ -966,27 +970,28 @@ def kernel_function(
     res_lines: list[str] = []
     if residual:
         n, h, w = spatial
-        if into is not None or output_layout != "nchw" or n != 1 or wide != p:
+        if into is not None or output_layout != "nchw" or n != 1:
             raise ValueError(
-                "residual needs an NCHW output of batch 1 with no padded pixels, got "
-                f"output_layout {output_layout!r}, batch {n}, {wide} pixels computed for {p}"
+                "residual needs an NCHW output of batch 1, got "
+                f"output_layout {output_layout!r}, batch {n}"
                 f"{' and into' if into is not None else ''}"
             )
-        # The map's rows are the kernel's `[M, P]`: read at `p`, as a grid output's residual
-        # at `p + 0`.
-        tables.append(("Res", np.broadcast_to(np.float32(0), (m, p)), "f32"))
-        res_lines = [
-            f"%res = tensor.collapse_shape %res_map [[0, 1], [2, 3]] : "
-            f"{tensor_type((1, m, h, w))} into {tensor_type((m, p))}"
-        ]
-        dispatch_into = GridOutput(0, p, residual=True)
+        # The map's rows are the kernel's `[M, P]` (its padded grid's `[M, wide]`): read at
+        # `p`, as a grid output's residual at `p + 0`.
+        tables.append(("Res", np.broadcast_to(np.float32(0), (m, wide)), "f32"))
+        if wide == p:
+            res_lines = [
+                f"%res = tensor.collapse_shape %res_map [[0, 1], [2, 3]] : "
+                f"{tensor_type((1, m, h, w))} into {tensor_type((m, p))}"
+            ]
+        dispatch_into = GridOutput(0, wide, residual=True)
     out_lines, y, out_shape = _output_glue(output_layout, m, spatial)
     args = ", ".join(
         [
             f"%x: {tensor_type(tuple(input_shape))}",
             *(
                 f"%res_map: {tensor_type((1, m, spatial[1], spatial[2]), e)}"
-                if residual and n == "Res"
+                if residual and n == "Res" and wide == p
                 else f"%{n.lower()}: {tensor_type(a.shape, e)}"
                 for n, a, e in tables
             ),

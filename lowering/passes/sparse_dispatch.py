@@ -477,26 +477,42 @@ def _residual_epilogue(
     last: ir.Operation,
     activation: Activation,
     pad_pixels: bool,
+    grids: _Grids,
 ) -> tuple[ir.Value, np.ndarray, Activation, ir.Operation] | None:
     """The rest of a residual block's epilogue after `last`, when a 1x1 kernel with an NCHW
-    output, no activation yet and no padded pixels (with `kernel_function`'s `pad_pixels`)
-    can take it: `act(y + r + c)`, a residual add of a map `r` of the output's shape, then
-    optional `act(. + c)` steps. Returns `r`, the summed `c`, the activation and the last op
-    absorbed, or `None`. (In the 4x1-block ResNet-50 of
-    `benchmarks/sparse_models.py`: the last 1x1 layer of each block on 56x56 and 28x28 maps;
-    its 14x14 maps are padded to whole 16-pixel vectors, and row formats pad 784 pixels too.
-    MobileNet-V2's residual adds are done on its grids, `_grid_output`.)"""
+    output and no activation yet can take it: `act(y + r + c)`, a residual add of a map `r`
+    of the output's shape, then optional `act(. + c)` steps. Returns the residual operand,
+    the summed `c`, the activation and the last op absorbed, or `None`.
+
+    With no padded pixels (`kernel_function`'s `pad_pixels`) the operand is `r`, for a
+    stride-1 kernel. When the kernel computes its pixels padded to whole vectors, the operand
+    is the grid `r` was cut from, if it has as many pixels and the same rows (`_cut_of`: the
+    previous block's kernel computed it so), at any stride: the result's grid then holds the
+    block's output for the next block's 1x1 kernel to compute on (`_on_input_grid`), with no
+    cut, pad or add in between. (In the 4x1-block ResNet-50 of `benchmarks/sparse_models.py`
+    the last 1x1 layer of each block: on 56x56 and 28x28 maps no pixels are padded; its 14x14
+    maps are padded from 196 to 208 pixels, the first block's add taking the stride-2
+    projection's grid. MobileNet-V2's residual adds are done on its grids, `_grid_output`.)"""
     out = shape(last.results[0])
-    if activation is not None or site.stride != 1 or len(out) != 4 or out[0] != 1:
+    if activation is not None or len(out) != 4 or out[0] != 1:
         return None
     p = out[2] * out[3]
     pointwise = None if tiles is None else tiles.for_pointwise(layout.block, p)
-    if pad_pixels and vector_multiple(p, pointwise, layout.block) != p:
+    padded = pad_pixels and vector_multiple(p, pointwise, layout.block) != p
+    if not padded and site.stride != 1:
         return None
     found = _residual_add(last.results[0])
     if found is None:
         return None
     add, residual = found
+    if padded:
+        cut = _cut_of(residual, grids)
+        wide = vector_multiple(p, pointwise, layout.block)
+        if cut is None or cut.offset != 0 or cut.pitch != out[3]:
+            return None
+        if shape(cut.source) != (layout.rows, wide):
+            return None
+        residual = cut.source
     bias, activation, _, end = _absorb_steps(add, 1, np.zeros(layout.rows, np.float32))
     return residual, bias, activation, end
 
@@ -570,7 +586,9 @@ def _rewrite(
     if result is None:
         pad_pixels = not _after_layout_change(site.x)
         if output_layout == "nchw":
-            fused_residual = _residual_epilogue(site, layout, tiles, last, activation, pad_pixels)
+            fused_residual = _residual_epilogue(
+                site, layout, tiles, last, activation, pad_pixels, grids
+            )
         extra: list[ir.Value] = []
         if fused_residual is not None:
             residual, more_bias, activation, replaced = fused_residual

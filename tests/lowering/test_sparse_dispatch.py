@@ -1280,6 +1280,96 @@ def test_residual_add_stays_where_pixels_are_padded(tmp_path: Path) -> None:
     assert _adds_outside_dispatches(text) == 1
 
 
+def _padded_stage(
+    structure: str, blocks: int, activation: str = "relu", seed: int = 0
+) -> tuple[Callable[..., Any], np.ndarray]:
+    """A ResNet stage on channel-major maps whose 9x10 output map (90 pixels) the 1x1 kernels
+    pad to 96: a 1x1 layer on the 18x20 input map (so that the maps after it are kernels'
+    outputs, not the input's layout change), a first block halving the map
+    (`relu(last(3x3 stride 2(x)) + proj(x))`, `proj` a strided 1x1 layer), then `blocks - 1`
+    bottlenecks `act(last(3x3(first(y))) + y)` (16 -> 8 -> 8 -> 16 channels); and an input."""
+    rng = np.random.default_rng(seed)
+
+    # Weights scaled by one over the root of the nonzeros per output, so that the maps stay
+    # near 1 through the blocks (the tolerances are absolute).
+    def sparse(m: int, k: int, kind: str = structure) -> np.ndarray:
+        w = rng.standard_normal((m, k)).astype(np.float32) / np.sqrt(0.3 * k)
+        return w * _mask(kind, m, k, 0.3, rng)
+
+    def kxk(m: int, k: int, stride: int) -> Callable[[jax.Array], jax.Array]:
+        w = rng.standard_normal((m, k, 3, 3)).astype(np.float32) / np.sqrt(2.7 * k)
+        w = w * (rng.random((m, k, 3, 3)) < 0.3)
+        return _conv_net(w, rng.standard_normal(m).astype(np.float32), "relu", stride, "SAME")
+
+    def bias(m: int) -> np.ndarray:
+        return rng.standard_normal(m).astype(np.float32)
+
+    stem = _conv_net(sparse(16, 16), bias(16), "relu", 1)
+    middle = kxk(16, 16, 2)
+    last = _conv_net(sparse(16, 16), bias(16), "none", 1)
+    project = _conv_net(sparse(16, 16, "blocks"), bias(16), "none", 2)
+    stages = [
+        (
+            _conv_net(sparse(8, 16), bias(8), "relu", 1),
+            kxk(8, 8, 1),
+            _conv_net(sparse(16, 8), bias(16), "none", 1),
+        )
+        for _ in range(blocks - 1)
+    ]
+
+    def net(x: jax.Array) -> jax.Array:
+        x = stem(x)
+        y = jax.nn.relu(last(middle(x)) + project(x))
+        for first, kernel, end in stages:
+            y = _ACTIVATIONS[activation](end(kernel(first(y))) + y)
+        return y
+
+    x = rng.standard_normal((1, 18, 20, 16)).astype(np.float32)
+    return channels_first(net), x
+
+
+def test_padded_stage_chains_its_grids(tmp_path: Path) -> None:
+    # 90 pixels computed as 96: each block's last 1x1 kernel (the first block's strided
+    # projection) reads the residual on the previous kernel's 96-pixel grid and writes its
+    # own, and each next block's first 1x1 kernel computes on it: no add, cut or pad of the
+    # 16-channel maps between the blocks (ResNet-50's 14x14 stage, 196 pixels as 208).
+    net, x = _padded_stage("blocks", 3)
+    with _pass_log() as log:
+        text = _check_host(net, x, tmp_path, threshold=0.5)
+    got = log.getvalue()
+    assert got.count("fused: bias + residual + relu") == 3
+    assert got.count("computed on its input's grid (96 pixels for 90, rows 10 apart)") == 2
+    assert _adds_outside_dispatches(text) == 0
+
+
+@pytest.mark.parametrize(
+    ("structure", "activation"),
+    [("blocks", "none"), ("balanced", "relu"), ("unstructured", "relu")],
+)
+def test_padded_stage_matches_jax(structure: str, activation: str, tmp_path: Path) -> None:
+    # Without an activation after the add, over four blocks; and row formats, whose last
+    # 1x1 kernels compute on their 3x3 kernels' grids (rows 11 apart), so that the grids do
+    # not line up and the adds stay.
+    net, x = _padded_stage(structure, 4, activation, seed=3)
+    with _pass_log() as log:
+        text = _check_host(net, x, tmp_path, threshold=0.5)
+    fused = log.getvalue().count("+ residual")
+    assert fused == (4 if structure == "blocks" else 0)
+    assert _adds_outside_dispatches(text) == 4 - fused
+
+
+@pytest.mark.parametrize("target", OTHER_TARGETS)
+def test_padded_stage_on_other_backends(target: str, tmp_path: Path) -> None:
+    # arm64 gets the host's kernels, padded grids included; Vulkan's kernels pad no pixels
+    # (no CPU tiles), so there every add is fused as on whole vectors (the first block's
+    # into its last stride-1 kernel, not its projection).
+    net, x = _padded_stage("blocks", 3)
+    with _pass_log() as log:
+        rewritten = _rewritten_for(target, net, x, threshold=0.5)
+    assert log.getvalue().count("+ residual") == 3
+    _check_on(target, rewritten, x, np.asarray(jax.jit(net)(x)), tmp_path)
+
+
 @settings(max_examples=6, deadline=None, derandomize=True)
 @given(
     structure=st.sampled_from(["unstructured", "balanced", "blocks"]),
