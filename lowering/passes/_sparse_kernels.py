@@ -90,7 +90,9 @@ class CpuTiles:
         built by `kernel_function`, on maps (or grids) of a multiple of them, when not
         `for_block(g)`'s (on other maps it would add a padding copy).
       pointwise_channels: output channels per workgroup of a 1x1 kernel built by
-        `kernel_function` (`pointwise_channels // g` row blocks), when not `rows`'.
+        `kernel_function` on a map of more than one pixel (`pointwise_channels // g` row
+        blocks), when not `rows'`; a matrix-vector product keeps `rows`, which spreads its
+        one pixel's rows over the workers.
       pointwise_hoist_bytes: `hoist_bytes` for a 1x1 kernel built by `kernel_function`.
       block_vector: the pixels of the vector of a KxK kernel in `g`-row blocks (`g` > 1),
         when not `vector`'s divided by `g` (`for_block`).
@@ -147,7 +149,7 @@ class CpuTiles:
         """The tiles of a 1x1 kernel built by `kernel_function` with `g`-row blocks on `p`
         pixels: these with the `pointwise_*` fields that are set in place of the others."""
         tiles = dataclasses.replace(self, block_vector=None)
-        if self.pointwise_channels is not None:
+        if self.pointwise_channels is not None and p > 1:
             tiles = dataclasses.replace(tiles, rows=max(1, self.pointwise_channels // g))
         if self.pointwise_hoist_bytes is not None:
             tiles = dataclasses.replace(tiles, hoist_bytes=self.pointwise_hoist_bytes)
@@ -217,16 +219,17 @@ AVX512_TILES = dataclasses.replace(
     hoist_bytes=4 * 1024,
     block_vector=64,
     pointwise_block_vector=64,
-    pointwise_channels=64,
+    pointwise_channels=2048,
     pointwise_hoist_bytes=0,
 )
 """`DEFAULT_TILES` for x86 CPUs with AVX-512, where IREE's loads and multiply-adds run on
 16-float registers (32 of them): a 1x1 kernel in 4-row blocks on vectors of 64 pixels (16
 registers of accumulators, 16 independent chains of multiply-adds, each broadcast value
 serving four registers) where they divide the map,
-and every 1x1 kernel in workgroups of one pixel vector by 64 output channels, with nothing
-hoisted (for a 448-pixel workgroup LLVM hoisted a block's broadcast values, 26 slots x 4
-registers of 64 bytes at 10% density, more than the register file, and spilled them).
+and every 1x1 kernel in workgroups of one pixel vector by all its output channels (up to
+2048, the most of any layer in the model zoo), with nothing hoisted (for a 448-pixel
+workgroup LLVM hoisted a block's broadcast values, 26 slots x 4 registers of 64 bytes at 10%
+density, more than the register file, and spilled them).
 Measured on a Zen 4 EPYC (session 31): the 256 -> 256 layer on 56x56 at 10% took 0.123 of
 IREE dense on one thread and 0.113 on two in 4x1 blocks, 0.211 and 0.214 in balanced rows
 (`benchmarks/results/sparse_kernels-1x1-s31-zen4-2026-12-07.json`), against 0.153 / 0.195
@@ -238,6 +241,18 @@ after): ResNet-50 0.949x the time on two threads (paired 0.934x) and 0.952x on o
 sizes tried by hand: 128 or 256 channels per workgroup were as fast on one thread and
 slower on two; 64-pixel block vectors on maps they do not divide added a padding copy per
 layer and made both models slower.
+
+All output channels in a workgroup (session 38, on an Intel Xeon with 2 MB of L2 per core,
+instead of 64 channels): a workgroup then reads its pixels' input once for every output
+channel, and two workers split the map's pixels rather than each reading the whole map,
+half of it from the other core's L2, which costs more on this Xeon than on the Zen 4. With
+`benchmarks/compare_revisions.py` (scratch commits with 64, 2048 and 512 channels): on two
+threads ResNet-50 0.957x and 0.943x the time (paired 0.952x, 0.929x; 512 channels 0.946x)
+and MobileNet-V2 0.870x and 0.880x (paired 0.892x, 0.921x; 512 channels 0.913x); on one
+thread level, 0.999x and 1.003x (`compare_revisions-*-sparse-nchw-s38-xeon-ch2048-t1-`,
+`-t2-` and `-s38-xeon-ch-t2-2026-12-08.json`). Not measured on the Zen 4 (gone), where the
+256 -> 256 layer alone had been as fast with 128 or 256 channels on one thread and slower
+on two (session 31).
 
 KxK kernels keep wide workgroups only while a row's hoisted data stays within 4 KB (not 16):
 LLVM spills larger hoists here too. (The count is `workgroup_pixels`' AVX2 one, 32 bytes per

@@ -275,17 +275,19 @@ def test_long_rows_and_small_maps_get_workgroups_of_one_pixel_vector() -> None:
 
 def test_pointwise_tiles_replace_the_others_for_1x1_kernels() -> None:
     # AVX-512: 4-row blocks on 64-pixel vectors where 64 divides the map (else the blocks'
-    # 16-pixel vectors, with no padding copy), 64 output channels per workgroup, one pixel
-    # vector per workgroup (nothing hoisted).
+    # 16-pixel vectors, with no padding copy), every output channel (up to 2048) in a
+    # workgroup of one pixel vector (nothing hoisted); a matrix-vector product keeps 8 rows
+    # per workgroup, so that its rows are spread over the workers.
     blocks = AVX512_TILES.for_pointwise(4, 3136)
     assert blocks.pixel_vector(4, 3136) == 64
-    assert "distribution = [16, 64], vector_common_parallel = [1, 64]" in blocks.attribute(
+    assert "distribution = [512, 64], vector_common_parallel = [1, 64]" in blocks.attribute(
         4, 26, 3136
     )
     assert AVX512_TILES.for_pointwise(4, 784).pixel_vector(4, 784) == 16
-    assert "distribution = [64, 64], vector_common_parallel = [1, 64]" in (
+    assert "distribution = [2048, 64], vector_common_parallel = [1, 64]" in (
         AVX512_TILES.for_pointwise(1, 3136).attribute(1, 26, 3136)
     )
+    assert "distribution = [8, 64]" in AVX512_TILES.for_pointwise(1, 1).attribute(1, 26, 1)
     # KxK kernels keep the others; tiles without pointwise fields are unchanged.
     assert "distribution = [8, 448]" in AVX512_TILES.attribute(4, 26, 3136)
     # With AVX-512 a KxK row hoisting more than 4 KB (72 slots of a 4-row block: 9.8 KB, a
@@ -313,7 +315,7 @@ def test_1x1_kernels_carry_the_pointwise_tiles() -> None:
         input_layout="cols",
         tiles=AVX512_TILES,
     )
-    assert "distribution = [16, 64], vector_common_parallel = [1, 64]" in kernel.text
+    assert "distribution = [512, 64], vector_common_parallel = [1, 64]" in kernel.text
 
 
 def test_host_sparse_tiles_follow_the_cpu(tmp_path: Path) -> None:
