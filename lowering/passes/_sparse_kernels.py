@@ -91,8 +91,8 @@ class CpuTiles:
         `for_block(g)`'s (on other maps it would add a padding copy).
       pointwise_channels: output channels per workgroup of a 1x1 kernel built by
         `kernel_function` on a map of more than one pixel (`pointwise_channels // g` row
-        blocks), when not `rows'`; a matrix-vector product keeps `rows`, which spreads its
-        one pixel's rows over the workers.
+        blocks), when not `rows`'; a matrix-vector product (one pixel) takes `rows` row
+        blocks per workgroup instead, which spreads its rows over the workers.
       pointwise_hoist_bytes: `hoist_bytes` for a 1x1 kernel built by `kernel_function`.
       block_vector: the pixels of the vector of a KxK kernel in `g`-row blocks (`g` > 1),
         when not `vector`'s divided by `g` (`for_block`).
@@ -227,9 +227,10 @@ AVX512_TILES = dataclasses.replace(
 registers of accumulators, 16 independent chains of multiply-adds, each broadcast value
 serving four registers) where they divide the map,
 and every 1x1 kernel in workgroups of one pixel vector by all its output channels (up to
-2048, the most of any layer in the model zoo), with nothing hoisted (for a 448-pixel
-workgroup LLVM hoisted a block's broadcast values, 26 slots x 4 registers of 64 bytes at 10%
-density, more than the register file, and spilled them).
+2048, the most of any convolution in the model zoo; AlexNet's and VGG-16's 4096-output
+classifier layers, at a batch above 1, get two groups of channels), with nothing hoisted
+(for a 448-pixel workgroup LLVM hoisted a block's broadcast values, 26 slots x 4 registers of
+64 bytes at 10% density, more than the register file, and spilled them).
 Measured on a Zen 4 EPYC (session 31): the 256 -> 256 layer on 56x56 at 10% took 0.123 of
 IREE dense on one thread and 0.113 on two in 4x1 blocks, 0.211 and 0.214 in balanced rows
 (`benchmarks/results/sparse_kernels-1x1-s31-zen4-2026-12-07.json`), against 0.153 / 0.195
@@ -245,8 +246,11 @@ layer and made both models slower.
 All output channels in a workgroup (session 38, on an Intel Xeon with 2 MB of L2 per core,
 instead of 64 channels): a workgroup then reads its pixels' input once for every output
 channel, and two workers split the map's pixels rather than each reading the whole map,
-half of it from the other core's L2, which costs more on this Xeon than on the Zen 4. With
-`benchmarks/compare_revisions.py` (scratch commits with 64, 2048 and 512 channels): on two
+half of it from the other core's L2, which costs more on this Xeon than on the Zen 4. (A
+map of one pixel vector, such as ResNet-50's 7x7 maps on their 64-pixel grids, is then one
+workgroup, run by one worker; those layers got slower, within the gain.) With
+`benchmarks/compare_revisions.py` (4ff1ea6 with 64 channels against scratch commits with
+2048 and 512): on two
 threads ResNet-50 0.957x and 0.943x the time (paired 0.952x, 0.929x; 512 channels 0.946x)
 and MobileNet-V2 0.870x and 0.880x (paired 0.892x, 0.921x; 512 channels 0.913x); on one
 thread level, 0.999x and 1.003x (`compare_revisions-*-sparse-nchw-s38-xeon-ch2048-t1-`,

@@ -489,10 +489,13 @@ def _residual_epilogue(
     is the grid `r` was cut from, if it has as many pixels and the same rows (`_cut_of`: the
     previous block's kernel computed it so), at any stride: the result's grid then holds the
     block's output for the next block's 1x1 kernel to compute on (`_on_input_grid`), with no
-    cut, pad or add in between. (In the 4x1-block ResNet-50 of `benchmarks/sparse_models.py`
-    the last 1x1 layer of each block: on 56x56 and 28x28 maps no pixels are padded; its 14x14
-    maps are padded from 196 to 208 pixels, the first block's add taking the stride-2
-    projection's grid. MobileNet-V2's residual adds are done on its grids, `_grid_output`.)"""
+    cut, pad or add in between. The grid must have the map's rows (pitch and offset): a 1x1
+    kernel computed on a KxK kernel's output grid has the same pixels but rows as wide as
+    that grid's. (In the 4x1-block ResNet-50 of `benchmarks/sparse_models.py` the last 1x1
+    layer of each block: on 56x56 and 28x28 maps no pixels are padded; its 14x14 maps are
+    padded from 196 to 208 pixels, and in the first 14x14 block the stride-2 projection
+    takes the add, reading the main branch's grid. MobileNet-V2's residual adds are done on
+    its grids, `_grid_output`.)"""
     out = shape(last.results[0])
     if activation is not None or len(out) != 4 or out[0] != 1:
         return None

@@ -276,8 +276,8 @@ def test_long_rows_and_small_maps_get_workgroups_of_one_pixel_vector() -> None:
 def test_pointwise_tiles_replace_the_others_for_1x1_kernels() -> None:
     # AVX-512: 4-row blocks on 64-pixel vectors where 64 divides the map (else the blocks'
     # 16-pixel vectors, with no padding copy), every output channel (up to 2048) in a
-    # workgroup of one pixel vector (nothing hoisted); a matrix-vector product keeps 8 rows
-    # per workgroup, so that its rows are spread over the workers.
+    # workgroup of one pixel vector (nothing hoisted); a matrix-vector product gets 8 row
+    # blocks per workgroup (`rows`), so that its rows are spread over the workers.
     blocks = AVX512_TILES.for_pointwise(4, 3136)
     assert blocks.pixel_vector(4, 3136) == 64
     assert "distribution = [512, 64], vector_common_parallel = [1, 64]" in blocks.attribute(
@@ -1283,7 +1283,11 @@ def test_residual_add_stays_where_pixels_are_padded(tmp_path: Path) -> None:
 
 
 def _padded_stage(
-    structure: str, blocks: int, activation: str = "relu", seed: int = 0
+    structure: str,
+    blocks: int,
+    activation: str = "relu",
+    seed: int = 0,
+    size: tuple[int, int] = (18, 20),
 ) -> tuple[Callable[..., Any], np.ndarray]:
     """A ResNet stage on channel-major maps whose 9x10 output map (90 pixels) the 1x1 kernels
     pad to 96: a 1x1 layer on the 18x20 input map (so that the maps after it are kernels'
@@ -1326,18 +1330,20 @@ def _padded_stage(
             y = _ACTIVATIONS[activation](end(kernel(first(y))) + y)
         return y
 
-    x = rng.standard_normal((1, 18, 20, 16)).astype(np.float32)
+    x = rng.standard_normal((1, *size, 16)).astype(np.float32)
     return channels_first(net), x
 
 
-def test_padded_stage_chains_its_grids(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tiles", [None, AVX512_TILES], ids=["default", "avx512"])
+def test_padded_stage_chains_its_grids(tiles: CpuTiles | None, tmp_path: Path) -> None:
     # 90 pixels computed as 96: each block's last 1x1 kernel (the first block's strided
     # projection) reads the residual on the previous kernel's 96-pixel grid and writes its
     # own, and each next block's first 1x1 kernel computes on it: no add, cut or pad of the
     # 16-channel maps between the blocks (ResNet-50's 14x14 stage, 196 pixels as 208).
+    # (The AVX-512 tiles of the host builds take all output channels in a workgroup.)
     net, x = _padded_stage("blocks", 3)
     with _pass_log() as log:
-        text = _check_host(net, x, tmp_path, threshold=0.5)
+        text = _check_host(net, x, tmp_path, threshold=0.5, **({"tiles": tiles} if tiles else {}))
     got = log.getvalue()
     assert got.count("fused: bias + residual + relu") == 3
     assert got.count("computed on its input's grid (96 pixels for 90, rows 10 apart)") == 2
@@ -1349,15 +1355,27 @@ def test_padded_stage_chains_its_grids(tmp_path: Path) -> None:
     [("blocks", "none"), ("balanced", "relu"), ("unstructured", "relu")],
 )
 def test_padded_stage_matches_jax(structure: str, activation: str, tmp_path: Path) -> None:
-    # Without an activation after the add, over four blocks; and row formats, whose last
-    # 1x1 kernels compute on their 3x3 kernels' grids (rows 11 apart), so that the grids do
-    # not line up and the adds stay.
+    # Without an activation after the add, over four blocks; and row formats, where the
+    # first block's last 1x1 kernel computes on its 3x3 kernel's grid (rows 11 apart), so
+    # that the projection cannot take it as its residual: the chain never starts (each later
+    # residual is an add, not a grid) and the adds stay.
     net, x = _padded_stage(structure, 4, activation, seed=3)
     with _pass_log() as log:
         text = _check_host(net, x, tmp_path, threshold=0.5)
     fused = log.getvalue().count("+ residual")
     assert fused == (4 if structure == "blocks" else 0)
     assert _adds_outside_dispatches(text) == 4 - fused
+
+
+def test_padded_stage_keeps_adds_whose_grids_have_other_rows(tmp_path: Path) -> None:
+    # A 5x5 map (25 pixels as 32): the 3x3 kernel's output grid has rows 6 apart, and the
+    # last 1x1 kernel computes on it; its grid has the projection's 32 pixels but not its
+    # rows, so the projection must not take it as its residual (taking it gave errors of
+    # 1.5 in a review's check with the rows test removed).
+    net, x = _padded_stage("blocks", 3, size=(10, 10))
+    with _pass_log() as log:
+        _check_host(net, x, tmp_path, threshold=0.5)
+    assert "rows 6 apart" in log.getvalue()
 
 
 @pytest.mark.parametrize("target", OTHER_TARGETS)
