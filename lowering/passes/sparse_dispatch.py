@@ -501,7 +501,8 @@ def _residual_epilogue(
         return None
     p = out[2] * out[3]
     pointwise = None if tiles is None else tiles.for_pointwise(layout.block, p)
-    padded = pad_pixels and vector_multiple(p, pointwise, layout.block) != p
+    wide = vector_multiple(p, pointwise, layout.block) if pad_pixels else p
+    padded = wide != p
     if not padded and site.stride != 1:
         return None
     found = _residual_add(last.results[0])
@@ -510,7 +511,6 @@ def _residual_epilogue(
     add, residual = found
     if padded:
         cut = _cut_of(residual, grids)
-        wide = vector_multiple(p, pointwise, layout.block)
         if cut is None or cut.offset != 0 or cut.pitch != out[3]:
             return None
         if shape(cut.source) != (layout.rows, wide):
